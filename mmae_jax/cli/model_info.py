@@ -1,0 +1,41 @@
+"""``mmae-jax model-info``: parameter count, tokens and forward FLOPs of a variant."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "model-info", help="print parameters, tokens and FLOPs of a VideoMAE variant",
+        description="Counts are computed from the model's shapes; no weights are allocated.")
+    parser.add_argument("--variant", default="base", help="tiny, small, base, large or huge")
+    parser.add_argument("--num-classes", type=int, default=7)
+    parser.add_argument("--frames", type=int, default=16)
+    parser.add_argument("--size", type=int, default=224)
+    parser.add_argument("--linear-probe", action="store_true", help="count only the head as trainable")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from mmae_jax.model.config import VideoMAEConfig
+    from mmae_jax.model.info import model_info
+
+    cfg = VideoMAEConfig.from_variant(args.variant, num_classes=args.num_classes,
+                                      num_frames=args.frames, img_size=args.size,
+                                      freeze_backbone=args.linear_probe)
+    info = model_info(cfg)
+    t, h, w, c = info.input_shape
+    rows = [
+        ("variant", info.variant),
+        ("input (T, H, W, C)", f"{t} x {h} x {w} x {c}"),
+        ("classes", f"{info.num_classes}"),
+        ("parameters", f"{info.parameters:,}"),
+        ("trainable parameters", f"{info.trainable_parameters:,}"),
+        ("tokens per clip", f"{info.tokens:,}"),
+        ("forward GFLOPs per clip", f"{info.forward_flops / 1e9:,.1f}"),
+    ]
+    width = max(len(name) for name, _ in rows)
+    for name, value in rows:
+        print(f"{name:<{width}}  {value}")
+    return 0

@@ -1,0 +1,127 @@
+"""Model configuration: the VideoMAE variants and every architectural switch.
+
+A plain frozen dataclass so it can be saved as JSON next to a checkpoint and rebuilt
+exactly (``to_dict`` / ``from_dict``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+# dim, depth, heads of the encoder; decoder width/depth/heads of the official
+# pre-training models (modeling_pretrain.py of VideoMAE).
+VARIANTS: dict[str, dict[str, int]] = {
+    "tiny": dict(embed_dim=128, depth=4, num_heads=4,
+                 decoder_embed_dim=64, decoder_depth=2, decoder_num_heads=2),
+    "small": dict(embed_dim=384, depth=12, num_heads=6,
+                  decoder_embed_dim=192, decoder_depth=4, decoder_num_heads=3),
+    "base": dict(embed_dim=768, depth=12, num_heads=12,
+                 decoder_embed_dim=384, decoder_depth=4, decoder_num_heads=6),
+    "large": dict(embed_dim=1024, depth=24, num_heads=16,
+                  decoder_embed_dim=512, decoder_depth=4, decoder_num_heads=8),
+    "huge": dict(embed_dim=1280, depth=32, num_heads=16,
+                 decoder_embed_dim=640, decoder_depth=4, decoder_num_heads=8),
+}
+
+REMAT_POLICIES = ("none", "full", "dots", "dots_no_batch")
+ATTENTION_IMPLEMENTATIONS = ("xla", "cudnn")
+DTYPES = ("float32", "bfloat16")
+
+
+@dataclasses.dataclass(frozen=True)
+class VideoMAEConfig:
+    """Every switch of the encoder, the classifier and the MAE pre-training model."""
+
+    variant: str = "base"
+    embed_dim: int = 768
+    depth: int = 12
+    num_heads: int = 12
+    mlp_ratio: float = 4.0
+    num_classes: int = 7
+    num_frames: int = 16
+    img_size: int = 224
+    patch_size: int = 16
+    tubelet_size: int = 2
+    in_chans: int = 3
+    # Regularisation.
+    drop_rate: float = 0.0          # dropout after attention projection and in the MLP
+    fc_drop_rate: float = 0.0       # dropout before the classification head
+    drop_path_rate: float = 0.0     # stochastic depth, linearly increasing over blocks
+    init_values: float = 0.0        # layer scale (gamma_1/gamma_2); 0 disables it
+    # Classifier.
+    use_mean_pooling: bool = True   # False: final norm, token 0, no fc_norm
+    head_init_scale: float = 0.001
+    freeze_backbone: bool = False   # linear probe: gradients stop before the head
+    # MAE pre-training.
+    decoder_embed_dim: int = 384
+    decoder_depth: int = 4
+    decoder_num_heads: int = 6
+    mask_ratio: float = 0.9
+    norm_pix_loss: bool = True
+    # Compute.
+    dtype: str = "float32"          # compute dtype; parameters are always float32
+    attention_impl: str = "xla"     # jax.nn.dot_product_attention implementation
+    remat_policy: str = "none"      # per-block rematerialisation
+
+    def __post_init__(self):
+        if self.embed_dim % self.num_heads:
+            raise ValueError(f"embed_dim {self.embed_dim} is not divisible by num_heads {self.num_heads}")
+        if self.decoder_embed_dim % self.decoder_num_heads:
+            raise ValueError(f"decoder_embed_dim {self.decoder_embed_dim} is not divisible by "
+                             f"decoder_num_heads {self.decoder_num_heads}")
+        if self.num_frames % self.tubelet_size:
+            raise ValueError(f"num_frames {self.num_frames} is not a multiple of tubelet_size {self.tubelet_size}")
+        if self.img_size % self.patch_size:
+            raise ValueError(f"img_size {self.img_size} is not a multiple of patch_size {self.patch_size}")
+        if not 0.0 <= self.mask_ratio < 1.0:
+            raise ValueError(f"mask_ratio must lie in [0, 1), got {self.mask_ratio}")
+        for name, value, allowed in (("remat_policy", self.remat_policy, REMAT_POLICIES),
+                                     ("attention_impl", self.attention_impl, ATTENTION_IMPLEMENTATIONS),
+                                     ("dtype", self.dtype, DTYPES)):
+            if value not in allowed:
+                raise ValueError(f"{name} must be one of {allowed}, got {value!r}")
+
+    @classmethod
+    def from_variant(cls, variant: str, **overrides: Any) -> "VideoMAEConfig":
+        """The named variant's sizes, with any field overridden."""
+        if variant not in VARIANTS:
+            raise ValueError(f"unknown variant {variant!r}; choose one of {sorted(VARIANTS)}")
+        return cls(variant=variant, **{**VARIANTS[variant], **overrides})
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> "VideoMAEConfig":
+        """Rebuild from ``to_dict`` output; unknown keys are an error (they mean a typo)."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"unknown model config keys: {unknown}")
+        return cls(**values)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def replace(self, **changes: Any) -> "VideoMAEConfig":
+        return dataclasses.replace(self, **changes)
+
+    # Derived sizes ---------------------------------------------------------------
+    @property
+    def grid(self) -> tuple[int, int, int]:
+        """Token grid (T', H', W') = (frames/tubelet, size/patch, size/patch)."""
+        side = self.img_size // self.patch_size
+        return self.num_frames // self.tubelet_size, side, side
+
+    @property
+    def num_patches(self) -> int:
+        t, h, w = self.grid
+        return t * h * w
+
+    @property
+    def patch_dim(self) -> int:
+        """Pixel values in one tube: tubelet * patch * patch * channels (1536 for RGB)."""
+        return self.tubelet_size * self.patch_size * self.patch_size * self.in_chans
+
+    @property
+    def compute_dtype(self):
+        import jax.numpy as jnp
+        return jnp.bfloat16 if self.dtype == "bfloat16" else jnp.float32

@@ -1,0 +1,72 @@
+"""Parameter, token and FLOP counts computed from the model without allocating weights."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+
+from mmae_jax.model.config import VideoMAEConfig
+from mmae_jax.model.encoder import VideoMAEClassifier, trainable_filter
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelInfo:
+    variant: str
+    num_classes: int
+    input_shape: tuple[int, int, int, int]     # (T, H, W, C)
+    parameters: int
+    trainable_parameters: int
+    tokens: int
+    forward_flops: float                       # per clip, from XLA's cost analysis
+
+
+def abstract_classifier(cfg: VideoMAEConfig) -> VideoMAEClassifier:
+    """The classifier with ``jax.ShapeDtypeStruct`` leaves instead of arrays."""
+    return nnx.eval_shape(lambda: VideoMAEClassifier(cfg, rngs=nnx.Rngs(0)))
+
+
+def count_parameters(model: nnx.Module, param_filter=nnx.Param) -> int:
+    """Number of scalars in the model's state that ``param_filter`` selects."""
+    leaves = jax.tree.leaves(nnx.state(model, param_filter))
+    return int(sum(np.prod(leaf.shape) for leaf in leaves))
+
+
+def forward_flops(cfg: VideoMAEConfig, batch: int = 1) -> float:
+    """FLOPs of one forward pass per clip, from XLA's cost analysis of the lowered program."""
+    graphdef, state = nnx.split(abstract_classifier(cfg))
+    clips = jax.ShapeDtypeStruct((batch, cfg.num_frames, cfg.img_size, cfg.img_size, cfg.in_chans),
+                                 jnp.float32)
+
+    def forward(state, x):
+        return nnx.merge(graphdef, state)(x)
+
+    analysis = jax.jit(forward).lower(state, clips).cost_analysis()
+    if isinstance(analysis, (list, tuple)):  # older jax returns one dict per device
+        analysis = analysis[0]
+    return float(analysis["flops"]) / batch
+
+
+def model_info(cfg: VideoMAEConfig) -> ModelInfo:
+    model = abstract_classifier(cfg)
+    return ModelInfo(
+        variant=cfg.variant,
+        num_classes=cfg.num_classes,
+        input_shape=(cfg.num_frames, cfg.img_size, cfg.img_size, cfg.in_chans),
+        parameters=count_parameters(model),
+        trainable_parameters=count_parameters(model, trainable_filter(cfg)),
+        tokens=cfg.num_patches,
+        forward_flops=forward_flops(cfg),
+    )
+
+
+def analytic_forward_flops(cfg: VideoMAEConfig) -> float:
+    """Matrix-multiply FLOPs (2 per multiply-add) of one clip's forward pass, by formula."""
+    n, d = cfg.num_patches, cfg.embed_dim
+    hidden = int(d * cfg.mlp_ratio)
+    embed = 2 * n * cfg.patch_dim * d
+    per_block = 2 * n * d * (3 * d + d + 2 * hidden) + 2 * 2 * n * n * d   # projections + QK^T, AV
+    return float(embed + cfg.depth * per_block + 2 * d * cfg.num_classes)

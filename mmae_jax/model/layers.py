@@ -1,0 +1,141 @@
+"""Building blocks of the VideoMAE ViT: tubelet embedding, attention, MLP, block.
+
+Attribute names follow the PyTorch checkpoints (``patch_embed.proj``, ``norm1``,
+``attn.qkv``, ``attn.q_bias``, ``attn.v_bias``, ``attn.proj``, ``norm2``, ``mlp.fc1``,
+``mlp.fc2``, ``gamma_1``, ``gamma_2``) so the converter is a readable name map.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import jax
+import jax.numpy as jnp
+from flax import nnx
+
+LAYER_NORM_EPS = 1e-6
+
+
+def layer_norm(dim: int, dtype, rngs: nnx.Rngs) -> nnx.LayerNorm:
+    """LayerNorm with VideoMAE's epsilon; parameters float32, output in ``dtype``."""
+    return nnx.LayerNorm(dim, epsilon=LAYER_NORM_EPS, dtype=dtype, param_dtype=jnp.float32, rngs=rngs)
+
+
+def dense(in_dim: int, out_dim: int, dtype, rngs: nnx.Rngs, *, use_bias: bool = True,
+          std: float = 0.02) -> nnx.Linear:
+    """Linear layer initialised like VideoMAE (truncated normal, std 0.02; zero bias)."""
+    return nnx.Linear(in_dim, out_dim, use_bias=use_bias, dtype=dtype, param_dtype=jnp.float32,
+                      kernel_init=nnx.initializers.truncated_normal(std), rngs=rngs)
+
+
+class PatchEmbed(nnx.Module):
+    """Tubelet embedding, the Conv3d with kernel = stride = (tubelet, patch, patch).
+
+    ``[B, T, H, W, C] -> [B, T/t * H/p * W/p, D]``, tokens ordered (t, h, w) as VideoMAE's
+    ``flatten(2)``. The kernel is stored as ``[t, p, p, C, D]`` (nnx.Conv's layout).
+    """
+
+    def __init__(self, embed_dim: int, tubelet: int, patch: int, in_chans: int, dtype, rngs: nnx.Rngs):
+        self.proj = nnx.Conv(in_chans, embed_dim, kernel_size=(tubelet, patch, patch),
+                             strides=(tubelet, patch, patch), padding="VALID", dtype=dtype,
+                             param_dtype=jnp.float32, rngs=rngs)
+
+    def __call__(self, x: jax.Array) -> jax.Array:
+        x = self.proj(x)                              # [B, T', H', W', D]
+        return x.reshape(x.shape[0], -1, x.shape[-1])
+
+
+class Attention(nnx.Module):
+    """Multi-head self-attention with a fused qkv kernel, query and value bias, no key bias."""
+
+    def __init__(self, dim: int, num_heads: int, drop_rate: float, dtype, attention_impl: str,
+                 rngs: nnx.Rngs):
+        self.num_heads = num_heads
+        self.dtype = dtype
+        self.attention_impl = attention_impl
+        self.qkv = dense(dim, 3 * dim, dtype, rngs, use_bias=False)
+        self.q_bias = nnx.Param(jnp.zeros((dim,), jnp.float32))
+        self.v_bias = nnx.Param(jnp.zeros((dim,), jnp.float32))
+        self.proj = dense(dim, dim, dtype, rngs)
+        self.proj_drop = nnx.Dropout(drop_rate, rngs=rngs)
+
+    def __call__(self, x: jax.Array) -> jax.Array:
+        """``[B, N, D] -> [B, N, D]``."""
+        batch, tokens, dim = x.shape
+        bias = jnp.concatenate([self.q_bias[...], jnp.zeros_like(self.q_bias[...]), self.v_bias[...]])
+        qkv = self.qkv(x) + bias.astype(self.dtype)
+        qkv = qkv.reshape(batch, tokens, 3, self.num_heads, dim // self.num_heads)
+        q, k, v = qkv[:, :, 0], qkv[:, :, 1], qkv[:, :, 2]   # [B, N, heads, head_dim]
+        out = jax.nn.dot_product_attention(q, k, v, implementation=self.attention_impl)
+        return self.proj_drop(self.proj(out.reshape(batch, tokens, dim)))
+
+
+class Mlp(nnx.Module):
+    """fc1 -> exact (erf) GELU -> dropout -> fc2 -> dropout."""
+
+    def __init__(self, dim: int, hidden: int, drop_rate: float, dtype, rngs: nnx.Rngs):
+        self.fc1 = dense(dim, hidden, dtype, rngs)
+        self.fc2 = dense(hidden, dim, dtype, rngs)
+        self.drop = nnx.Dropout(drop_rate, rngs=rngs)
+
+    def __call__(self, x: jax.Array) -> jax.Array:
+        x = self.drop(jax.nn.gelu(self.fc1(x), approximate=False))
+        return self.drop(self.fc2(x))
+
+
+class Block(nnx.Module):
+    """Pre-norm transformer block with optional layer scale and stochastic depth."""
+
+    def __init__(self, dim: int, num_heads: int, mlp_ratio: float, *, drop_rate: float,
+                 drop_path_rate: float, init_values: float, dtype, attention_impl: str,
+                 rngs: nnx.Rngs):
+        self.norm1 = layer_norm(dim, dtype, rngs)
+        self.attn = Attention(dim, num_heads, drop_rate, dtype, attention_impl, rngs)
+        self.norm2 = layer_norm(dim, dtype, rngs)
+        self.mlp = Mlp(dim, int(dim * mlp_ratio), drop_rate, dtype, rngs)
+        # Drop path = dropout of the whole residual branch per sample.
+        self.drop_path = nnx.Dropout(drop_path_rate, broadcast_dims=(1, 2), rngs=rngs)
+        if init_values > 0:
+            self.gamma_1 = nnx.Param(jnp.full((dim,), init_values, jnp.float32))
+            self.gamma_2 = nnx.Param(jnp.full((dim,), init_values, jnp.float32))
+        else:
+            self.gamma_1 = self.gamma_2 = None
+
+    def __call__(self, x: jax.Array) -> jax.Array:
+        """``[B, N, D] -> [B, N, D]``."""
+        x = x + self.drop_path(self._scale(self.attn(self.norm1(x)), self.gamma_1))
+        return x + self.drop_path(self._scale(self.mlp(self.norm2(x)), self.gamma_2))
+
+    @staticmethod
+    def _scale(x: jax.Array, gamma) -> jax.Array:
+        return x if gamma is None else x * gamma[...].astype(x.dtype)
+
+
+_REMAT_POLICIES = {
+    "full": None,  # save nothing: recompute the whole block in the backward pass
+    "dots": jax.checkpoint_policies.checkpoint_dots,
+    "dots_no_batch": jax.checkpoint_policies.dots_with_no_batch_dims_saveable,
+}
+
+
+def apply_blocks(blocks, x: jax.Array, remat_policy: str) -> jax.Array:
+    """Run ``blocks`` in order, each rematerialised under ``remat_policy`` ('none' = plain)."""
+    if remat_policy == "none":
+        for block in blocks:
+            x = block(x)
+        return x
+    call = nnx.remat(lambda block, h: block(h), policy=_REMAT_POLICIES[remat_policy])
+    for block in blocks:
+        x = call(block, x)
+    return x
+
+
+def make_blocks(cfg_dim: int, depth: int, num_heads: int, mlp_ratio: float, *, drop_rate: float,
+                drop_path_rate: float, init_values: float, dtype, attention_impl: str,
+                rngs: nnx.Rngs) -> nnx.List:
+    """``depth`` blocks with stochastic-depth rates rising linearly from 0 to ``drop_path_rate``."""
+    rates = [drop_path_rate * i / max(depth - 1, 1) for i in range(depth)]
+    make = functools.partial(Block, cfg_dim, num_heads, mlp_ratio, drop_rate=drop_rate,
+                             init_values=init_values, dtype=dtype, attention_impl=attention_impl,
+                             rngs=rngs)
+    return nnx.List([make(drop_path_rate=rate) for rate in rates])
