@@ -1,0 +1,198 @@
+"""The model checkpoint format shared by conversion, training (initial weights) and ``forward``.
+
+A model directory holds:
+
+- ``config.json``: ``{"format": 1, "kind": "classifier" | "pretrainer", "model": cfg.to_dict(),
+  "metadata": {...}}`` (metadata such as the source checkpoint and its family);
+- ``params/``: an orbax checkpoint of the ``nnx.Param`` state as a plain nested dict
+  (``nnx.State.to_pure_dict``), e.g. ``{"encoder": {"blocks": {0: {"attn": {"qkv": {"kernel": ...}}}}}}``.
+
+Parameter paths are written with dots, e.g. ``encoder.blocks.3.attn.qkv.kernel``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any
+
+import jax
+import orbax.checkpoint as ocp
+from flax import nnx
+
+from mmae_jax.model.config import VideoMAEConfig
+from mmae_jax.model.encoder import VideoMAEClassifier
+from mmae_jax.model.pretrain import VideoMAEPretrainer
+
+FORMAT_VERSION = 1
+CONFIG_FILE = "config.json"
+PARAMS_DIR = "params"
+MODEL_KINDS: dict[str, type[nnx.Module]] = {
+    "classifier": VideoMAEClassifier,
+    "pretrainer": VideoMAEPretrainer,
+}
+
+
+def build_model(cfg: VideoMAEConfig, kind: str, *, seed: int = 0) -> nnx.Module:
+    """A freshly initialised model of ``kind`` ("classifier" or "pretrainer")."""
+    return _model_class(kind)(cfg, rngs=nnx.Rngs(seed))
+
+
+def abstract_model(cfg: VideoMAEConfig, kind: str) -> nnx.Module:
+    """The model of ``kind`` with ``jax.ShapeDtypeStruct`` leaves (no memory allocated)."""
+    model_class = _model_class(kind)
+    return nnx.eval_shape(lambda: model_class(cfg, rngs=nnx.Rngs(0)))
+
+
+def param_shapes(model: nnx.Module) -> dict[str, tuple[int, ...]]:
+    """Dotted parameter path -> shape, for every ``nnx.Param`` of ``model``."""
+    return {path: tuple(value.shape) for path, value in _flat_params(model).items()}
+
+
+def save_model(directory: str | Path, model: nnx.Module, cfg: VideoMAEConfig, *, kind: str,
+               metadata: dict[str, Any] | None = None) -> Path:
+    """Write ``model``'s parameters and ``cfg`` to ``directory`` (created; must not hold a model).
+
+    Blocks until orbax has finished writing. Returns the directory as an absolute path.
+    """
+    _model_class(kind)
+    directory = Path(directory).absolute()
+    if (directory / CONFIG_FILE).exists() or (directory / PARAMS_DIR).exists():
+        raise FileExistsError(f"{directory} already holds a model; choose a new directory")
+    directory.mkdir(parents=True, exist_ok=True)
+    params = nnx.state(model, nnx.Param).to_pure_dict()
+    checkpointer = ocp.StandardCheckpointer()
+    checkpointer.save(directory / PARAMS_DIR, params)
+    checkpointer.wait_until_finished()
+    if jax.process_index() == 0:
+        document = dict(format=FORMAT_VERSION, kind=kind, model=cfg.to_dict(), metadata=metadata or {})
+        (directory / CONFIG_FILE).write_text(json.dumps(document, indent=2, sort_keys=True) + "\n")
+    return directory
+
+
+def read_config(directory: str | Path) -> tuple[VideoMAEConfig, str, dict[str, Any]]:
+    """``(cfg, kind, metadata)`` from a model directory's ``config.json``."""
+    path = Path(directory) / CONFIG_FILE
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} not found: {directory} is not a model directory "
+                                f"(written by `mmae-jax convert` or training)")
+    try:
+        document = json.loads(path.read_text())
+        cfg = VideoMAEConfig.from_dict(document["model"])
+        kind = document["kind"]
+    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as error:
+        raise ValueError(f"{path}: not a valid model config ({error})") from error
+    _model_class(kind)
+    return cfg, kind, document.get("metadata", {})
+
+
+def load_model(directory: str | Path, *, overrides: dict[str, Any] | None = None
+               ) -> tuple[nnx.Module, VideoMAEConfig, str]:
+    """Rebuild the saved model with its weights: ``(model, cfg, kind)``.
+
+    ``overrides`` replace config fields that do not change parameter shapes (``dtype``,
+    ``drop_path_rate``, ``remat_policy`` ...). To load into a model of another shape (a
+    new head, a classifier from a pretrainer) build that model and call ``restore_into``.
+    """
+    cfg, kind, _ = read_config(directory)
+    if overrides:
+        cfg = cfg.replace(**overrides)
+    model = build_model(cfg, kind)
+    report = restore_into(model, directory)
+    if not report.complete:
+        raise ValueError(f"{directory}: the saved parameters do not fit the model built from its config"
+                         f"{' with overrides ' + str(overrides) if overrides else ''}:\n{report.describe()}")
+    return model, cfg, kind
+
+
+@dataclasses.dataclass(frozen=True)
+class RestoreReport:
+    """What ``restore_into`` did, by dotted parameter path."""
+
+    loaded: tuple[str, ...]
+    left_at_init: tuple[str, ...]           # in the model, not in the checkpoint
+    unused: tuple[str, ...]                 # in the checkpoint, not in the model
+    shape_mismatches: tuple[tuple[str, tuple[int, ...], tuple[int, ...]], ...]  # (path, saved, model)
+
+    @property
+    def complete(self) -> bool:
+        """True when every parameter of the model was loaded and every saved one was used."""
+        return not (self.left_at_init or self.unused or self.shape_mismatches)
+
+    def describe(self) -> str:
+        lines = [f"loaded {len(self.loaded)} parameters"]
+        lines += [f"  shape mismatch, left at init: {path} saved {saved} model {model}"
+                  for path, saved, model in self.shape_mismatches]
+        lines += [f"  left at init (not in checkpoint): {path}" for path in self.left_at_init]
+        lines += [f"  unused (not in model): {path}" for path in self.unused]
+        return "\n".join(lines)
+
+
+def restore_into(model: nnx.Module, directory: str | Path) -> RestoreReport:
+    """Copy every saved parameter whose path and shape match into ``model`` (in place).
+
+    Parameters land with the sharding of the model's current arrays. A parameter whose
+    shape differs at the same path is left at init and listed in ``shape_mismatches``.
+    """
+    params_path = Path(directory).absolute() / PARAMS_DIR
+    if not params_path.is_dir():
+        raise FileNotFoundError(f"{params_path} not found: {directory} is not a model directory")
+    checkpointer = ocp.StandardCheckpointer()
+    saved_tree = checkpointer.metadata(params_path).item_metadata.tree
+    saved = {_dotted(path): meta for path, meta in jax.tree_util.tree_flatten_with_path(saved_tree)[0]}
+    current = _flat_params(model)
+
+    matched, mismatches = [], []
+    for path, value in current.items():
+        if path not in saved:
+            continue
+        saved_shape, model_shape = tuple(saved[path].shape), tuple(value.shape)
+        if saved_shape == model_shape:
+            matched.append(path)
+        else:
+            mismatches.append((path, saved_shape, model_shape))
+
+    def target(key_path, meta):
+        path = _dotted(key_path)
+        sharding = current[path].sharding if path in matched else None
+        return jax.ShapeDtypeStruct(meta.shape, meta.dtype, sharding=sharding)
+
+    restored = checkpointer.restore(params_path, jax.tree_util.tree_map_with_path(target, saved_tree))
+    restored_flat = {_dotted(path): value for path, value in jax.tree_util.tree_flatten_with_path(restored)[0]}
+    state = nnx.state(model, nnx.Param)
+    flat_state = nnx.to_flat_state(state)
+    for key_path, variable in flat_state:
+        path = ".".join(str(key) for key in key_path)
+        if path in matched:
+            variable.value = jax.numpy.asarray(restored_flat[path], dtype=variable.value.dtype)
+    nnx.update(model, nnx.from_flat_state(flat_state))
+    return RestoreReport(
+        loaded=tuple(matched),
+        left_at_init=tuple(path for path in current if path not in saved),
+        unused=tuple(path for path in saved if path not in current),
+        shape_mismatches=tuple(mismatches),
+    )
+
+
+def _flat_params(model: nnx.Module) -> dict[str, Any]:
+    """Dotted path -> array (or ShapeDtypeStruct) for every ``nnx.Param``."""
+    return {".".join(str(key) for key in path): variable.value
+            for path, variable in nnx.to_flat_state(nnx.state(model, nnx.Param))}
+
+
+def _dotted(key_path) -> str:
+    """``jax.tree_util`` key path -> ``"encoder.blocks.0.attn.qkv.kernel"``."""
+    parts = []
+    for key in key_path:
+        for attribute in ("key", "idx", "name"):
+            if hasattr(key, attribute):
+                parts.append(str(getattr(key, attribute)))
+                break
+    return ".".join(parts)
+
+
+def _model_class(kind: str) -> type[nnx.Module]:
+    if kind not in MODEL_KINDS:
+        raise ValueError(f"unknown model kind {kind!r}; expected one of {sorted(MODEL_KINDS)}")
+    return MODEL_KINDS[kind]
