@@ -14,11 +14,14 @@ import sys
 # here, so that e.g. ``model-info`` never imports TensorFlow or torch.
 SUBCOMMANDS = {
     "model-info": "model_info",
+    "convert": "convert", "forward": "forward", "compare": "compare",
+    "train": "train",
+    "evaluate": "train",
 }
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="mmae-jax", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="mmae-jax", description=__doc__.splitlines()[0], allow_abbrev=False)
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for module_name in dict.fromkeys(SUBCOMMANDS.values()):
         importlib.import_module(f"mmae_jax.cli.{module_name}").register(subparsers)
@@ -26,7 +29,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    """Run one subcommand. Subcommands that read an experiment config (``accepts_config``)
+    receive the ``--config FILE[:ARG]`` and ``--config.x=y`` arguments as ``config_argv``."""
+    parser = build_parser()
+    args, unknown = parser.parse_known_args(argv)
+    if getattr(args, "accepts_config", False):
+        args.config_argv = unknown
+    elif unknown:
+        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     return int(args.func(args) or 0)
 
 

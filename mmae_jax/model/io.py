@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 import orbax.checkpoint as ocp
 from flax import nnx
 
@@ -160,19 +161,30 @@ def restore_into(model: nnx.Module, directory: str | Path) -> RestoreReport:
 
     restored = checkpointer.restore(params_path, jax.tree_util.tree_map_with_path(target, saved_tree))
     restored_flat = {_dotted(path): value for path, value in jax.tree_util.tree_flatten_with_path(restored)[0]}
-    state = nnx.state(model, nnx.Param)
-    flat_state = nnx.to_flat_state(state)
-    for key_path, variable in flat_state:
-        path = ".".join(str(key) for key in key_path)
-        if path in matched:
-            variable.value = jax.numpy.asarray(restored_flat[path], dtype=variable.value.dtype)
-    nnx.update(model, nnx.from_flat_state(flat_state))
+    assign_params(model, {path: restored_flat[path] for path in matched})
     return RestoreReport(
         loaded=tuple(matched),
         left_at_init=tuple(path for path in current if path not in saved),
         unused=tuple(path for path in saved if path not in current),
         shape_mismatches=tuple(mismatches),
     )
+
+
+def assign_params(model: nnx.Module, arrays: dict[str, Any]) -> None:
+    """Set the ``nnx.Param`` at each dotted path of ``arrays`` (in place; shapes must match).
+
+    Values keep the parameter's dtype; a ``jax.Array`` keeps its sharding.
+    """
+    flat_state = nnx.to_flat_state(nnx.state(model, nnx.Param))
+    for key_path, variable in flat_state:
+        path = ".".join(str(key) for key in key_path)
+        if path in arrays:
+            value = arrays[path]
+            if tuple(value.shape) != tuple(variable.value.shape):
+                raise ValueError(f"{path}: shape {tuple(value.shape)} does not fit the parameter's "
+                                 f"{tuple(variable.value.shape)}")
+            variable.value = jnp.asarray(value, dtype=variable.value.dtype)
+    nnx.update(model, nnx.from_flat_state(flat_state))
 
 
 def _flat_params(model: nnx.Module) -> dict[str, Any]:

@@ -1,0 +1,108 @@
+"""Video decoding with PyAV and uniform temporal sampling of T frames.
+
+The clip ``[start, end)`` is cut into T equal segments and frame t is the frame *on screen* at
+the centre of segment t, ``times[t] = start + (t + 0.5) * (end - start) / T``. Audio windows are
+later centred on exactly these times, so frame t and window t describe the same moment.
+Only the chosen frames are converted to RGB, and decoding stops at ``end``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import av
+import numpy as np
+
+from data_prep.media.errors import BadInputError
+
+
+@dataclasses.dataclass(frozen=True)
+class SampledFrames:
+    """T frames of one clip and the moments they show.
+
+    frames: uint8 [T, H, W, 3] RGB.
+    times: float64 [T], seconds in the container's timeline.
+    video_start: time of the container's first video frame (seconds); separate audio files are
+      assumed to start at this moment unless the builder says otherwise.
+    """
+
+    frames: np.ndarray
+    times: np.ndarray
+    video_start: float
+
+
+def _open(path: str) -> av.container.InputContainer:
+    try:
+        return av.open(str(path))
+    except (av.error.FFmpegError, OSError, UnicodeDecodeError) as err:
+        raise BadInputError(path, "corrupt", f"can not open the video: {err}") from err
+
+
+def _duration(container, stream) -> float | None:
+    if stream.duration:
+        return float(stream.duration * stream.time_base)
+    if container.duration:
+        return container.duration / av.time_base
+    return None
+
+
+def _to_rgb(frame: av.VideoFrame, max_side: int | None) -> np.ndarray:
+    scale = 1.0 if max_side is None else min(1.0, max_side / max(frame.width, frame.height))
+    if scale < 1.0:
+        width, height = round(frame.width * scale), round(frame.height * scale)
+        return frame.to_ndarray(format="rgb24", width=width, height=height)
+    return frame.to_ndarray(format="rgb24")
+
+
+def sample_frames(path: str, num_frames: int, start: float | None = None, end: float | None = None,
+                  max_side: int | None = None) -> SampledFrames:
+    """Decode ``path`` and return ``num_frames`` frames sampled uniformly over ``[start, end)``.
+
+    ``start`` / ``end`` default to the whole video. ``max_side`` downsizes frames whose longer
+    side exceeds it (during the RGB conversion, so it costs nothing extra).
+    Raises BadInputError for a file that can not be opened or decoded, has no video stream, or
+    has fewer than ``num_frames`` frames in the range.
+    """
+    with _open(path) as container:
+        if not container.streams.video:
+            raise BadInputError(path, "no_video", "the file has no video stream")
+        stream = container.streams.video[0]
+        video_start = float(stream.start_time * stream.time_base) if stream.start_time else 0.0
+        duration = _duration(container, stream)
+        seg_start = video_start if start is None else max(start, video_start)
+        if end is None:
+            if duration is None:
+                raise BadInputError(path, "corrupt", "the video's duration is unknown")
+            end = video_start + duration
+        if end <= seg_start:
+            raise BadInputError(path, "too_short", f"empty time range [{seg_start:.3f}, {end:.3f}) s")
+        times = seg_start + (np.arange(num_frames) + 0.5) * (end - seg_start) / num_frames
+        if start is not None and start > video_start:
+            container.seek(int(start / stream.time_base), stream=stream, backward=True)
+
+        picked: list[np.ndarray | None] = [None] * num_frames
+        next_target, frames_in_range = 0, 0
+        previous, previous_rgb = None, None
+        try:
+            for frame in container.decode(stream):
+                if frame.time is None:
+                    continue
+                # Every pending target shown before this frame's time belongs to the previous frame.
+                while previous is not None and next_target < num_frames and times[next_target] < frame.time:
+                    previous_rgb = previous_rgb if previous_rgb is not None else _to_rgb(previous, max_side)
+                    picked[next_target] = previous_rgb
+                    next_target += 1
+                if frame.time >= end:
+                    break
+                frames_in_range += frame.time >= seg_start
+                previous, previous_rgb = frame, None
+        except av.error.FFmpegError as err:
+            raise BadInputError(path, "corrupt", f"decoding failed: {err}") from err
+        if previous is not None:
+            for index in range(next_target, num_frames):
+                previous_rgb = previous_rgb if previous_rgb is not None else _to_rgb(previous, max_side)
+                picked[index] = previous_rgb
+    if frames_in_range < num_frames or any(p is None for p in picked):
+        raise BadInputError(path, "too_short", f"{frames_in_range} frames in [{seg_start:.3f}, {end:.3f}) s, "
+                                               f"{num_frames} needed")
+    return SampledFrames(np.stack(picked), times, video_start)

@@ -1,0 +1,42 @@
+"""``mmae-jax convert``: a PyTorch VideoMAE checkpoint -> an mmae_jax model directory."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "convert", help="convert an official VideoMAE .pth or a Hugging Face VideoMAE folder",
+        description="Reads official fine-tuned or pre-training checkpoints (.pth/.pt/.bin/.safetensors) and "
+                    "Hugging Face VideoMAE folders, checks every tensor against the model and writes "
+                    "OUTPUT/config.json + OUTPUT/params (orbax). Nothing is written if anything does not fit.")
+    parser.add_argument("--source", required=True, help="checkpoint file or Hugging Face folder")
+    parser.add_argument("--output", required=True, help="new model directory")
+    parser.add_argument("--variant", help="tiny/small/base/large/huge; default: read from the checkpoint")
+    parser.add_argument("--num-classes", type=int,
+                        help="classes of the head; another number than the checkpoint's gives a new head")
+    parser.add_argument("--keep-decoder", action="store_true",
+                        help="from a pre-training checkpoint, keep the decoder (writes a pretrainer)")
+    parser.add_argument("--frames", type=int, help="input frames (default: 16 or the Hugging Face config's)")
+    parser.add_argument("--size", type=int, help="input height = width (default: 224 or the Hugging Face config's)")
+    parser.add_argument("--trust-pickle", action="store_true",
+                        help="allow a full unpickle of a .pth that needs more than tensors (runs its code!)")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from mmae_jax.convert.converter import convert_checkpoint
+    from mmae_jax.convert.torch_loading import CheckpointError
+
+    try:
+        result = convert_checkpoint(args.source, args.output, trust_pickle=args.trust_pickle,
+                                    variant=args.variant, num_classes=args.num_classes,
+                                    keep_decoder=args.keep_decoder, num_frames=args.frames, img_size=args.size)
+    except (CheckpointError, FileExistsError, ImportError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(result.summary())
+    print(f"wrote {args.output}")
+    return 0

@@ -1,0 +1,72 @@
+"""``mmae-jax forward``: run a converted or trained model on a saved input tensor (float32)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+LAYOUTS = ("ncthw", "nthwc")
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "forward", help="run a model directory on an .npy input and save logits or features",
+        description="Input: a float .npy of clips in PyTorch's [B, C, T, H, W] layout (or [B, T, H, W, C] "
+                    "with --layout nthwc), already normalised. Output: logits [B, K], or with --features the "
+                    "pooled features [B, D] of a classifier / the encoder tokens [B, N, D] of a pretrainer.")
+    parser.add_argument("--checkpoint", required=True, help="model directory (from convert or training)")
+    parser.add_argument("--input", required=True, help=".npy input clips")
+    parser.add_argument("--output", required=True, help=".npy file to write")
+    parser.add_argument("--layout", choices=LAYOUTS, default="ncthw")
+    parser.add_argument("--features", action="store_true", help="save features instead of logits")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    try:
+        clips = _read_clips(args.input, args.layout)
+        outputs = forward(args.checkpoint, clips, features=args.features)
+    except (OSError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    np.save(args.output, outputs)
+    print(f"wrote {args.output}: {list(outputs.shape)} float32")
+    return 0
+
+
+def forward(directory: str, clips, *, features: bool):
+    """``clips [B, T, H, W, C]`` -> logits ``[B, K]`` or features, as a float32 numpy array."""
+    import numpy as np
+    from flax import nnx
+
+    from mmae_jax.model.io import load_model
+
+    model, cfg, kind = load_model(directory, overrides=dict(dtype="float32"))
+    expected = (cfg.num_frames, cfg.img_size, cfg.img_size, cfg.in_chans)
+    if tuple(clips.shape[1:]) != expected:
+        raise ValueError(f"input clips are {list(clips.shape)} as [B, T, H, W, C]; the model expects "
+                         f"[B, {', '.join(map(str, expected))}] (check --layout)")
+    if kind == "pretrainer" and not features:
+        raise ValueError(f"{directory} holds a pre-training model, which has no logits; pass --features "
+                         f"for its encoder tokens")
+    model.eval()
+
+    @nnx.jit
+    def run(model, x):
+        if kind == "pretrainer":
+            return model.encoder(x)
+        return model.features(x) if features else model(x)
+
+    return np.asarray(run(model, clips), dtype=np.float32)
+
+
+def _read_clips(path: str, layout: str):
+    import numpy as np
+
+    clips = np.load(path, allow_pickle=False)
+    if clips.ndim != 5 or not np.issubdtype(clips.dtype, np.floating):
+        raise ValueError(f"{path}: expected a 5-D float array, got {clips.dtype} {list(clips.shape)}")
+    clips = clips.astype(np.float32)
+    return clips.transpose(0, 2, 3, 4, 1) if layout == "ncthw" else clips

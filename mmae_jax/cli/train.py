@@ -1,0 +1,61 @@
+"""``mmae-jax train`` and ``mmae-jax evaluate``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from mmae_jax.cli.runtime import add_distributed_arguments, load_config, start
+
+TRAIN_EPILOG = """examples:
+  mmae-jax train --config configs/demo.py --workdir workdirs/demo
+  mmae-jax train --config configs/ravdess.py:strategy=ffls,protocol=kfold,fold=2 --workdir runs/r2 \\
+      --config.data.data_dir=/data/tfds --config.batch_size=32
+Running the same command again resumes from the workdir's latest checkpoint."""
+
+
+def register(subparsers) -> None:
+    train = subparsers.add_parser("train", help="fine-tune or linear-probe a classifier",
+                                  epilog=TRAIN_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    train.add_argument("--workdir", required=True)
+    add_distributed_arguments(train)
+    train.set_defaults(func=run_train, accepts_config=True)
+
+    evaluate = subparsers.add_parser("evaluate", help="evaluate a training workdir on a split")
+    evaluate.add_argument("--workdir", required=True)
+    evaluate.add_argument("--split", default="test", choices=("train", "validation", "test"))
+    add_distributed_arguments(evaluate)
+    evaluate.set_defaults(func=run_evaluate)
+
+
+def run_train(args: argparse.Namespace) -> int:
+    start(args)
+    from mmae_jax.train.loop import train_and_evaluate
+    results = train_and_evaluate(load_config(args.config_argv), args.workdir)
+    if results.get("status") == "preempted":
+        print(f"stopped by SIGTERM at step {results['step']}; run the same command to resume")
+        return 0
+    print_results(results, args.workdir)
+    return 0
+
+
+def run_evaluate(args: argparse.Namespace) -> int:
+    start(args)
+    from mmae_jax.train.evaluate import evaluate_workdir
+    report = evaluate_workdir(args.workdir, args.split)
+    print(json.dumps({k: report[k] for k in ("war", "uar", "per_class_recall", "num_examples")}, indent=2))
+    return 0
+
+
+def print_results(results: dict, workdir: str) -> None:
+    """A small table of the last-epoch and best-validation test numbers."""
+    rows = [("test, last epoch", results["test"])]
+    if results.get("test_at_best_validation"):
+        best = results["test_at_best_validation"]
+        rows.append((f"test, best validation (epoch {best['epoch']})", best["test"]))
+    print(f"\n{results['dataset']} / {results['strategy']} / {results['protocol']} fold {results['fold']}")
+    print(f"{'':<40} {'WAR %':>7} {'UAR %':>7}")
+    for name, report in rows:
+        print(f"{name:<40} {report['war']:>7.2f} {report['uar']:>7.2f}")
+    print(f"\nresults: {workdir}/results.json; plots: {workdir}/confusion_test.png, "
+          f"{workdir}/training_curves.png; TensorBoard: {workdir}/tensorboard")

@@ -1,0 +1,176 @@
+"""Reading PyTorch checkpoints safely: .pth / .pt / .bin, .safetensors, Hugging Face folders.
+
+A ``.pth`` file is a pickle and can run code when loaded, so it is read with
+``torch.load(weights_only=True)`` plus an allow-list of harmless types that training
+checkpoints carry (``argparse.Namespace`` of the training arguments, numpy scalars and
+dtypes). A file that needs anything else is refused with the list of what it needs,
+unless the caller passes ``trust_pickle=True`` (``--trust-pickle``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import pickle
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+HF_CONFIG = "config.json"
+HF_WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json",
+                   "pytorch_model.bin", "pytorch_model.bin.index.json")
+# Entries under which training scripts nest the state dict, in the order they are tried.
+STATE_DICT_ENTRIES = ("model", "module", "state_dict", "model_state")
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be read or does not fit; the message names the file and every problem."""
+
+
+@dataclasses.dataclass(frozen=True)
+class LoadedCheckpoint:
+    """The tensors of a checkpoint as float32/int numpy arrays, by their original names."""
+
+    path: Path
+    tensors: dict[str, np.ndarray]
+    hf_config: dict[str, Any] | None      # config.json of a Hugging Face folder
+    entry: str | None                     # the wrapper entry ("model", "module" ...) if any
+
+
+def require_torch():
+    """Import torch, or explain how to install it."""
+    try:
+        import torch
+    except ImportError as error:
+        raise ImportError("reading PyTorch checkpoints needs torch: pip install 'mmae_jax[torch]' "
+                          "(the CPU build is enough)") from error
+    return torch
+
+
+def safe_globals() -> list:
+    """The non-tensor types a weights-only load accepts besides torch's own."""
+    return [argparse.Namespace, np.dtype, np.dtypes.Float64DType, np.dtypes.Float32DType,
+            np.dtypes.Int64DType, np.dtypes.Int32DType, np._core.multiarray.scalar]
+
+
+def load_checkpoint(source: str | Path, *, trust_pickle: bool = False) -> LoadedCheckpoint:
+    """Read a checkpoint file or a Hugging Face folder into numpy arrays.
+
+    ``source`` may be a ``.pth``/``.pt``/``.bin`` file (state dict at the top level or under
+    ``model``/``module``/``state_dict``), a ``.safetensors`` file, or a Hugging Face
+    folder (``config.json`` + ``model.safetensors`` or ``pytorch_model.bin``, possibly sharded).
+    A weights file lying in a Hugging Face folder is read together with its ``config.json``.
+    """
+    path = Path(source)
+    if not path.exists():
+        raise CheckpointError(f"{path}: no such file or directory")
+    if path.is_dir():
+        return _load_hf_folder(path, trust_pickle)
+    hf_config = _hf_config_next_to(path)
+    raw = _read_weights_file(path, trust_pickle)
+    entry, state_dict = _unwrap(path, raw)
+    return LoadedCheckpoint(path, _to_numpy(state_dict), hf_config, entry)
+
+
+def _load_hf_folder(folder: Path, trust_pickle: bool) -> LoadedCheckpoint:
+    config = _hf_config_next_to(folder / HF_CONFIG)
+    if config is None:
+        raise CheckpointError(f"{folder}: a folder must be a Hugging Face VideoMAE checkpoint "
+                              f"(config.json with model_type 'videomae'); none found")
+    present = [name for name in HF_WEIGHT_FILES if (folder / name).is_file()]
+    if not present:
+        raise CheckpointError(f"{folder}: no weights found; expected one of {list(HF_WEIGHT_FILES)}")
+    weights = folder / present[0]
+    if weights.name.endswith(".index.json"):
+        shards = sorted(set(json.loads(weights.read_text())["weight_map"].values()))
+        tensors = {}
+        for shard in shards:
+            tensors.update(_unwrap(folder / shard, _read_weights_file(folder / shard, trust_pickle))[1])
+    else:
+        tensors = _unwrap(weights, _read_weights_file(weights, trust_pickle))[1]
+    return LoadedCheckpoint(weights, _to_numpy(tensors), config, None)
+
+
+def _hf_config_next_to(path: Path) -> dict[str, Any] | None:
+    """The Hugging Face VideoMAE ``config.json`` in ``path``'s folder, if there is one."""
+    config_path = path.parent / HF_CONFIG
+    if not config_path.is_file():
+        return None
+    try:
+        config = json.loads(config_path.read_text())
+    except json.JSONDecodeError as error:
+        raise CheckpointError(f"{config_path}: not valid JSON ({error})") from error
+    if config.get("model_type") != "videomae":
+        raise CheckpointError(f"{config_path}: model_type is {config.get('model_type')!r}, not 'videomae'")
+    return config
+
+
+def _read_weights_file(path: Path, trust_pickle: bool) -> Any:
+    torch = require_torch()
+    if path.suffix == ".safetensors":
+        from safetensors import SafetensorError
+        from safetensors.torch import load_file
+        try:
+            return load_file(str(path))
+        except (SafetensorError, OSError) as error:
+            raise CheckpointError(f"{path}: cannot be read as safetensors (truncated or corrupt?): {error}") from error
+    try:
+        if trust_pickle:
+            return torch.load(path, map_location="cpu", weights_only=False)
+        with torch.serialization.safe_globals(safe_globals()):
+            return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as error:
+        needed = _unsafe_globals(torch, path)
+        raise CheckpointError(
+            f"{path}: refused to unpickle. A .pth file can run code when loaded, so only tensors and "
+            f"allow-listed types are read, and this file also needs: {needed or 'unknown types'}. "
+            f"If you trust where it came from, pass --trust-pickle (trust_pickle=True). "
+            f"Details: {str(error).splitlines()[0]}") from error
+    except (RuntimeError, EOFError, OSError, ValueError) as error:
+        raise CheckpointError(f"{path}: cannot be read as a PyTorch checkpoint (truncated or corrupt?): "
+                              f"{str(error).splitlines()[0]}") from error
+
+
+def _unsafe_globals(torch, path: Path) -> list[str]:
+    """The types the file needs beyond the allow-list (best effort; [] if it cannot be told)."""
+    try:
+        allowed = {f"{g.__module__}.{g.__qualname__}" for g in safe_globals()}
+        return [name for name in torch.serialization.get_unsafe_globals_in_checkpoint(path)
+                if name not in allowed]
+    except (RuntimeError, ValueError, pickle.UnpicklingError):
+        return []
+
+
+def _unwrap(path: Path, raw: Any) -> tuple[str | None, dict[str, Any]]:
+    """Find the state dict: the top level, or under ``model``/``module``/...; strip ``module.``."""
+    if not isinstance(raw, dict):
+        raise CheckpointError(f"{path}: holds a {type(raw).__name__}, not a state dict")
+    entry, state_dict = None, raw
+    if not _is_state_dict(raw):
+        found = [name for name in STATE_DICT_ENTRIES if isinstance(raw.get(name), dict) and _is_state_dict(raw[name])]
+        if not found:
+            raise CheckpointError(f"{path}: no state dict found at the top level or under "
+                                  f"{list(STATE_DICT_ENTRIES)}; top-level keys: {sorted(map(str, raw))[:20]}")
+        entry, state_dict = found[0], raw[found[0]]
+    if state_dict and all(key.startswith("module.") for key in state_dict):
+        state_dict = {key[len("module."):]: value for key, value in state_dict.items()}
+    return entry, state_dict
+
+
+def _is_state_dict(candidate: dict) -> bool:
+    torch = require_torch()
+    return bool(candidate) and all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in candidate.items())
+
+
+def _to_numpy(state_dict: dict[str, Any]) -> dict[str, np.ndarray]:
+    """Floating tensors become float32 numpy arrays (bf16/fp16 checkpoints included)."""
+    torch = require_torch()
+    arrays = {}
+    for name, tensor in state_dict.items():
+        tensor = tensor.detach().cpu()
+        if tensor.is_floating_point():
+            tensor = tensor.to(torch.float32)
+        arrays[name] = tensor.numpy()
+    return arrays

@@ -1,0 +1,71 @@
+"""Training augmentations (TensorFlow, stateless: every draw comes from an explicit seed).
+
+Faces get a random resized crop and a horizontal flip, drawn once per clip so that all T
+frames move together; spectrogram windows get optional time and frequency masks
+(SpecAugment-style), drawn per window and filled with that window's mean.
+"""
+
+from __future__ import annotations
+
+import math
+
+import tensorflow as tf
+
+
+def faces_to_float(faces: tf.Tensor, image_size: int) -> tf.Tensor:
+    """``[T, H, W, 3]`` uint8 -> ``[T, S, S, 3]`` float32 in [0, 1] (resized when H, W != S)."""
+    images = tf.cast(faces, tf.float32) / 255.0
+    if tuple(images.shape[1:3]) != (image_size, image_size):
+        images = tf.image.resize(images, [image_size, image_size], method="bilinear")
+    return images
+
+
+def random_resized_crop(faces: tf.Tensor, seed: tf.Tensor, image_size: int,
+                        scale: tuple[float, float], ratio: tuple[float, float]) -> tf.Tensor:
+    """``[T, H, W, 3]`` uint8 -> ``[T, S, S, 3]`` float32 in [0, 1], one crop box for all frames.
+
+    The box covers a fraction ``scale`` of the area with aspect ratio ``ratio`` (w / h, drawn
+    log-uniformly), at a uniformly drawn position inside the image.
+    """
+    draws = tf.random.stateless_uniform([4], seed)
+    area = scale[0] + (scale[1] - scale[0]) * draws[0]
+    log_ratio = math.log(ratio[0]) + (math.log(ratio[1]) - math.log(ratio[0])) * draws[1]
+    width = tf.minimum(tf.sqrt(area * tf.exp(log_ratio)), 1.0)
+    height = tf.minimum(tf.sqrt(area / tf.exp(log_ratio)), 1.0)
+    top = (1.0 - height) * draws[2]
+    left = (1.0 - width) * draws[3]
+    num_frames = tf.shape(faces)[0]
+    boxes = tf.tile(tf.stack([top, left, top + height, left + width])[tf.newaxis], [num_frames, 1])
+    crops = tf.image.crop_and_resize(tf.cast(faces, tf.float32), boxes, tf.range(num_frames),
+                                     [image_size, image_size], method="bilinear")
+    return crops / 255.0
+
+
+def random_flip(frames: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
+    """Mirrors all frames of ``[T, H, W, C]`` left-right with probability 1/2."""
+    flip = tf.random.stateless_uniform([], seed) < 0.5
+    return tf.cond(flip, lambda: tf.reverse(frames, axis=[2]), lambda: frames)
+
+
+def _band_mask(length: int, max_width: int, count: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
+    """``[count, length]`` bool: one band of 0..max_width positions per row, at a random start."""
+    draws = tf.random.stateless_uniform([2, count], seed)
+    width = tf.cast(tf.floor(draws[0] * (max_width + 1)), tf.int32)
+    start = tf.cast(tf.floor(draws[1] * tf.cast(length - width + 1, tf.float32)), tf.int32)
+    position = tf.range(length)[tf.newaxis]
+    return (position >= start[:, tf.newaxis]) & (position < (start + width)[:, tf.newaxis])
+
+
+def mask_spectrograms(windows: tf.Tensor, seed: tf.Tensor, max_time_fraction: float,
+                      max_freq_fraction: float) -> tf.Tensor:
+    """Masks one frequency band and one time band of each ``[T, F, W]`` window.
+
+    Band widths are drawn uniformly up to ``max_*_fraction`` of the axis (0 turns a mask off).
+    """
+    num_windows, num_bins, num_steps = windows.shape
+    time_seed, freq_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
+    freq = _band_mask(num_bins, int(max_freq_fraction * num_bins), num_windows, freq_seed)
+    time = _band_mask(num_steps, int(max_time_fraction * num_steps), num_windows, time_seed)
+    masked = freq[:, :, tf.newaxis] | time[:, tf.newaxis, :]
+    fill = tf.reduce_mean(windows, axis=[1, 2], keepdims=True)
+    return tf.where(masked, fill, windows)

@@ -1,0 +1,162 @@
+"""The fusion strategies of MultiMAE-DER: one definition for NumPy, TensorFlow and JAX.
+
+Every strategy turns T face frames and T rendered spectrogram images (both ``[T, S, S, 3]``
+floats in [0, 1], window t centred on frame t's time) into one ``[T, S, S, 3]`` sequence:
+
+========== =================================================================
+fslf       spectrograms 0, 2, ..., T-2, then faces 0, 2, ..., T-2
+ffls       faces 0, 2, ..., T-2, then spectrograms 0, 2, ..., T-2
+ofos       face 0, spectrogram 0, face 2, spectrogram 2, ...
+rfas       the T frames of ``ofos`` in a random order drawn from ``rng``
+cfas       frame t = face t stacked above spectrogram t (2S x S), halved in height
+sfas       frame t = face t + spectrogram t (see ``SFAS_MODES``)
+face_only  the T face frames
+audio_only the T spectrogram images
+========== =================================================================
+
+The frame-arranging strategies are a gather from the 2T-frame stack ``[faces;
+spectrograms]`` (see ``frame_order``), so every backend runs the same few array calls.
+``fuse`` picks the backend from its inputs: NumPy arrays, ``tf.Tensor`` (inside tf.data
+graphs too) or ``jax.Array`` (inside ``jax.jit`` too).
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any, NamedTuple
+
+import numpy as np
+
+FRAME_STRATEGIES = ("fslf", "ffls", "ofos", "rfas", "face_only", "audio_only")
+STRATEGIES = FRAME_STRATEGIES + ("cfas", "sfas")
+# How sfas adds two images in [0, 1]: `mean` keeps the range ((f + s) / 2); `clip` saturates
+# f + s at 1; `wrap` reproduces the original's uint8 addition that wraps past 255.
+SFAS_MODES = ("mean", "clip", "wrap")
+
+
+class _Ops(NamedTuple):
+    """The few array operations fusion needs, under NumPy's names, for one backend."""
+
+    take: Any          # take(x, indices, axis)
+    concatenate: Any   # concatenate(list_of_x, axis)
+    clip: Any          # clip(x, lo, hi)
+    round: Any
+    mod: Any
+    permutation: Any   # permutation(rng, n) -> int vector
+
+
+def _numpy_ops() -> _Ops:
+    return _Ops(np.take, np.concatenate, np.clip, np.round, np.mod,
+                lambda rng, n: np.asarray(rng.permutation(n)))
+
+
+def _jax_ops() -> _Ops:
+    import jax
+    import jax.numpy as jnp
+    return _Ops(jnp.take, jnp.concatenate, jnp.clip, jnp.round, jnp.mod,
+                lambda key, n: jax.random.permutation(key, n))
+
+
+def _tf_ops() -> _Ops:
+    import tensorflow as tf
+    return _Ops(lambda x, i, axis: tf.gather(x, i, axis=axis),
+                lambda xs, axis: tf.concat(xs, axis=axis),
+                tf.clip_by_value, tf.round, tf.math.floormod,
+                lambda seed, n: tf.argsort(tf.random.stateless_uniform([n], seed)))
+
+
+def _ops_for(x: Any) -> _Ops:
+    """The backend of ``x``; TF and JAX are only consulted when already imported."""
+    jax = sys.modules.get("jax")
+    if jax is not None and isinstance(x, jax.Array):
+        return _jax_ops()
+    tf = sys.modules.get("tensorflow")
+    if tf is not None and tf.is_tensor(x):
+        return _tf_ops()
+    return _numpy_ops()
+
+
+def _check_strategy(strategy: str, num_frames: int) -> None:
+    if strategy not in STRATEGIES:
+        raise ValueError(f"unknown fusion strategy {strategy!r}; choose one of {STRATEGIES}")
+    if strategy in ("fslf", "ffls", "ofos", "rfas") and num_frames % 2:
+        raise ValueError(f"strategy {strategy!r} takes every second frame and needs an even "
+                         f"number of frames, got T={num_frames}")
+
+
+def frame_order(strategy: str, num_frames: int) -> np.ndarray:
+    """Indices into the stack ``[faces; spectrograms]`` (face t at t, spectrogram t at T + t).
+
+    Returns an int32 vector of length T for the frame-arranging strategies; for ``rfas`` it is
+    the ``ofos`` order, which ``fuse`` permutes.
+    """
+    _check_strategy(strategy, num_frames)
+    if strategy not in FRAME_STRATEGIES:
+        raise ValueError(f"strategy {strategy!r} combines pixels and has no frame order")
+    t = num_frames
+    even = np.arange(0, t, 2)
+    orders = {
+        "fslf": lambda: np.concatenate([t + even, even]),
+        "ffls": lambda: np.concatenate([even, t + even]),
+        "ofos": lambda: np.stack([even, t + even], axis=1).reshape(-1),
+        "face_only": lambda: np.arange(t),
+        "audio_only": lambda: np.arange(t, 2 * t),
+    }
+    return orders["ofos" if strategy == "rfas" else strategy]().astype(np.int32)
+
+
+def source_frames(strategy: str, num_frames: int) -> tuple[np.ndarray, np.ndarray]:
+    """(face indices, spectrogram indices) that ``strategy`` reads; the others can be skipped."""
+    if strategy in ("cfas", "sfas"):
+        _check_strategy(strategy, num_frames)
+        every = np.arange(num_frames, dtype=np.int32)
+        return every, every
+    order = np.sort(frame_order(strategy, num_frames))
+    return order[order < num_frames], order[order >= num_frames] - num_frames
+
+
+def fuse(faces: Any, spectrograms: Any, strategy: str, *, rng: Any = None,
+         sfas_mode: str = "mean") -> Any:
+    """Builds the fused ``[T, S, S, 3]`` sequence from ``faces`` and ``spectrograms``.
+
+    Args:
+      faces: ``[T, S, S, 3]`` float face frames in [0, 1].
+      spectrograms: ``[T, S, S, 3]`` float spectrogram images in [0, 1], window t at frame t.
+      strategy: one of ``STRATEGIES``.
+      rng: only for ``rfas``: a ``np.random.Generator`` for NumPy inputs, a stateless seed
+        (int tensor of shape [2]) for TF inputs, a ``jax.random`` key for JAX inputs.
+      sfas_mode: one of ``SFAS_MODES``.
+
+    Returns:
+      ``[T, S, S, 3]`` of the inputs' backend and float dtype.
+    """
+    if tuple(faces.shape) != tuple(spectrograms.shape) or len(faces.shape) != 4:
+        raise ValueError(f"faces and spectrograms must both be [T, S, S, 3], got "
+                         f"{tuple(faces.shape)} and {tuple(spectrograms.shape)}")
+    num_frames = int(faces.shape[0])
+    _check_strategy(strategy, num_frames)
+    ops = _ops_for(faces)
+    if strategy == "cfas":
+        # Face above spectrogram is [T, 2S, S, 3]; halving its height with an area filter is
+        # the mean of each pair of rows.
+        tall = ops.concatenate([faces, spectrograms], axis=1)
+        return (tall[:, 0::2] + tall[:, 1::2]) / 2
+    if strategy == "sfas":
+        return _sum_images(ops, faces, spectrograms, sfas_mode)
+    order = frame_order(strategy, num_frames)
+    if strategy == "rfas":
+        if rng is None:
+            raise ValueError("strategy 'rfas' needs `rng` to draw its frame order")
+        order = ops.take(order, ops.permutation(rng, num_frames), axis=0)
+    return ops.take(ops.concatenate([faces, spectrograms], axis=0), order, axis=0)
+
+
+def _sum_images(ops: _Ops, faces: Any, spectrograms: Any, mode: str) -> Any:
+    if mode == "mean":
+        return (faces + spectrograms) / 2
+    if mode == "clip":
+        return ops.clip(faces + spectrograms, 0.0, 1.0)
+    if mode == "wrap":
+        summed = ops.round(faces * 255.0) + ops.round(spectrograms * 255.0)
+        return ops.mod(summed, 256.0) / 255.0
+    raise ValueError(f"unknown sfas_mode {mode!r}; choose one of {SFAS_MODES}")

@@ -1,0 +1,37 @@
+"""Host batches -> global ``jax.Array`` batches sharded over the mesh's data axes."""
+
+from __future__ import annotations
+
+from typing import Mapping
+
+import jax
+import numpy as np
+from jax.sharding import NamedSharding, PartitionSpec
+
+
+def batch_sharding(sharding: NamedSharding) -> NamedSharding:
+    """The batch-axis part of ``sharding``: axis 0 as in ``sharding``, all others replicated.
+
+    Serves arrays of any rank (videos [B, T, S, S, 3], labels [B]).
+    """
+    batch_axes = sharding.spec[0] if len(sharding.spec) else None
+    return NamedSharding(sharding.mesh, PartitionSpec(batch_axes))
+
+
+def host_batch_size(global_batch_size: int, sharding: NamedSharding) -> int:
+    """This process's share of ``global_batch_size``; checks that it splits evenly."""
+    batch = batch_sharding(sharding)
+    shards = batch.mesh.shape[batch.spec[0]] if isinstance(batch.spec[0], str) else int(
+        np.prod([batch.mesh.shape[axis] for axis in (batch.spec[0] or ())]))
+    processes = jax.process_count()
+    if global_batch_size % shards or global_batch_size % processes:
+        raise ValueError(f"global_batch_size={global_batch_size} must be divisible by the "
+                         f"{shards} batch shards of the mesh and the {processes} processes")
+    return global_batch_size // processes
+
+
+def to_global(host_batch: Mapping[str, np.ndarray], sharding: NamedSharding) -> dict:
+    """Assembles each process's ``[B / P, ...]`` arrays into global ``[B, ...]`` jax.Arrays."""
+    batch = batch_sharding(sharding)
+    return {name: jax.make_array_from_process_local_data(batch, value)
+            for name, value in host_batch.items()}

@@ -1,0 +1,147 @@
+"""The stored dataset: opening it, its example metadata, and each host's part of a split.
+
+Examples are addressed by their *global index*: their position in the stored split read in
+file order. Every host computes the same metadata (clip id, speaker, assigned split of every
+example), so per-host counts are known everywhere without communication. Host p reads only
+the contiguous slice ``[p * N // P, (p + 1) * N // P)`` of the stored split and keeps the
+examples of the wanted split (TFDS shuffles examples when it writes, so splits spread
+evenly over the slices).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+
+import ml_collections
+import numpy as np
+import tensorflow as tf
+import tensorflow_datasets as tfds
+
+from mmae_jax.data.splits import SPLITS, SplitFn, protocol_split_fn
+
+# Sequential file reading keeps the global index of an example the same in every slice.
+_READ_CONFIG = dict(interleave_cycle_length=1, shuffle_seed=None)
+_ENCODED_FEATURES = ("faces", "spectrogram")
+
+
+@dataclasses.dataclass(frozen=True)
+class StoredDataset:
+    """A stored dataset with the split assignment of one protocol.
+
+    Attributes:
+      builder: the TFDS builder reading the stored files.
+      stored_split: the TFDS split holding every example (``data``).
+      clip_ids: ``[N]`` clip id of each example, by global index.
+      speakers: ``[N]`` int speaker id of each example.
+      split_names: ``[N]`` split ('train' | 'validation' | 'test' | other) of each example.
+    """
+
+    builder: tfds.core.DatasetBuilder
+    stored_split: str
+    clip_ids: np.ndarray
+    speakers: np.ndarray
+    split_names: np.ndarray
+
+    @property
+    def class_names(self) -> list[str]:
+        return list(self.builder.info.features["label"].names)
+
+    @property
+    def features(self) -> tfds.features.FeaturesDict:
+        return self.builder.info.features
+
+    def indices(self, split: str) -> np.ndarray:
+        """Sorted global indices of the examples of ``split``."""
+        if split not in SPLITS:
+            raise ValueError(f"unknown split {split!r}; choose one of {SPLITS}")
+        return np.flatnonzero(self.split_names == split)
+
+    def num_examples(self, split: str) -> int:
+        return int(self.indices(split).size)
+
+    def host_slice(self, process_index: int, process_count: int) -> tuple[int, int]:
+        """``[start, end)`` global indices read by host ``process_index``."""
+        total = len(self.clip_ids)
+        return process_index * total // process_count, (process_index + 1) * total // process_count
+
+    def host_count(self, split: str, process_index: int, process_count: int) -> int:
+        """Examples of ``split`` inside host ``process_index``'s slice."""
+        start, end = self.host_slice(process_index, process_count)
+        indices = self.indices(split)
+        return int(np.count_nonzero((indices >= start) & (indices < end)))
+
+    def host_records(self, split: str, process_index: int, process_count: int) -> tf.data.Dataset:
+        """This host's examples of ``split``, still encoded, in global order.
+
+        Elements are ``(global_index, example)``; decode ``faces`` and ``spectrogram`` with
+        ``decode_media``.
+        """
+        start, end = self.host_slice(process_index, process_count)
+        member = tf.constant(self.split_names == split)
+        records = self.builder.as_dataset(
+            split=f"{self.stored_split}[{start}:{end}]", shuffle_files=False,
+            read_config=tfds.ReadConfig(**_READ_CONFIG),
+            decoders={name: tfds.decode.SkipDecoding() for name in _ENCODED_FEATURES})
+        indexed = records.enumerate(start=start)
+        return indexed.filter(lambda index, _: tf.gather(member, index))
+
+    def decode_media(self, example: dict) -> tuple[tf.Tensor, tf.Tensor]:
+        """``faces`` uint8 [T, S, S, 3] and ``spectrogram`` float32 [T, F, W] of an encoded example."""
+        faces = self.features["faces"].decode_example(example["faces"])
+        windows = self.features["spectrogram"].decode_example(example["spectrogram"])
+        return faces, tf.cast(windows, tf.float32)
+
+
+def load_builder(data_cfg: ml_collections.ConfigDict) -> tfds.core.DatasetBuilder:
+    """The TFDS builder of the stored dataset; works without the builder's code."""
+    name = data_cfg.dataset + (f"/{data_cfg.builder_config}" if data_cfg.builder_config else "")
+    try:
+        builder = tfds.builder(name, data_dir=data_cfg.data_dir or None)
+    except Exception as error:  # tfds raises several types for "not found"
+        raise FileNotFoundError(f"no stored dataset {name!r} under data_dir "
+                                f"{data_cfg.data_dir or '(TFDS default)'}: {error}") from error
+    if not builder.is_prepared():
+        raise FileNotFoundError(f"dataset {name!r} is not built in {builder.data_dir}; "
+                                f"run `mmae-jax prepare {data_cfg.dataset} ...` first")
+    missing = {"faces", "spectrogram", "label", "speaker", "clip_id"} - set(builder.info.features)
+    if missing:
+        raise ValueError(f"dataset {builder.data_dir} lacks the features {sorted(missing)}")
+    if data_cfg.stored_split not in builder.info.splits:
+        raise ValueError(f"dataset {builder.data_dir} has no split {data_cfg.stored_split!r} "
+                         f"(has {sorted(builder.info.splits)})")
+    return builder
+
+
+def open_dataset(data_cfg: ml_collections.ConfigDict, split_fn: SplitFn | None = None
+                 ) -> StoredDataset:
+    """Opens the stored dataset and assigns every example to a split.
+
+    ``split_fn`` overrides the protocol of ``data_cfg`` (tests). The metadata pass is cached
+    per stored dataset, so building the train and eval iterators reads it once.
+    """
+    key = (data_cfg.data_dir, data_cfg.dataset, data_cfg.builder_config, data_cfg.stored_split)
+    clip_ids, speakers = _read_metadata(*key)
+    assign = split_fn or protocol_split_fn(data_cfg)
+    split_names = np.asarray(list(assign(list(clip_ids), speakers.tolist())), dtype=object)
+    if split_names.shape != clip_ids.shape:
+        raise ValueError(f"split assignment gave {split_names.shape[0]} names for "
+                         f"{clip_ids.shape[0]} examples")
+    return StoredDataset(load_builder(data_cfg), data_cfg.stored_split, clip_ids, speakers,
+                         split_names)
+
+
+@functools.lru_cache(maxsize=8)
+def _read_metadata(data_dir: str, dataset: str, builder_config: str, stored_split: str
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    cfg = ml_collections.ConfigDict(dict(data_dir=data_dir, dataset=dataset,
+                                         builder_config=builder_config, stored_split=stored_split))
+    records = load_builder(cfg).as_dataset(
+        split=stored_split, shuffle_files=False, read_config=tfds.ReadConfig(**_READ_CONFIG),
+        decoders=tfds.decode.PartialDecoding({"clip_id": True, "speaker": True}))
+    clip_ids, speakers = [], []
+    for batch in records.batch(1024).as_numpy_iterator():
+        clip_ids.extend(clip_id.decode() for clip_id in batch["clip_id"])
+        speakers.extend(batch["speaker"].tolist())
+    return np.asarray(clip_ids, dtype=object), np.asarray(speakers, dtype=np.int64)
+

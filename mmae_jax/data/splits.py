@@ -1,0 +1,27 @@
+"""Which stored clips belong to train / validation / test: the protocols of data_prep.
+
+Each dataset is stored once, in one TFDS split; the protocol (the paper's seeded random
+split or speaker-independent folds) is applied here, at load time. A ``SplitFn`` maps the
+clip ids and speakers of all stored examples to split names; ``protocol_split_fn`` is the
+one place that connects the pipeline to ``data_prep.protocols``.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+import ml_collections
+
+SPLITS = ("train", "validation", "test")
+SplitFn = Callable[[Sequence[str], Sequence[int]], Sequence[str]]
+
+
+def protocol_split_fn(data_cfg: ml_collections.ConfigDict) -> SplitFn:
+    """The split assignment of ``data_cfg.protocol`` / ``fold`` / ``split_seed`` for its dataset."""
+    from data_prep import protocols
+
+    def assign(clip_ids: Sequence[str], speakers: Sequence[int]) -> list[str]:
+        return list(protocols.assign_splits(data_cfg.dataset, data_cfg.protocol, clip_ids, speakers,
+                                            fold=data_cfg.fold, seed=data_cfg.split_seed))
+
+    return assign

@@ -1,0 +1,76 @@
+"""One stored clip -> one model input: subsample, augment, render, fuse, normalise.
+
+``clip_to_video`` is the TensorFlow function the tf.data pipeline maps over examples;
+``prepare_clip`` runs the same function eagerly on NumPy arrays (no JAX), for prediction on
+new videos and for pictures of the strategies.
+"""
+
+from __future__ import annotations
+
+import ml_collections
+import numpy as np
+import tensorflow as tf
+
+from mmae_jax.data import augment
+from mmae_jax.data.fusion import fuse
+from mmae_jax.data.normalize import normalize
+from mmae_jax.data.render import render_spectrograms
+
+
+def uniform_frame_indices(stored: int, wanted: int) -> np.ndarray:
+    """Indices of ``wanted`` frames spread uniformly over ``stored`` (identity when equal)."""
+    if stored < wanted:
+        raise ValueError(f"clips hold {stored} frames but num_frames={wanted} were asked for")
+    return np.floor((np.arange(wanted) + 0.5) * stored / wanted).astype(np.int32)
+
+
+def clip_to_video(faces: tf.Tensor, windows: tf.Tensor, cfg: ml_collections.ConfigDict,
+                  seed: tf.Tensor, *, train: bool, normalized: bool = True) -> tf.Tensor:
+    """Builds the fused clip the model reads.
+
+    Args:
+      faces: ``[T0, H, W, 3]`` uint8 face frames.
+      windows: ``[T0, F, W]`` float spectrogram windows, window t centred on frame t.
+      cfg: the data config (strategy, num_frames, image_size, render, normalisation, augment).
+      seed: ``[2]`` int stateless seed of this clip (augmentation and the rfas order).
+      train: apply the training augmentations of ``cfg.augment``.
+      normalized: apply ``cfg.normalization`` (False gives [0, 1] images for display).
+
+    Returns:
+      ``[T, S, S, 3]`` float32, T = cfg.num_frames, S = cfg.image_size.
+    """
+    frames = uniform_frame_indices(int(faces.shape[0]), cfg.num_frames)
+    faces = tf.gather(faces, frames)
+    windows = tf.gather(windows, frames)
+    crop_seed, flip_seed, mask_seed, order_seed = tf.unstack(
+        tf.random.experimental.stateless_split(seed, 4))
+    aug = cfg.augment
+    if train and aug.face_crop:
+        images = augment.random_resized_crop(faces, crop_seed, cfg.image_size,
+                                             tuple(aug.face_crop_scale), tuple(aug.face_crop_ratio))
+    else:
+        images = augment.faces_to_float(faces, cfg.image_size)
+    if train and aug.face_flip:
+        images = augment.random_flip(images, flip_seed)
+    if train and (aug.spec_time_mask > 0 or aug.spec_freq_mask > 0):
+        windows = augment.mask_spectrograms(windows, mask_seed, aug.spec_time_mask,
+                                            aug.spec_freq_mask)
+    spectrograms = render_spectrograms(windows, cfg.image_size, cfg.spectrogram_render)
+    video = fuse(images, spectrograms, cfg.strategy, rng=order_seed, sfas_mode=cfg.sfas_mode)
+    return normalize(video, cfg.normalization) if normalized else video
+
+
+def prepare_clip(faces: np.ndarray, spectrogram: np.ndarray, cfg: ml_collections.ConfigDict, *,
+                 strategy: str | None = None, seed: int = 0, normalized: bool = True
+                 ) -> np.ndarray:
+    """Evaluation-mode ``clip_to_video`` on NumPy arrays; returns ``[T, S, S, 3]`` float32.
+
+    ``strategy`` overrides ``cfg.strategy``; ``seed`` draws the rfas order.
+    """
+    if strategy is not None:
+        cfg = ml_collections.ConfigDict(cfg.to_dict())
+        cfg.strategy = strategy
+    video = clip_to_video(tf.convert_to_tensor(faces, tf.uint8),
+                          tf.convert_to_tensor(spectrogram, tf.float32), cfg,
+                          tf.constant([seed, 0], tf.int64), train=False, normalized=normalized)
+    return video.numpy()

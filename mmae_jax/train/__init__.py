@@ -1,0 +1,1 @@
+"""Training and evaluation: mesh and sharding, optimiser, steps, checkpoints, metrics, loop."""

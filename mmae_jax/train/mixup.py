@@ -1,0 +1,60 @@
+"""Mixup / CutMix on clips and label smoothing (VideoMAE's fine-tuning recipe).
+
+One mixing coefficient per batch, as timm's ``Mixup(mode='batch')``: each clip is mixed
+with the clip at the mirrored batch position; CutMix cuts the same box from every frame.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+
+def smooth_labels(labels: jax.Array, num_classes: int, smoothing: float) -> jax.Array:
+    """Integer labels ``[B]`` -> soft targets ``[B, K]``."""
+    onehot = jax.nn.one_hot(labels, num_classes)
+    return onehot * (1.0 - smoothing) + smoothing / num_classes
+
+
+def _cutmix_box_mask(rng: jax.Array, lam: jax.Array, height: int, width: int) -> jax.Array:
+    """``[H, W]`` float mask, 1 inside a random box covering about ``1 - lam`` of the frame."""
+    cut = jnp.sqrt(1.0 - lam)
+    cut_h, cut_w = (height * cut).astype(jnp.int32), (width * cut).astype(jnp.int32)
+    cy_key, cx_key = jax.random.split(rng)
+    cy = jax.random.randint(cy_key, (), 0, height)
+    cx = jax.random.randint(cx_key, (), 0, width)
+    rows, cols = jnp.arange(height)[:, None], jnp.arange(width)[None, :]
+    inside = ((rows >= jnp.clip(cy - cut_h // 2, 0, height)) & (rows < jnp.clip(cy + cut_h // 2, 0, height))
+              & (cols >= jnp.clip(cx - cut_w // 2, 0, width)) & (cols < jnp.clip(cx + cut_w // 2, 0, width)))
+    return inside.astype(jnp.float32)
+
+
+def mix_batch(rng: jax.Array, video: jax.Array, targets: jax.Array, *, mixup_alpha: float,
+              cutmix_alpha: float, switch_prob: float = 0.5) -> tuple[jax.Array, jax.Array]:
+    """Mix ``video [B, T, H, W, C]`` and soft ``targets [B, K]`` with Mixup or CutMix.
+
+    With both alphas > 0 CutMix is chosen with ``switch_prob``. Returns the mixed pair.
+    """
+    if mixup_alpha <= 0 and cutmix_alpha <= 0:
+        return video, targets
+    choose_key, mixup_key, cutmix_key, box_key = jax.random.split(rng, 4)
+    height, width = video.shape[2], video.shape[3]
+    flipped = video[::-1]
+
+    def mixup():
+        lam = jax.random.beta(mixup_key, mixup_alpha, mixup_alpha)
+        return video * lam + flipped * (1.0 - lam), lam
+
+    def cutmix():
+        lam = jax.random.beta(cutmix_key, cutmix_alpha, cutmix_alpha)
+        box = _cutmix_box_mask(box_key, lam, height, width)[None, None, :, :, None]
+        lam = 1.0 - box.mean()   # the area actually cut, as timm corrects it
+        return video * (1.0 - box) + flipped * box, lam
+
+    if mixup_alpha > 0 and cutmix_alpha > 0:
+        use_cutmix = jax.random.uniform(choose_key) < switch_prob
+        (mixed, lam) = jax.lax.cond(use_cutmix, cutmix, mixup)
+    else:
+        mixed, lam = cutmix() if cutmix_alpha > 0 else mixup()
+    mixed = mixed.astype(video.dtype)
+    return mixed, targets * lam + targets[::-1] * (1.0 - lam)

@@ -1,0 +1,75 @@
+"""The optimiser: AdamW (no decay on 1-D tensors and biases), layer-wise lr decay,
+warm-up + cosine schedule, global-norm clipping and gradient accumulation, all optax."""
+
+from __future__ import annotations
+
+import re
+
+import jax
+import jax.numpy as jnp
+import optax
+
+_BLOCK = re.compile(r"^(?:encoder\.)?blocks\.(\d+)\.")
+
+
+def _dotted(path) -> str:
+    return ".".join(str(getattr(key, "key", getattr(key, "idx", key))) for key in path)
+
+
+def decay_mask(params):
+    """True where weight decay applies: tensors of rank >= 2 that are not biases."""
+    return jax.tree_util.tree_map_with_path(
+        lambda path, leaf: leaf.ndim >= 2 and not _dotted(path).endswith("bias"), params)
+
+
+def layer_id(dotted_path: str, depth: int) -> int:
+    """VideoMAE's layer id: 0 for the embedding, i + 1 for block i, depth + 1 for the rest."""
+    if "patch_embed" in dotted_path or dotted_path.startswith(("mask_token", "pos_embed")):
+        return 0
+    match = _BLOCK.match(dotted_path)
+    return int(match.group(1)) + 1 if match else depth + 1
+
+
+def layerwise_lr_decay(params, decay: float, depth: int) -> optax.GradientTransformation:
+    """Scale each update by ``decay ** (depth + 1 - layer_id)`` (1.0 everywhere when decay = 1)."""
+    scales = jax.tree_util.tree_map_with_path(
+        lambda path, _: decay ** (depth + 1 - layer_id(_dotted(path), depth)), params)
+
+    def update(updates, state, params=None):
+        del params
+        return jax.tree.map(lambda u, s: u * jnp.asarray(s, u.dtype), updates, scales), state
+
+    return optax.GradientTransformation(lambda _: optax.EmptyState(), update)
+
+
+def learning_rate_schedule(optim_cfg, total_updates: int, updates_per_epoch: int,
+                           batch_size: int) -> optax.Schedule:
+    """Linear warm-up for ``warmup_epochs`` then cosine down to ``min_lr``.
+
+    The peak is ``lr``, multiplied by ``batch_size / 256`` when ``scale_lr_by_batch`` (VideoMAE).
+    """
+    peak = optim_cfg.lr * (batch_size / 256.0 if optim_cfg.scale_lr_by_batch else 1.0)
+    warmup = min(int(optim_cfg.warmup_epochs * updates_per_epoch), max(total_updates - 1, 0))
+    return optax.warmup_cosine_decay_schedule(0.0 if warmup else peak, peak, warmup,
+                                              max(total_updates, warmup + 1), optim_cfg.min_lr)
+
+
+def make_optimizer(optim_cfg, params, *, depth: int, total_updates: int, updates_per_epoch: int,
+                   batch_size: int) -> tuple[optax.GradientTransformation, optax.Schedule]:
+    """The full chain for ``params`` (the trainable ones), wrapped for gradient accumulation.
+
+    ``total_updates`` and ``updates_per_epoch`` count optimiser updates (micro-steps divided
+    by ``grad_accum_steps``); ``batch_size`` is the global batch of one update.
+    """
+    schedule = learning_rate_schedule(optim_cfg, total_updates, updates_per_epoch, batch_size)
+    parts = []
+    if optim_cfg.grad_clip_norm:
+        parts.append(optax.clip_by_global_norm(optim_cfg.grad_clip_norm))
+    parts.append(optax.adamw(schedule, b1=optim_cfg.b1, b2=optim_cfg.b2, eps=1e-8,
+                             weight_decay=optim_cfg.weight_decay, mask=decay_mask(params)))
+    if optim_cfg.layer_decay != 1.0:
+        parts.append(layerwise_lr_decay(params, optim_cfg.layer_decay, depth))
+    tx = optax.chain(*parts)
+    if optim_cfg.grad_accum_steps > 1:
+        tx = optax.MultiSteps(tx, every_k_schedule=optim_cfg.grad_accum_steps)
+    return tx, schedule

@@ -1,0 +1,87 @@
+"""Building the model and its sharded train state from an experiment config."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+from flax import nnx
+
+from mmae_jax.model.config import VideoMAEConfig
+from mmae_jax.model.encoder import VideoMAEClassifier, trainable_filter
+from mmae_jax.train.mesh import replicated, tree_shardings
+
+log = logging.getLogger(__name__)
+
+
+def model_config(config: ml_collections.ConfigDict, num_classes: int) -> VideoMAEConfig:
+    """The classifier's config: the variant's sizes, the config's switches, the data's shape."""
+    fields = dict(config.model.to_dict())
+    variant = fields.pop("variant")
+    return VideoMAEConfig.from_variant(
+        variant, num_classes=num_classes, num_frames=config.data.num_frames,
+        img_size=config.data.image_size, freeze_backbone=config.mode == "linear_probe", **fields)
+
+
+@dataclasses.dataclass
+class ModelParts:
+    """The static halves of the classifier, and its parameters split for the optimiser."""
+
+    train_graphdef: nnx.GraphDef
+    eval_graphdef: nnx.GraphDef
+    rest: dict                 # pure dict of the non-parameter state (dropout streams), replicated
+    trainable: dict            # pure dict of the parameters the optimiser updates
+    frozen: dict               # pure dict of the others (empty unless linear probe)
+
+
+def split_model(model: VideoMAEClassifier, cfg: VideoMAEConfig) -> ModelParts:
+    model.eval()
+    eval_graphdef, *_ = nnx.split(model, trainable_filter(cfg), nnx.Param, ...)
+    model.train()
+    graphdef, trainable, frozen, rest = nnx.split(model, trainable_filter(cfg), nnx.Param, ...)
+    return ModelParts(graphdef, eval_graphdef, rest.to_pure_dict(), trainable.to_pure_dict(),
+                      frozen.to_pure_dict())
+
+
+def init_model_parts(cfg: VideoMAEConfig, seed: int, mesh, min_shard_size: int,
+                     init: str = "") -> tuple[ModelParts, dict]:
+    """The classifier created already sharded (jit with out_shardings), then ``init`` loaded.
+
+    Returns the parts and the shardings of ``trainable`` / ``frozen``. With ``init`` (a
+    model directory from conversion, training or pre-training) every tensor whose path and
+    shape match is copied in; the report of loaded / left / unused tensors is logged.
+    """
+    def make():
+        parts = split_model(VideoMAEClassifier(cfg, rngs=nnx.Rngs(params=seed, dropout=seed + 1)), cfg)
+        return dict(trainable=parts.trainable, frozen=parts.frozen, rest=parts.rest)
+
+    abstract_parts = split_model(nnx.eval_shape(lambda: VideoMAEClassifier(cfg, rngs=nnx.Rngs(0))), cfg)
+    abstract = jax.eval_shape(make)
+    shardings = dict(trainable=tree_shardings(abstract["trainable"], mesh, min_shard_size),
+                     frozen=tree_shardings(abstract["frozen"], mesh, min_shard_size),
+                     rest=jax.tree.map(lambda _: replicated(mesh), abstract["rest"]))
+    values = jax.jit(make, out_shardings=shardings)()
+    parts = ModelParts(abstract_parts.train_graphdef, abstract_parts.eval_graphdef, values["rest"],
+                       values["trainable"], values["frozen"])
+    if init:
+        from mmae_jax.model.io import restore_into
+        model = nnx.merge(parts.train_graphdef, parts.trainable, parts.frozen, parts.rest)
+        log.info("initial weights from %s: %s", init, restore_into(model, init))
+        loaded = split_model(model, cfg)
+        parts.trainable = jax.device_put(loaded.trainable, shardings["trainable"])
+        parts.frozen = jax.device_put(loaded.frozen, shardings["frozen"])
+    return parts, dict(trainable=shardings["trainable"], frozen=shardings["frozen"])
+
+
+def create_train_state(parts: ModelParts, param_shardings: dict, tx, mesh, min_shard_size: int):
+    """``(state, state_shardings)``: step, parameters and optimiser state, all placed."""
+    abstract_opt = jax.eval_shape(tx.init, parts.trainable)
+    opt_shardings = tree_shardings(abstract_opt, mesh, min_shard_size)
+    opt_state = jax.jit(tx.init, out_shardings=opt_shardings)(parts.trainable)
+    state = dict(step=jax.device_put(jnp.zeros((), jnp.int32), replicated(mesh)),
+                 opt_state=opt_state, trainable=parts.trainable, frozen=parts.frozen)
+    shardings = dict(step=replicated(mesh), opt_state=opt_shardings, **param_shardings)
+    return state, shardings

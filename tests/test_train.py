@@ -1,0 +1,85 @@
+"""The train loop on a tiny stored dataset: loss falls, results are written, NaN stops it."""
+
+import json
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "configs"))
+import demo  # noqa: E402
+
+from stored_dataset import write_stored_dataset  # noqa: E402
+
+
+def tiny_config(data_dir, **changes):
+    config = demo.get_config()
+    config.data.update(data_dir=str(data_dir), image_size=32, num_frames=4, shuffle_buffer=64)
+    config.batch_size = 8
+    config.num_epochs = 3
+    config.eval.update(every_epochs=1, batch_size=16)
+    config.optim.update(lr=3e-3, warmup_epochs=0.0)
+    config.log_every_steps = 1
+    config.checkpoint.every_steps = 1000
+    for key, value in changes.items():
+        node = config
+        *parents, leaf = key.split(".")
+        for parent in parents:
+            node = node[parent]
+        node[leaf] = value
+    return config
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    path = tmp_path_factory.mktemp("tfds")
+    write_stored_dataset(path)
+    return path
+
+
+def test_training_lowers_loss_and_writes_results(data_dir, tmp_path):
+    from mmae_jax.train.loop import train_and_evaluate
+    from mmae_jax.train.logs import read_metrics
+
+    results = train_and_evaluate(tiny_config(data_dir), tmp_path)
+    losses = [r["loss"] for r in read_metrics(tmp_path) if r["split"] == "train"]
+    assert len(losses) == results["steps"] == 3 * math.ceil(32 / 8)     # 8 of 12 speakers train
+    assert np.mean(losses[-3:]) < np.mean(losses[:3])
+    saved = json.loads((tmp_path / "results.json").read_text())
+    assert saved["strategy"] == "fslf" and saved["test"]["num_examples"] == 8
+    assert set(saved["test"]["per_class_recall"]) == {f"class{i}" for i in range(4)}
+    assert 0.0 <= saved["test"]["war"] <= 100.0
+    assert saved["test_at_best_validation"]["epoch"] in (1, 2, 3)
+    assert (tmp_path / "confusion_test.png").stat().st_size > 0
+    assert (tmp_path / "final_model" / "config.json").is_file()
+
+
+def test_evaluate_command_writes_the_split_report(data_dir, tmp_path):
+    from mmae_jax.cli import main
+    from mmae_jax.train.loop import train_and_evaluate
+
+    config = tiny_config(data_dir, num_epochs=1)
+    results = train_and_evaluate(config, tmp_path)
+    assert main(["evaluate", "--workdir", str(tmp_path), "--split", "test"]) == 0
+    report = json.loads((tmp_path / "eval_test.json").read_text())
+    assert report["num_examples"] == 8
+    assert report["war"] == pytest.approx(results["test"]["war"])
+
+
+def test_nan_in_the_data_stops_training_with_the_step(data_dir, tmp_path, monkeypatch):
+    from mmae_jax.data import pipeline
+    from mmae_jax.train import loop
+
+    real = pipeline.make_train_iterator
+
+    def poisoned(*args, **kwargs):
+        for step, batch in enumerate(real(*args, **kwargs), start=kwargs.get("start_step", 0) + 1):
+            if step == 3:
+                batch = dict(batch, video=batch["video"] * np.nan)
+            yield batch
+
+    monkeypatch.setattr(pipeline, "make_train_iterator", poisoned)
+    with pytest.raises(loop.NonFiniteError, match="step 3"):
+        loop.train_and_evaluate(tiny_config(data_dir), tmp_path)
