@@ -14,6 +14,7 @@ import sys
 # here, so that e.g. ``model-info`` never imports TensorFlow or torch.
 SUBCOMMANDS = {
     "model-info": "model_info",
+    "show-fusion": "show_fusion",
     "convert": "convert", "forward": "forward", "compare": "compare",
     "train": "train",
     "evaluate": "train",

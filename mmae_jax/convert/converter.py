@@ -71,7 +71,7 @@ def convert(checkpoint: LoadedCheckpoint, *, variant: str | None = None, num_cla
     used, dropped = set(), []
     for mapping in name_map(source):
         used.update(mapping.sources)
-        if mapping.target not in targets:
+        if mapping.target not in targets or mapping.target.startswith(allowed_fresh):
             if mapping.target.startswith(droppable):
                 dropped += [name for name in mapping.sources if name in tensors]
             else:

@@ -145,3 +145,31 @@ def _read_metadata(data_dir: str, dataset: str, builder_config: str, stored_spli
         speakers.extend(batch["speaker"].tolist())
     return np.asarray(clip_ids, dtype=object), np.asarray(speakers, dtype=np.int64)
 
+
+
+def read_stored_example(data_cfg: ml_collections.ConfigDict, clip: int | str) -> dict:
+    """One decoded stored example, by global index or clip id (no split assignment needed).
+
+    Returns NumPy values: ``faces`` uint8 [T, S, S, 3], ``spectrogram`` float32 [T, F, W],
+    ``label`` int, ``label_name``, ``speaker`` int, ``clip_id`` str, ``index`` int.
+    """
+    key = (data_cfg.data_dir, data_cfg.dataset, data_cfg.builder_config, data_cfg.stored_split)
+    clip_ids, _ = _read_metadata(*key)
+    if isinstance(clip, str) and not clip.isdigit():
+        found = np.flatnonzero(clip_ids == clip)
+        if not found.size:
+            raise KeyError(f"no clip {clip!r} in {data_cfg.dataset} ({len(clip_ids)} clips)")
+        index = int(found[0])
+    else:
+        index = int(clip)
+    if not 0 <= index < len(clip_ids):
+        raise IndexError(f"clip index {index} outside 0..{len(clip_ids) - 1} of {data_cfg.dataset}")
+    builder = load_builder(data_cfg)
+    records = builder.as_dataset(split=f"{data_cfg.stored_split}[{index}:{index + 1}]",
+                                 shuffle_files=False, read_config=tfds.ReadConfig(**_READ_CONFIG))
+    example = next(records.as_numpy_iterator())
+    label = int(example["label"])
+    return {"faces": example["faces"], "spectrogram": example["spectrogram"].astype(np.float32),
+            "label": label, "label_name": builder.info.features["label"].int2str(label),
+            "speaker": int(example["speaker"]), "clip_id": example["clip_id"].decode(),
+            "index": index}

@@ -12,16 +12,16 @@ from typing import Callable, Sequence
 
 import ml_collections
 
-SPLITS = ("train", "validation", "test")
+from data_prep import protocols
+from data_prep.protocols import SPLITS
+
 SplitFn = Callable[[Sequence[str], Sequence[int]], Sequence[str]]
 
 
 def protocol_split_fn(data_cfg: ml_collections.ConfigDict) -> SplitFn:
     """The split assignment of ``data_cfg.protocol`` / ``fold`` / ``split_seed`` for its dataset."""
-    from data_prep import protocols
-
-    def assign(clip_ids: Sequence[str], speakers: Sequence[int]) -> list[str]:
-        return list(protocols.assign_splits(data_cfg.dataset, data_cfg.protocol, clip_ids, speakers,
-                                            fold=data_cfg.fold, seed=data_cfg.split_seed))
+    def assign(clip_ids: Sequence[str], speakers: Sequence[int]) -> Sequence[str]:
+        return protocols.assign_splits(data_cfg.dataset, data_cfg.protocol, clip_ids, speakers,
+                                       fold=data_cfg.fold, seed=data_cfg.split_seed)
 
     return assign

@@ -25,7 +25,9 @@ def create_mesh(data: int = -1, fsdp: int = 1) -> Mesh:
     if data * fsdp != len(devices):
         raise ValueError(f"mesh data={data} x fsdp={fsdp} needs {data * fsdp} devices, "
                          f"but {len(devices)} are visible")
-    return jax.make_mesh((data, fsdp), DATA_AXES, devices=devices)
+    # Auto axes: XLA's sharding propagation places activations; only inputs and state are pinned.
+    return jax.make_mesh((data, fsdp), DATA_AXES, devices=devices,
+                         axis_types=(jax.sharding.AxisType.Auto,) * len(DATA_AXES))
 
 
 def batch_sharding(mesh: Mesh) -> NamedSharding:

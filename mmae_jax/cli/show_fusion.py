@@ -1,0 +1,65 @@
+"""``mmae-jax show-fusion``: one stored clip under every fusion strategy, as one picture.
+
+One row per strategy (like Figure 2 of the paper), one column per frame of the sequence.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "show-fusion", help="draw one stored clip under every fusion strategy",
+        description="Reads one example of a built dataset and draws the sequence each fusion "
+                    "strategy makes of it, one row per strategy.")
+    parser.add_argument("--data-dir", required=True, help="TFDS data directory of the built dataset")
+    parser.add_argument("--dataset", required=True, help="dataset name, e.g. ravdess or synthetic")
+    parser.add_argument("--config", default="", help="builder config (default: the dataset's)")
+    parser.add_argument("--clip", default="0", help="global example index or clip id")
+    parser.add_argument("--out", default="fusion.png", help="PNG file to write")
+    parser.add_argument("--frames", type=int, default=16, help="frames per sequence (T)")
+    parser.add_argument("--size", type=int, default=112, help="pixels per frame side in the picture")
+    parser.add_argument("--render", default="viridis", help="spectrogram colours: viridis or gray")
+    parser.add_argument("--sfas-mode", default="mean", help="mean, clip or wrap")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the rfas order")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+
+    from mmae_jax.data.config import default_data_config
+    from mmae_jax.data.fusion import STRATEGIES
+    from mmae_jax.data.source import read_stored_example
+    from mmae_jax.data.transform import prepare_clip
+
+    cfg = default_data_config()
+    cfg.update(data_dir=args.data_dir, dataset=args.dataset, builder_config=args.config,
+               num_frames=args.frames, image_size=args.size, spectrogram_render=args.render,
+               sfas_mode=args.sfas_mode)
+    example = read_stored_example(cfg, args.clip)
+    rows = {strategy: prepare_clip(example["faces"], example["spectrogram"], cfg,
+                                   strategy=strategy, seed=args.seed, normalized=False)
+            for strategy in STRATEGIES}
+    figure, axes = plt.subplots(len(rows), args.frames, squeeze=False,
+                                figsize=(args.frames * 0.9, len(rows) * 0.95))
+    for axis_row, (strategy, video) in zip(axes, rows.items()):
+        for axis, frame in zip(axis_row, video):
+            axis.imshow(frame.clip(0.0, 1.0))
+            axis.set_xticks([])
+            axis.set_yticks([])
+        axis_row[0].set_ylabel(strategy.upper().replace("_", " "), rotation=0, ha="right",
+                               va="center", fontsize=9)
+    figure.suptitle(f"{args.dataset} clip {example['clip_id']} (#{example['index']}), "
+                    f"label {example['label_name']}, speaker {example['speaker']}", fontsize=10)
+    figure.subplots_adjust(left=0.09, right=0.995, top=0.94, bottom=0.01, wspace=0.04,
+                           hspace=0.06)
+    figure.savefig(args.out, dpi=110)
+    plt.close(figure)
+    print(f"wrote {args.out}: {len(rows)} strategies x {args.frames} frames of clip "
+          f"{example['clip_id']}")
+    return 0
