@@ -229,3 +229,14 @@ def test_global_batches_are_sharded_over_eight_devices(data_cfg, tmp_path):
     result = subprocess.run([sys.executable, str(script)], env=env, capture_output=True,
                             text=True, timeout=300)
     assert result.returncode == 0 and "OK" in result.stdout, result.stderr[-3000:]
+
+
+def test_show_fusion_draws_one_row_per_strategy(data_cfg, tmp_path):
+    from matplotlib import image
+
+    from mmae_jax.cli import main
+    out = tmp_path / "fusion.png"
+    assert main(["show-fusion", "--data-dir", data_cfg.data_dir, "--dataset", "tiny_emotions",
+                 "--clip", "clip05", "--out", str(out), "--size", "16"]) == 0
+    height, width, _ = image.imread(out).shape
+    assert height > 1.5 * width      # 8 strategy rows of 4 frames

@@ -18,7 +18,8 @@ def register(subparsers) -> None:
     parser.add_argument("--config", default="", help="builder config (default: the dataset's)")
     parser.add_argument("--clip", default="0", help="global example index or clip id")
     parser.add_argument("--out", default="fusion.png", help="PNG file to write")
-    parser.add_argument("--frames", type=int, default=16, help="frames per sequence (T)")
+    parser.add_argument("--frames", type=int, default=0,
+                        help="frames per sequence (T); default: all stored frames")
     parser.add_argument("--size", type=int, default=112, help="pixels per frame side in the picture")
     parser.add_argument("--render", default="viridis", help="spectrogram colours: viridis or gray")
     parser.add_argument("--sfas-mode", default="mean", help="mean, clip or wrap")
@@ -39,14 +40,14 @@ def run(args: argparse.Namespace) -> int:
 
     cfg = default_data_config()
     cfg.update(data_dir=args.data_dir, dataset=args.dataset, builder_config=args.config,
-               num_frames=args.frames, image_size=args.size, spectrogram_render=args.render,
-               sfas_mode=args.sfas_mode)
+               image_size=args.size, spectrogram_render=args.render, sfas_mode=args.sfas_mode)
     example = read_stored_example(cfg, args.clip)
+    cfg.num_frames = args.frames or len(example["faces"])
     rows = {strategy: prepare_clip(example["faces"], example["spectrogram"], cfg,
                                    strategy=strategy, seed=args.seed, normalized=False)
             for strategy in STRATEGIES}
-    figure, axes = plt.subplots(len(rows), args.frames, squeeze=False,
-                                figsize=(args.frames * 0.9, len(rows) * 0.95))
+    figure, axes = plt.subplots(len(rows), cfg.num_frames, squeeze=False,
+                                figsize=(cfg.num_frames * 0.9, len(rows) * 0.95))
     for axis_row, (strategy, video) in zip(axes, rows.items()):
         for axis, frame in zip(axis_row, video):
             axis.imshow(frame.clip(0.0, 1.0))
@@ -58,8 +59,8 @@ def run(args: argparse.Namespace) -> int:
                     f"label {example['label_name']}, speaker {example['speaker']}", fontsize=10)
     figure.subplots_adjust(left=0.09, right=0.995, top=0.94, bottom=0.01, wspace=0.04,
                            hspace=0.06)
-    figure.savefig(args.out, dpi=110)
+    figure.savefig(args.out, dpi=110, bbox_inches="tight")
     plt.close(figure)
-    print(f"wrote {args.out}: {len(rows)} strategies x {args.frames} frames of clip "
+    print(f"wrote {args.out}: {len(rows)} strategies x {cfg.num_frames} frames of clip "
           f"{example['clip_id']}")
     return 0

@@ -94,6 +94,14 @@ def _pairs(target: str, source: str, transform: str = "copy", *, norm: bool = Fa
     yield Mapping(f"{target}.bias", (f"{source}.bias",), "copy")
 
 
+def _decoder_ends() -> Iterator[Mapping]:
+    """The pre-training model's tensors around the decoder blocks (same names in both families)."""
+    yield Mapping("encoder_to_decoder.kernel", ("encoder_to_decoder.weight",), "linear")
+    yield Mapping("mask_token", ("mask_token",), "copy")
+    yield from _pairs("decoder.norm", "decoder.norm", norm=True)
+    yield from _pairs("decoder.head", "decoder.head", "linear")
+
+
 def _official_block(target: str, source: str, layer_scale: bool) -> Iterator[Mapping]:
     yield from _pairs(f"{target}.norm1", f"{source}.norm1", norm=True)
     yield Mapping(f"{target}.attn.qkv.kernel", (f"{source}.attn.qkv.weight",), "linear")
@@ -120,12 +128,9 @@ def _official_map(source: SourceModel) -> Iterator[Mapping]:
     if source.num_classes is not None:
         yield from _pairs("head", "head", "linear")
     if source.decoder is not None:
-        yield Mapping("encoder_to_decoder.kernel", ("encoder_to_decoder.weight",), "linear")
-        yield Mapping("mask_token", ("mask_token",), "copy")
         for i in range(source.decoder[1]):
             yield from _official_block(f"decoder.blocks.{i}", f"decoder.blocks.{i}", source.layer_scale)
-        yield from _pairs("decoder.norm", "decoder.norm", norm=True)
-        yield from _pairs("decoder.head", "decoder.head", "linear")
+        yield from _decoder_ends()
 
 
 def _huggingface_layer(target: str, source: str, qv_bias: bool) -> Iterator[Mapping]:
@@ -156,9 +161,6 @@ def _huggingface_map(source: SourceModel) -> Iterator[Mapping]:
     if source.num_classes is not None:
         yield from _pairs("head", "classifier", "linear")
     if source.decoder is not None:
-        yield Mapping("encoder_to_decoder.kernel", ("encoder_to_decoder.weight",), "linear")
-        yield Mapping("mask_token", ("mask_token",), "copy")
         for i in range(source.decoder[1]):
             yield from _huggingface_layer(f"decoder.blocks.{i}", f"decoder.decoder_layers.{i}", qv_bias)
-        yield from _pairs("decoder.norm", "decoder.norm", norm=True)
-        yield from _pairs("decoder.head", "decoder.head", "linear")
+        yield from _decoder_ends()
