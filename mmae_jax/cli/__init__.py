@@ -18,6 +18,8 @@ SUBCOMMANDS = {
     "convert": "convert", "forward": "forward", "compare": "compare",
     "train": "train",
     "evaluate": "train",
+    "kfold": "sweep",
+    "sweep": "sweep",
 }
 
 

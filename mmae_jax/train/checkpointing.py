@@ -26,6 +26,9 @@ def checkpoint_manager(workdir: str | Path, *, keep: int, every_steps: int) -> o
 
 
 def save(manager: ocp.CheckpointManager, step: int, state, extra: dict, *, force: bool = False) -> bool:
+    """Save ``step`` when the interval says so (or ``force``); a step saved already is kept."""
+    if manager.latest_step() == step:
+        return False
     return manager.save(step, args=ocp.args.Composite(state=ocp.args.StandardSave(state),
                                                        extra=ocp.args.JsonSave(extra)), force=force)
 

@@ -1,0 +1,30 @@
+"""Summary tables of k-fold runs and strategy sweeps."""
+
+import json
+
+import pytest
+
+from mmae_jax.train.sweep import markdown_table, summarize, write_summary
+
+
+def result(war, uar, best=None):
+    out = {"test": {"war": war, "uar": uar}}
+    if best is not None:
+        out["test_at_best_validation"] = {"test": {"war": best[0], "uar": best[1]}}
+    return out
+
+
+def test_summary_gives_mean_and_sample_std_per_strategy(tmp_path):
+    rows = summarize({"fslf": [result(80.0, 70.0, (82.0, 72.0)), result(90.0, 74.0, (84.0, 76.0))],
+                      "face_only": [result(50.0, 40.0)]})
+    fslf, face = rows
+    assert fslf["runs"] == 2
+    assert fslf["war"]["mean"] == pytest.approx(85.0) and fslf["war"]["std"] == pytest.approx(50 ** 0.5)
+    assert fslf["best_validation_uar"]["mean"] == pytest.approx(74.0)
+    assert face["uar"] == {"mean": 40.0, "std": 0.0} and "best_validation_war" not in face
+    table = markdown_table(rows)
+    assert "| fslf | 2 | 72.00 ± 2.83 | 85.00 ± 7.07 | 74.00 ± 2.83 | 83.00 ± 1.41 |" in table
+    assert "| face_only | 1 | 40.00 ± 0.00 | 50.00 ± 0.00 | - | - |" in table
+    write_summary(tmp_path, rows)
+    assert json.loads((tmp_path / "summary.json").read_text())[0]["strategy"] == "fslf"
+    assert (tmp_path / "summary.md").read_text() == table
