@@ -33,27 +33,22 @@ def pin_cores(count: int | None) -> list[int]:
 
 
 def time_interleaved(steps: dict[str, Callable[[], None]], warmup: int, repeats: int,
-                     ) -> tuple[dict[str, list[float]], dict[str, float]]:
-    """Run every step ``warmup + repeats`` times, round-robin, and time each call.
+                     ) -> dict[str, list[float]]:
+    """Run every step ``warmup + repeats`` times, round-robin; seconds of the timed calls per name.
 
     The order within a round is reversed every other round, so a slow patch of a shared
     machine hits every contender alike. Each callable must return only when its work is
-    finished (synchronised). Returns (seconds of the timed calls per name, seconds of each
-    name's first call, which holds compilation).
+    finished (synchronised). The first ``warmup`` rounds are not kept.
     """
     names = list(steps)
     timed: dict[str, list[float]] = {name: [] for name in names}
-    first: dict[str, float] = {}
     for round_index in range(warmup + repeats):
         for name in names if round_index % 2 == 0 else reversed(names):
             start = time.perf_counter()
             steps[name]()
-            elapsed = time.perf_counter() - start
-            if round_index == 0:
-                first[name] = elapsed
             if round_index >= warmup:
-                timed[name].append(elapsed)
-    return timed, first
+                timed[name].append(time.perf_counter() - start)
+    return timed
 
 
 def median_rate(seconds: Sequence[float], items: int) -> float:

@@ -1,0 +1,72 @@
+"""Optimiser pieces: decay mask, layer-wise lr decay, schedule, mixup/cutmix, label smoothing."""
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import optax
+from flax import nnx
+
+from mmae_jax.model import VideoMAEClassifier, VideoMAEConfig
+from mmae_jax.train.mixup import mix_batch, smooth_labels
+from mmae_jax.train.optimizer import decay_mask, layer_id, layerwise_lr_decay, make_optimizer
+
+
+def tiny_params():
+    cfg = VideoMAEConfig.from_variant("tiny", num_frames=4, img_size=32, num_classes=3)
+    return nnx.state(VideoMAEClassifier(cfg, rngs=nnx.Rngs(0)), nnx.Param).to_pure_dict(), cfg
+
+
+def test_weight_decay_skips_biases_norms_and_1d():
+    params, _ = tiny_params()
+    mask = decay_mask(params)
+    assert mask["encoder"]["blocks"][0]["attn"]["qkv"]["kernel"]
+    assert mask["head"]["kernel"] and mask["encoder"]["patch_embed"]["proj"]["kernel"]
+    assert not mask["encoder"]["blocks"][0]["attn"]["q_bias"]
+    assert not mask["encoder"]["blocks"][0]["norm1"]["scale"]
+    assert not mask["head"]["bias"] and not mask["fc_norm"]["bias"]
+
+
+def test_layer_ids_follow_videomae():
+    assert layer_id("encoder.patch_embed.proj.kernel", 12) == 0
+    assert layer_id("encoder.blocks.0.attn.qkv.kernel", 12) == 1
+    assert layer_id("blocks.11.mlp.fc1.kernel", 12) == 12
+    assert layer_id("head.kernel", 12) == 13 and layer_id("fc_norm.scale", 12) == 13
+
+
+def test_layerwise_decay_scales_updates_by_depth():
+    params, cfg = tiny_params()
+    ones = jax.tree.map(jnp.ones_like, params)
+    scaled, _ = layerwise_lr_decay(params, 0.5, cfg.depth).update(ones, optax.EmptyState())
+    assert float(scaled["head"]["kernel"][0, 0]) == 1.0
+    assert float(scaled["encoder"]["blocks"][3]["mlp"]["fc1"]["kernel"][0, 0]) == 0.5
+    assert float(scaled["encoder"]["blocks"][0]["mlp"]["fc1"]["kernel"][0, 0]) == 0.5 ** 4
+    assert float(scaled["encoder"]["patch_embed"]["proj"]["bias"][0]) == 0.5 ** 5
+
+
+def test_schedule_warms_up_then_decays_and_scales_with_batch():
+    params, cfg = tiny_params()
+    optim = ml_collections.ConfigDict(dict(lr=1e-3, min_lr=1e-6, warmup_epochs=2.0, weight_decay=0.05, b1=0.9,
+                                           b2=0.999, layer_decay=0.75, grad_clip_norm=1.0, grad_accum_steps=2,
+                                           scale_lr_by_batch=True))
+    tx, schedule = make_optimizer(optim, params, depth=cfg.depth, total_updates=100, updates_per_epoch=10,
+                                  batch_size=512)
+    assert float(schedule(0)) == 0.0
+    assert np.isclose(float(schedule(20)), 2e-3)                       # peak = 1e-3 * 512 / 256
+    assert np.isclose(float(schedule(100)), 1e-6)
+    state = tx.init(params)
+    grads = jax.tree.map(jnp.ones_like, params)
+    updates, state = tx.update(grads, state, params)                   # first micro-step: accumulate only
+    assert all(float(jnp.abs(u).max()) == 0.0 for u in jax.tree.leaves(updates))
+
+
+def test_label_smoothing_and_mixup_keep_probability_mass():
+    targets = smooth_labels(jnp.array([0, 2]), 4, 0.1)
+    np.testing.assert_allclose(targets, [[0.925, 0.025, 0.025, 0.025], [0.025, 0.025, 0.925, 0.025]])
+    video = jnp.stack([jnp.zeros((2, 8, 8, 3)), jnp.ones((2, 8, 8, 3))])
+    onehot = jax.nn.one_hot(jnp.array([0, 1]), 2)
+    for kwargs in (dict(mixup_alpha=0.8, cutmix_alpha=0.0), dict(mixup_alpha=0.0, cutmix_alpha=1.0)):
+        mixed, mixed_targets = mix_batch(jax.random.key(3), video, onehot, **kwargs)
+        np.testing.assert_allclose(mixed_targets.sum(-1), 1.0, rtol=1e-6)
+        # Clip 0 (zeros) mixed with clip 1 (ones): its mean pixel is the weight of clip 1.
+        np.testing.assert_allclose(float(mixed[0].mean()), float(mixed_targets[0, 1]), atol=1e-5)
