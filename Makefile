@@ -36,3 +36,10 @@ demo: $(STAMP)
 
 clean:
 	rm -rf $(VENV) build *.egg-info
+
+# `make bench`: the CPU benchmarks (training step JAX vs PyTorch, preprocessing, input pipeline)
+# -> docs/benchmarks.md. Extra report options through BENCH_ARGS (e.g. BENCH_ARGS='--note "..."').
+BENCH_ARGS ?=
+.PHONY: bench
+bench: $(STAMP)
+	$(PY) benchmarks/report.py --output docs/benchmarks.md $(BENCH_ARGS)

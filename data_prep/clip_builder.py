@@ -53,18 +53,20 @@ class ClipBuilderConfig(tfds.core.BuilderConfig):
                         features=self.features, mfcc_stride=self.mfcc_stride, peak_normalize=self.peak_normalize)
 
 
-def standard_configs(paper_class_set: str = "default") -> list[ClipBuilderConfig]:
-    """The configs every dataset has. ``paper`` / ``paper_typo`` follow the original (whole frames,
-    peak-normalised MFCC; stride 0.01 s, or the original code's 0.0001 s)."""
+def standard_configs(config_class: type[ClipBuilderConfig] = ClipBuilderConfig,
+                     paper_class_set: str = "default") -> list[ClipBuilderConfig]:
+    """The configs every dataset has, as ``config_class`` (whose own defaults fill the fields these
+    do not set). ``paper`` / ``paper_typo`` follow the original (whole frames, peak-normalised MFCC;
+    stride 0.01 s, or the original code's 0.0001 s)."""
     mfcc = dict(features="mfcc", peak_normalize=True)
     return [
-        ClipBuilderConfig(name="logmel", description="face crops + 128-bin log-mel windows (default)"),
-        ClipBuilderConfig(name="whole_frame", framing="whole_frame",
+        config_class(name="logmel", description="face crops + 128-bin log-mel windows (default)"),
+        config_class(name="whole_frame", framing="whole_frame",
                           description="whole frames resized (no face crop) + log-mel windows"),
-        ClipBuilderConfig(name="mfcc_paper", description="face crops + the original's MFCC (stride 0.01 s)", **mfcc),
-        ClipBuilderConfig(name="paper", framing="whole_frame", class_set=paper_class_set,
+        config_class(name="mfcc_paper", description="face crops + the original's MFCC (stride 0.01 s)", **mfcc),
+        config_class(name="paper", framing="whole_frame", class_set=paper_class_set,
                           description="the original's choices: whole frames + MFCC (stride 0.01 s)", **mfcc),
-        ClipBuilderConfig(name="paper_typo", framing="whole_frame", class_set=paper_class_set, mfcc_stride=0.0001,
+        config_class(name="paper_typo", framing="whole_frame", class_set=paper_class_set, mfcc_stride=0.0001,
                           description="as 'paper' with the original code's 0.0001 s MFCC stride", **mfcc),
     ]
 

@@ -1,8 +1,9 @@
-"""Run ``process_clip`` over many clips on all cores, keeping order, with a progress bar.
+"""Run per-clip work on all cores, in input order, with a progress bar.
 
-Workers are spawned (not forked: the parent has TensorFlow loaded) and import only the media
-code. Each worker builds its face detector once. A bad clip comes back as its BadInputError,
-never as a crash of the pool.
+Workers come from a fork server that has imported only this module (not forked from the
+parent, which usually has TensorFlow loaded, and without re-importing the parent's main module
+as 'spawn' does), and each runs an initializer once (e.g. to build its face detector). A bad clip comes back as its
+BadInputError, never as a crash of the pool.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import multiprocessing
 import os
-from typing import Iterable, Iterator, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import tqdm
 
@@ -20,7 +21,30 @@ from data_prep.media.errors import BadInputError
 _worker_state: dict = {}
 
 
-def _init_worker(spec: clip.ClipSpec) -> None:
+def default_workers() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def parallel_map(function: Callable[[Any], Any], items: Sequence[Any], num_workers: int | None = None,
+                 initializer: Callable[..., None] | None = None, initargs: tuple = (),
+                 description: str = "items") -> Iterator[Any]:
+    """Yield ``function(item)`` for every item in order. ``function`` and ``initializer`` must be
+    module-level functions. ``num_workers`` 1 runs in this process; None uses every core."""
+    num_workers = num_workers or default_workers()
+    with contextlib.ExitStack() as stack:
+        if num_workers == 1 or len(items) <= 1:
+            if initializer is not None:
+                initializer(*initargs)
+            results: Iterable = map(function, items)
+        else:
+            context = multiprocessing.get_context("forkserver")
+            context.set_forkserver_preload([__name__])  # workers start with the media code imported
+            pool = context.Pool(min(num_workers, len(items)), initializer, initargs)
+            results = stack.enter_context(pool).imap(function, items, chunksize=1)
+        yield from tqdm.tqdm(results, total=len(items), desc=description, unit="clip", dynamic_ncols=True)
+
+
+def _init_clip_worker(spec: clip.ClipSpec) -> None:
     import cv2
 
     cv2.setNumThreads(1)
@@ -28,29 +52,14 @@ def _init_worker(spec: clip.ClipSpec) -> None:
     _worker_state["detector"] = faces.make_detector(spec.detector) if spec.framing == "face" else None
 
 
-def _run_one(source: clip.ClipSource) -> clip.ClipArrays | BadInputError:
+def _process_one(source: clip.ClipSource) -> clip.ClipArrays | BadInputError:
     try:
         return clip.process_clip(source, _worker_state["spec"], _worker_state["detector"])
     except BadInputError as error:
         return error
 
 
-def default_workers() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-
-
 def process_clips(sources: Sequence[clip.ClipSource], spec: clip.ClipSpec, num_workers: int | None = None,
                   description: str = "clips") -> Iterator[clip.ClipArrays | BadInputError]:
-    """Yield, in input order, the arrays of each source or the BadInputError it raised.
-
-    ``num_workers`` 1 runs in this process (no start-up cost); None uses every core.
-    """
-    num_workers = num_workers or default_workers()
-    with contextlib.ExitStack() as stack:
-        if num_workers == 1 or len(sources) <= 1:
-            _init_worker(spec)
-            results: Iterable = map(_run_one, sources)
-        else:
-            pool = multiprocessing.get_context("spawn").Pool(num_workers, initializer=_init_worker, initargs=(spec,))
-            results = stack.enter_context(pool).imap(_run_one, sources, chunksize=1)
-        yield from tqdm.tqdm(results, total=len(sources), desc=description, unit="clip", dynamic_ncols=True)
+    """Yield, in input order, the arrays of each source or the BadInputError it raised."""
+    return parallel_map(_process_one, sources, num_workers, _init_clip_worker, (spec,), description)

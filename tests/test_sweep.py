@@ -28,3 +28,15 @@ def test_summary_gives_mean_and_sample_std_per_strategy(tmp_path):
     write_summary(tmp_path, rows)
     assert json.loads((tmp_path / "summary.json").read_text())[0]["strategy"] == "fslf"
     assert (tmp_path / "summary.md").read_text() == table
+
+
+def test_config_overrides_work_in_process_and_typos_fail():
+    from pathlib import Path
+
+    from mmae_jax.cli.runtime import load_config
+
+    demo = str(Path(__file__).resolve().parents[1] / "configs" / "demo.py")
+    config = load_config(["--config", f"{demo}:strategy=ofos", "--config.batch_size=4", "--config.data.fold=2"])
+    assert (config.batch_size, config.data.fold, config.data.strategy) == (4, 2, "ofos")
+    with pytest.raises(Exception, match="batch_sise"):
+        load_config(["--config", demo, "--config.batch_sise=4"])

@@ -15,3 +15,6 @@ class BadInputError(ValueError):
         self.path = str(path)
         self.kind = kind
         self.reason = reason
+
+    def __reduce__(self):  # survives the trip back from a worker process
+        return type(self), (self.path, self.kind, self.reason)

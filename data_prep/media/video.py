@@ -12,6 +12,7 @@ import dataclasses
 
 import av
 import numpy as np
+from av.video.reformatter import VideoReformatter
 
 from data_prep.media.errors import BadInputError
 
@@ -46,12 +47,11 @@ def _duration(container, stream) -> float | None:
     return None
 
 
-def _to_rgb(frame: av.VideoFrame, max_side: int | None) -> np.ndarray:
+def _to_rgb(frame: av.VideoFrame, max_side: int | None, reformatter: VideoReformatter) -> np.ndarray:
+    """uint8 [H, W, 3]; the reformatter keeps one swscale context for all frames of a clip."""
     scale = 1.0 if max_side is None else min(1.0, max_side / max(frame.width, frame.height))
-    if scale < 1.0:
-        width, height = round(frame.width * scale), round(frame.height * scale)
-        return frame.to_ndarray(format="rgb24", width=width, height=height)
-    return frame.to_ndarray(format="rgb24")
+    width, height = round(frame.width * scale), round(frame.height * scale)
+    return reformatter.reformat(frame, format="rgb24", width=width, height=height).to_ndarray()
 
 
 def sample_frames(path: str, num_frames: int, start: float | None = None, end: float | None = None,
@@ -83,13 +83,14 @@ def sample_frames(path: str, num_frames: int, start: float | None = None, end: f
         picked: list[np.ndarray | None] = [None] * num_frames
         next_target, frames_in_range = 0, 0
         previous, previous_rgb = None, None
+        reformatter = VideoReformatter()
         try:
             for frame in container.decode(stream):
                 if frame.time is None:
                     continue
                 # Every pending target shown before this frame's time belongs to the previous frame.
                 while previous is not None and next_target < num_frames and times[next_target] < frame.time:
-                    previous_rgb = previous_rgb if previous_rgb is not None else _to_rgb(previous, max_side)
+                    previous_rgb = previous_rgb if previous_rgb is not None else _to_rgb(previous, max_side, reformatter)
                     picked[next_target] = previous_rgb
                     next_target += 1
                 if frame.time >= end:
@@ -100,7 +101,7 @@ def sample_frames(path: str, num_frames: int, start: float | None = None, end: f
             raise BadInputError(path, "corrupt", f"decoding failed: {err}") from err
         if previous is not None:
             for index in range(next_target, num_frames):
-                previous_rgb = previous_rgb if previous_rgb is not None else _to_rgb(previous, max_side)
+                previous_rgb = previous_rgb if previous_rgb is not None else _to_rgb(previous, max_side, reformatter)
                 picked[index] = previous_rgb
     if frames_in_range < num_frames or any(p is None for p in picked):
         raise BadInputError(path, "too_short", f"{frames_in_range} frames in [{seg_start:.3f}, {end:.3f}) s, "

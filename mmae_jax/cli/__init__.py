@@ -13,6 +13,7 @@ import sys
 # Subcommand name -> module under mmae_jax.cli. Modules are imported only when listed
 # here, so that e.g. ``model-info`` never imports TensorFlow or torch.
 SUBCOMMANDS = {
+    "prepare": "prepare",
     "model-info": "model_info",
     "show-fusion": "show_fusion",
     "convert": "convert", "forward": "forward", "compare": "compare",
@@ -20,6 +21,7 @@ SUBCOMMANDS = {
     "evaluate": "train",
     "kfold": "sweep",
     "sweep": "sweep",
+    "predict": "predict",
 }
 
 

@@ -28,9 +28,11 @@ def start(args: argparse.Namespace) -> None:
 def load_config(config_argv: list[str]):
     """Parse ``--config FILE[:ARG]`` and any ``--config.x=y`` overrides (typos fail: locked config)."""
     flag_values = flags.FlagValues()
+    argv = ["mmae-jax", *config_argv]
+    # sys_argv: the overrides come from these arguments, not from sys.argv (in-process calls).
     config_flags.DEFINE_config_file("config", None, "experiment config file", flag_values=flag_values,
-                                    lock_config=True)
-    flag_values(["mmae-jax", *config_argv])
+                                    lock_config=True, sys_argv=argv)
+    flag_values(argv)
     if flag_values.config is None:
         raise SystemExit("--config FILE[:ARG] is required")
     return flag_values.config

@@ -58,10 +58,20 @@ class FileError:
     message: str
 
 
+def modality_images(faces: np.ndarray, spectrogram: np.ndarray, data_cfg: ml_collections.ConfigDict
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """Face images and rendered spectrograms ``[T, S, S, 3]`` in [0, 1] of one stored clip
+    (``faces`` uint8 [T0, S0, S0, 3], ``spectrogram`` [T0, F, W]): the evaluation-mode input
+    transform of training (frame subsampling, resizing, rendering), before fusion."""
+    return tuple(prepare_clip(faces, spectrogram, data_cfg, strategy=strategy, normalized=False)
+                 for strategy in ("face_only", "audio_only"))
+
+
 def resolve_model_dir(path: str | Path) -> Path:
-    """A model directory, or a training workdir (its ``final_model``)."""
+    """A model directory, or a training workdir (its ``final_model``; the workdir's own
+    ``config.json`` is the experiment config)."""
     path = Path(path)
-    for candidate in (path, path / FINAL_MODEL):
+    for candidate in (path / FINAL_MODEL, path):
         if (candidate / model_io.CONFIG_FILE).is_file():
             return candidate
     raise FileNotFoundError(f"{path} is neither a model directory (no {model_io.CONFIG_FILE}) nor a training "
@@ -106,15 +116,9 @@ class Predictor:
         self._explain = jax.jit(lambda state, f, s, key: relevance_pass(
             lambda video: logit_fn(state, video), fusion, f, s, key))
 
-    def modality_images(self, clip: ClipArrays) -> tuple[np.ndarray, np.ndarray]:
-        """Face images and rendered spectrograms ``[T, S, S, 3]`` in [0, 1] of a stored clip,
-        T frames subsampled as in training (the evaluation-mode input transform, unfused)."""
-        return tuple(prepare_clip(clip.faces, clip.spectrogram, self.data_cfg, strategy=strategy, normalized=False)
-                     for strategy in ("face_only", "audio_only"))
-
     def predict_clip(self, clip: ClipArrays, name: str, *, attribution: bool = True) -> Prediction:
         """Prediction (and attribution) of one clip already read into stored-clip arrays."""
-        faces, spectrograms = self.modality_images(clip)
+        faces, spectrograms = modality_images(clip.faces, clip.spectrogram, self.data_cfg)
         run = self._explain if attribution else self._forward
         outputs = run(self._state, faces, spectrograms, self.key)
         probabilities = np.asarray(jax.nn.softmax(outputs["logits"]), np.float64)

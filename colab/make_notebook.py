@@ -1,0 +1,209 @@
+"""Writes colab/mmae_jax_demo.ipynb from the cells below (run it after editing them):
+
+    .venv/bin/python colab/make_notebook.py
+
+The notebook is committed; tests/test_colab.py executes it on CPU in its quick setting.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nbformat
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+NOTEBOOK = Path(__file__).with_name("mmae_jax_demo.ipynb")
+
+CELLS = [
+    ("md", """\
+# MultiMAE-DER in JAX: build, fine-tune, predict, explain
+
+One VideoMAE ViT reads a single sequence in which **face frames and audio-spectrogram images are
+mixed**; the fusion strategy (FSLF, FFLS, OFOS, RFAS, CFAS, SFAS) decides how. This notebook runs the
+whole path of [mmae_jax](../README.md) on a Colab CPU, GPU or TPU runtime:
+
+1. install, and show the accelerators JAX sees;
+2. build a dataset: the synthetic one (drawn faces with voiced sounds, rendered as real mp4 files and
+   read through the RAVDESS preprocessing) or your RAVDESS copy on Google Drive;
+3. draw one clip under every fusion strategy;
+4. fine-tune, then plot the training curves and the test confusion matrix;
+5. predict the emotion of one raw video file, with the share of the decision that rests on the face
+   frames versus the spectrogram images.
+
+`QUICK = True` (the default) finishes in a few minutes on a CPU runtime: a small synthetic build and a
+few dozen training steps of a tiny ViT. `QUICK = False` is the full setting: the whole synthetic demo
+(`make demo`), or with `RAVDESS_DIR` set, **the paper's setting** (`configs/ravdess.py`: whole frames +
+MFCC spectrograms, ViT-L/16 with a frozen backbone and a trained linear head, AdamW lr 1e-2, 100 epochs,
+batch 16, the paper's random 50/25/25 split; give it a converted Kinetics-400 VideoMAE in
+`CONVERTED_VIDEOMAE`, see `docs/parity.md`)."""),
+    ("code-parameters", """\
+QUICK = True              # True: a few minutes on a CPU; False: the full setting (see above)
+STRATEGY = "fslf"         # fslf ffls ofos rfas cfas sfas, or face_only / audio_only
+RAVDESS_DIR = ""          # a folder holding Actor_01 ... Actor_24 (e.g. on Google Drive); empty: synthetic data
+CONVERTED_VIDEOMAE = ""   # QUICK = False with RAVDESS: `mmae-jax convert` output of VideoMAE ViT-L/16 K400
+REPO_URL = "https://github.com/REPLACE-WITH-YOUR-FORK/mmae_jax.git"  # where Colab installs mmae_jax from
+WORK_DIR = "mmae_jax_work"  # datasets, runs and pictures go here"""),
+    ("md", """\
+## 1. Install and look at the devices
+
+On Colab this clones the repository and installs it (with its data-preparation code and configs). When
+`mmae_jax` is already importable (a local checkout with `pip install -e .`), nothing is installed."""),
+    ("code", """\
+import importlib.util
+import pathlib
+import subprocess
+import sys
+
+if importlib.util.find_spec("mmae_jax") is None:
+    subprocess.run(["git", "clone", "--depth", "1", REPO_URL, "mmae_jax_repo"], check=True)
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", "mmae_jax_repo"], check=True)
+    sys.path.insert(0, str(pathlib.Path("mmae_jax_repo").resolve()))  # an editable install needs a restart otherwise
+
+import mmae_jax
+
+REPO_DIR = pathlib.Path(mmae_jax.__file__).resolve().parents[1]
+print("mmae_jax from", REPO_DIR)"""),
+    ("code", """\
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's start-up chatter
+from mmae_jax.train.distributed import hide_accelerators_from_tensorflow
+
+hide_accelerators_from_tensorflow()  # tf.data reads on the host; the accelerators belong to JAX
+
+import jax
+
+print(f"jax {jax.__version__}, backend {jax.default_backend()}")
+for device in jax.devices():
+    print(" ", device)"""),
+    ("code", """\
+from IPython.display import Image, display
+
+from mmae_jax.cli import main as mmae_jax_main
+
+
+def mmae(*args):
+    \"\"\"Run `mmae-jax ARGS` in this kernel (the same as the shell command); a failure stops the notebook.\"\"\"
+    args = [str(arg) for arg in args]
+    print("$ mmae-jax", " ".join(args))
+    saved_argv, sys.argv = sys.argv, ["mmae-jax", *args]  # ml_collections reads --config.x=y from sys.argv
+    try:
+        code = mmae_jax_main(args)
+    finally:
+        sys.argv = saved_argv
+    if code:
+        raise RuntimeError(f"mmae-jax {args[0]} exited with {code}")
+
+
+WORK = pathlib.Path(WORK_DIR).resolve()
+WORK.mkdir(parents=True, exist_ok=True)
+TFDS_DIR = WORK / "tfds\""""),
+    ("md", """\
+## 2. Build the dataset
+
+Faces and spectrogram windows are stored **once** as TFRecords; the fusion strategy is applied when the
+data is read, so one build serves every strategy.
+
+**Your RAVDESS copy from Google Drive.** Put the unpacked `Video_Speech_Actor_XX.zip` files (folders
+`Actor_01` ... `Actor_24`) on your Drive, then run
+
+```python
+from google.colab import drive
+drive.mount("/content/drive")
+RAVDESS_DIR = "/content/drive/MyDrive/RAVDESS"
+```
+
+before the next cell. The build uses the `paper` builder config (whole frames, MFCC windows, the paper's
+7 classes) and takes a while for 1,440 clips; it writes under `WORK_DIR`, so point `WORK_DIR` at your Drive
+to keep it between sessions."""),
+    ("code", """\
+if RAVDESS_DIR:
+    DATASET, RAW_DIR, BUILD_CONFIG = "ravdess", pathlib.Path(RAVDESS_DIR), "paper"
+else:  # renders RAVDESS-layout mp4 files first (fewer, shorter clips when QUICK), then builds them like RAVDESS
+    DATASET, RAW_DIR, BUILD_CONFIG = "synthetic", WORK / "synthetic_raw", "quick" if QUICK else "logmel"
+mmae("prepare", DATASET, "--manual-dir", RAW_DIR, "--data-dir", TFDS_DIR, "--config", BUILD_CONFIG)"""),
+    ("md", """\
+## 3. One clip under every fusion strategy
+
+One row per strategy, one column per frame of the sequence the model reads (Figure 2 of the paper)."""),
+    ("code", """\
+mmae("show-fusion", "--data-dir", TFDS_DIR, "--dataset", DATASET, "--config", BUILD_CONFIG, "--out", WORK / "fusion.png")
+display(Image(filename=str(WORK / "fusion.png")))"""),
+    ("md", """\
+## 4. Fine-tune
+
+Any field of the experiment config can be changed with `--config.x=y` (see `docs/training.md`). The
+synthetic demo evaluates speaker-independently: the test actors are never seen in training. A finished
+run holds `final_model/` (and `best_model/`), `results.json`, `training_curves.png` and
+`confusion_test.png`; running the same command again resumes from its last checkpoint."""),
+    ("code", """\
+RUN_DIR = WORK / f"run_{DATASET}_{STRATEGY}"
+if DATASET == "ravdess":
+    train_args = [f"--config={REPO_DIR}/configs/ravdess.py:strategy={STRATEGY}"]
+    if CONVERTED_VIDEOMAE and not QUICK:
+        train_args.append(f"--config.init={CONVERTED_VIDEOMAE}")
+else:
+    train_args = [f"--config={REPO_DIR}/configs/demo.py:strategy={STRATEGY}"]
+train_args += [f"--config.data.data_dir={TFDS_DIR}", f"--config.data.builder_config={BUILD_CONFIG}"]
+if QUICK:  # a tiny ViT on 8 frames of 32 x 32 pixels for a few dozen steps
+    train_args += ["--config.model.variant=tiny", "--config.mode=finetune", "--config.data.num_frames=8",
+                   "--config.data.image_size=32", "--config.batch_size=16", "--config.max_steps=40",
+                   "--config.eval.every_epochs=5", "--config.log_every_steps=5"]
+mmae("train", *train_args, "--workdir", RUN_DIR)"""),
+    ("code", """\
+display(Image(filename=str(RUN_DIR / "training_curves.png")))
+display(Image(filename=str(RUN_DIR / "confusion_test.png")))"""),
+    ("md", """\
+## 5. Predict a raw video, and see what the prediction rests on
+
+`Predictor` reads the file with the preprocessing of the checkpoint's training data (builder config,
+frames, spectrogram rendering, fusion) and returns the class probabilities and the **modality
+attribution**: gradient x input of the predicted class, split into the share on the face images and the
+share on the spectrogram images (they sum to 1; see `docs/predict.md` for how CFAS and SFAS frames are
+split). The same from a shell:
+
+```
+mmae-jax predict --checkpoint RUN_DIR VIDEO [VIDEO ...] [--json] [--explain out.png]
+```
+
+The clip below is from actor 1, who is in the test fold of the synthetic demo."""),
+    ("code", """\
+from mmae_jax.infer.explain_plot import plot_explanation
+from mmae_jax.infer.predictor import FileError, Predictor
+
+clip = sorted((RAW_DIR if RAVDESS_DIR else WORK).rglob("Actor_01/*.mp4"))[0]
+predictor = Predictor(RUN_DIR)
+result = predictor.predict_file(clip)
+if isinstance(result, FileError):
+    raise RuntimeError(f"{result.file}: {result.kind}: {result.message}")
+print(f"{clip.name}: {result.prediction}")
+for name, probability in result.probabilities.items():
+    print(f"  {name:<16} {probability:6.1%}")
+print(f"relevance on faces {result.attribution.face:.1%}, on spectrograms {result.attribution.spectrogram:.1%}")
+assert abs(sum(result.probabilities.values()) - 1) < 1e-4
+assert abs(result.attribution.face + result.attribution.spectrogram - 1) < 1e-6
+display(Image(filename=str(plot_explanation(result, WORK / "explain.png"))))"""),
+]
+
+
+def build() -> nbformat.NotebookNode:
+    cells = []
+    for kind, source in CELLS:
+        if kind == "md":
+            cells.append(new_markdown_cell(source))
+        else:
+            cell = new_code_cell(source)
+            if kind == "code-parameters":
+                cell.metadata["tags"] = ["parameters"]
+            cells.append(cell)
+    notebook = new_notebook(cells=cells)
+    notebook.metadata.update(
+        kernelspec=dict(name="python3", display_name="Python 3", language="python"),
+        language_info=dict(name="python"),
+        colab=dict(provenance=[]))
+    return notebook
+
+
+if __name__ == "__main__":
+    nbformat.write(build(), NOTEBOOK)
+    print(f"wrote {NOTEBOOK}")

@@ -1,0 +1,1 @@
+"""CREMA-D: ``VideoFlash/*.flv`` with the matching ``AudioWAV/*.wav``."""

@@ -1,0 +1,1 @@
+"""IEMOCAP: utterance clips cut from the dialog videos by the EmoEvaluation times."""

@@ -1,0 +1,38 @@
+"""Builder classes by dataset name, and how to open a built dataset from a data directory."""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+
+import tensorflow_datasets as tfds
+
+BUILDER_MODULES = {
+    "ravdess": "data_prep.ravdess.ravdess_dataset_builder",
+    "crema_d": "data_prep.crema_d.crema_d_dataset_builder",
+    "iemocap": "data_prep.iemocap.iemocap_dataset_builder",
+    "synthetic": "data_prep.synthetic.synthetic_dataset_builder",
+}
+
+
+def builder_class(name: str) -> type[tfds.core.GeneratorBasedBuilder]:
+    if name not in BUILDER_MODULES:
+        raise ValueError(f"unknown dataset {name!r}; known: {sorted(BUILDER_MODULES)}")
+    return importlib.import_module(BUILDER_MODULES[name]).Builder
+
+
+def dataset_dir(data_dir: str | Path, name: str, config: str = "logmel") -> Path:
+    """``data_dir/name/config/<newest version>``: the folder a build wrote."""
+    config_dir = Path(data_dir) / name / config
+    versions = sorted((p for p in config_dir.glob("*.*.*") if (p / "dataset_info.json").exists()),
+                      key=lambda p: tuple(int(x) for x in p.name.split(".")))
+    if not versions:
+        raise FileNotFoundError(f"no built dataset under {config_dir}: run `mmae-jax prepare {name} ...` first")
+    return versions[-1]
+
+
+def open_built(data_dir: str | Path, name: str, config: str = "logmel") -> tfds.core.DatasetBuilder:
+    """A read-only builder of a built dataset (no builder code needed):
+    ``open_built(d, 'ravdess').as_dataset(split='data')``; clip ids and speakers are in
+    ``.info.metadata['clips']``, label names in ``.info.features['label'].names``."""
+    return tfds.builder_from_directory(str(dataset_dir(data_dir, name, config)))

@@ -1,0 +1,1 @@
+"""The synthetic dataset: rendered RAVDESS-layout mp4 clips whose class needs face and voice."""

@@ -1,0 +1,174 @@
+"""Render a RAVDESS-layout folder of real mp4 files (H.264 video + AAC audio, through PyAV).
+
+Class = drawn facial expression x pitch contour (``protocols.SYNTHETIC_CLASSES``, RAVDESS
+emotion code = class index + 1), so neither modality alone can exceed 50 % (faces: 4 of 8
+classes told apart) or 25 % ... 50 % (voice: 2 contours). Nuisance that differs per actor:
+face colour, size and position, background, base pitch, noise level; per clip: drift,
+jitter, pitch jitter and noise. The cues are drawn large and thick: thin strokes did not
+generalise across actors (mission.md, feasibility notes).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+
+from data_prep import parallel, protocols
+
+EXPRESSIONS = ("smile", "frown", "open", "flat")
+CONTOURS = ("rising", "falling")
+
+
+@dataclasses.dataclass(frozen=True)
+class RenderSpec:
+    """num_actors actors x 8 classes x repetitions clips of ``seconds`` at ``fps``, frames
+    ``frame_size`` pixels square, audio at ``sample_rate``."""
+
+    num_actors: int = 30
+    repetitions: int = 2
+    seconds: float = 2.0
+    fps: int = 12
+    frame_size: int = 96
+    sample_rate: int = 16000
+    seed: int = 0
+
+
+@dataclasses.dataclass(frozen=True)
+class Actor:
+    face_colour: tuple[int, int, int]
+    background: tuple[int, int, int]
+    radius_fraction: float
+    offset: tuple[float, float]
+    base_pitch: float
+    noise: float
+
+
+def make_actor(actor: int, seed: int) -> Actor:
+    rng = np.random.default_rng([seed, actor])
+    return Actor(face_colour=tuple(int(v) for v in rng.integers(150, 256, 3)),
+                 background=tuple(int(v) for v in rng.integers(0, 60, 3)),
+                 radius_fraction=float(rng.uniform(0.30, 0.36)),
+                 offset=(float(rng.uniform(-0.08, 0.08)), float(rng.uniform(-0.08, 0.08))),
+                 base_pitch=float(rng.uniform(110, 260)), noise=float(rng.uniform(0.01, 0.05)))
+
+
+def draw_face(image: np.ndarray, expression: str, centre: tuple[int, int], radius: int,
+              colour: tuple[int, int, int]) -> None:
+    """Draw a face with ``expression`` into ``image`` (uint8 [H, W, 3]) in place; strokes are
+    about radius / 5 thick."""
+    x, y = centre
+    ink, thick = (15, 15, 15), max(radius // 5, 2)
+    cv2.circle(image, (x, y), radius, colour, -1, cv2.LINE_AA)
+    eye_y, eye_dx, eye_r = y - radius // 3, radius // 2 - 2, max(radius // 7, 2)
+    for side in (-1, 1):
+        cv2.circle(image, (x + side * eye_dx, eye_y), eye_r, ink, -1)
+    brow_y = eye_y - radius // 4
+    mouth_y, mouth_w = y + radius // 2 - 2, radius // 2
+    if expression == "smile":
+        cv2.ellipse(image, (x, mouth_y - radius // 5), (mouth_w, radius // 4), 0, 0, 180, ink, thick)
+    elif expression == "frown":
+        cv2.ellipse(image, (x, mouth_y + radius // 6), (mouth_w, radius // 4), 0, 180, 360, ink, thick)
+        for side in (-1, 1):  # sad brows: high in the middle
+            cv2.line(image, (x + side * (eye_dx + eye_r), brow_y), (x + side * 2, brow_y - radius // 6), ink, thick)
+    elif expression == "open":
+        cv2.ellipse(image, (x, mouth_y), (radius // 4, radius // 3), 0, 0, 360, ink, -1)
+        for side in (-1, 1):  # raised brows
+            cv2.line(image, (x + side * (eye_dx + eye_r), brow_y - radius // 8),
+                     (x + side * (eye_dx - eye_r), brow_y - radius // 8), ink, thick)
+    else:  # flat mouth, angry V brows
+        cv2.line(image, (x - mouth_w, mouth_y), (x + mouth_w, mouth_y), ink, thick)
+        for side in (-1, 1):
+            cv2.line(image, (x + side * (eye_dx + eye_r), brow_y - radius // 6), (x + side * 2, brow_y), ink, thick)
+
+
+def render_frames(actor: Actor, expression: str, spec: RenderSpec, rng: np.random.Generator) -> np.ndarray:
+    """uint8 [N, S, S, 3]: the actor's face drifting over a noisy background."""
+    size, count = spec.frame_size, int(round(spec.seconds * spec.fps))
+    radius = int(actor.radius_fraction * size)
+    drift = rng.uniform(-0.06, 0.06, 2) * size
+    frames = np.empty((count, size, size, 3), np.uint8)
+    for index in range(count):
+        image = np.empty((size, size, 3), np.uint8)
+        image[:] = actor.background
+        progress = index / max(count - 1, 1)
+        cx = size / 2 + actor.offset[0] * size + drift[0] * progress + rng.normal(0, 0.7)
+        cy = size / 2 + actor.offset[1] * size + drift[1] * progress + rng.normal(0, 0.7)
+        draw_face(image, expression, (int(round(cx)), int(round(cy))), radius, actor.face_colour)
+        noisy = image.astype(np.int16) + rng.normal(0, 6, image.shape).astype(np.int16)
+        frames[index] = np.clip(noisy, 0, 255).astype(np.uint8)
+    return frames
+
+
+def render_voice(actor: Actor, contour: str, spec: RenderSpec, rng: np.random.Generator) -> np.ndarray:
+    """float32 [seconds * sample_rate] voiced sound: 6 harmonics whose pitch rises or falls by an
+    octave over the clip around the actor's base pitch, syllable-like loudness and noise."""
+    n = int(round(spec.seconds * spec.sample_rate))
+    t = np.arange(n) / spec.sample_rate
+    ramp = t / spec.seconds - 0.5
+    pitch = actor.base_pitch * rng.uniform(0.95, 1.05) * 2.0 ** (ramp if contour == "rising" else -ramp)
+    phase = 2 * np.pi * np.cumsum(pitch) / spec.sample_rate
+    voice = sum(np.sin(k * phase) / k for k in range(1, 7))
+    loudness = 0.6 + 0.4 * np.sin(2 * np.pi * rng.uniform(2.5, 4.0) * t + rng.uniform(0, 2 * np.pi))
+    signal = 0.25 * voice * loudness + rng.normal(0, actor.noise, n)
+    return np.clip(signal, -1, 1).astype(np.float32)
+
+
+def write_mp4(path: Path, frames: np.ndarray, audio: np.ndarray, fps: int, sample_rate: int) -> None:
+    """H.264 (yuv420p) + AAC mono mp4."""
+    with av.open(str(path), "w") as container:
+        video = container.add_stream("libx264", rate=fps, options={"preset": "veryfast"})
+        video.width, video.height, video.pix_fmt = frames.shape[2], frames.shape[1], "yuv420p"
+        sound = container.add_stream("aac", rate=sample_rate, layout="mono")
+        for image in frames:
+            container.mux(video.encode(av.VideoFrame.from_ndarray(image, format="rgb24")))
+        container.mux(video.encode(None))
+        chunk = sound.codec_context.frame_size or 1024
+        for offset in range(0, len(audio), chunk):
+            frame = av.AudioFrame.from_ndarray(audio[None, offset:offset + chunk], format="fltp", layout="mono")
+            frame.sample_rate, frame.pts = sample_rate, offset
+            container.mux(sound.encode(frame))
+        container.mux(sound.encode(None))
+
+
+def clip_name(class_index: int, repetition: int, actor: int) -> str:
+    """RAVDESS name: audio-video, speech, emotion = class + 1, normal intensity, statement 01."""
+    return f"01-01-{class_index + 1:02d}-01-01-{repetition:02d}-{actor:02d}"
+
+
+def render_actor(root: Path, actor: int, spec: RenderSpec) -> list[Path]:
+    """Every clip of one actor under ``root/Actor_XX``; returns the paths."""
+    folder = root / f"Actor_{actor:02d}"
+    folder.mkdir(parents=True, exist_ok=True)
+    look = make_actor(actor, spec.seed)
+    paths = []
+    for class_index, name in enumerate(protocols.SYNTHETIC_CLASSES):
+        expression, contour = name.split("_")
+        for repetition in range(1, spec.repetitions + 1):
+            rng = np.random.default_rng([spec.seed, actor, class_index, repetition])
+            path = folder / f"{clip_name(class_index, repetition, actor)}.mp4"
+            write_mp4(path, render_frames(look, expression, spec, rng), render_voice(look, contour, spec, rng),
+                      spec.fps, spec.sample_rate)
+            paths.append(path)
+    return paths
+
+
+_render_state: dict = {}
+
+
+def _init_render_worker(root: str, spec: RenderSpec) -> None:
+    _render_state.update(root=Path(root), spec=spec)
+
+
+def _render_one(actor: int) -> list[Path]:
+    return render_actor(_render_state["root"], actor, _render_state["spec"])
+
+
+def render_folder(root: Path, spec: RenderSpec, num_workers: int | None = None) -> list[Path]:
+    """The whole RAVDESS-layout folder (actors 1..num_actors), one actor per task on all cores."""
+    per_actor = parallel.parallel_map(_render_one, range(1, spec.num_actors + 1), num_workers,
+                                      _init_render_worker, (str(root), spec), description="rendering actors")
+    return [path for paths in per_actor for path in paths]

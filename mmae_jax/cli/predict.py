@@ -1,0 +1,102 @@
+"""``mmae-jax predict``: emotions of raw videos with a trained model, and what they rest on."""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import json
+import sys
+from pathlib import Path
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "predict", help="predict the emotion of raw video files with a trained model",
+        description="Each file is preprocessed as the checkpoint's training data was (builder config, "
+                    "frames, spectrogram rendering, fusion strategy) and classified. With each prediction "
+                    "comes the share of relevance (gradient x input) on the face images versus the "
+                    "spectrogram images. Files that can not be used are reported and skipped.")
+    parser.add_argument("videos", nargs="+", metavar="VIDEO", help="video files or folders of them")
+    parser.add_argument("--checkpoint", required=True,
+                        help="model directory from training (or the training workdir: its final_model)")
+    parser.add_argument("--audio", help="a separate audio file for the (one) video, instead of its own track")
+    parser.add_argument("--json", action="store_true", help="print one JSON list of the predictions")
+    parser.add_argument("--explain", metavar="OUT.png",
+                        help="draw the fused frames with their relevance (several files: OUT-<name>.png)")
+    parser.add_argument("--no-attribution", action="store_true", help="skip the modality attribution")
+    parser.add_argument("--builder-config", default="", metavar="[DATASET/]CONFIG",
+                        help="read the media with this data_prep builder config instead of the checkpoint's")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the rfas frame order")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from mmae_jax.train.distributed import hide_accelerators_from_tensorflow
+
+    hide_accelerators_from_tensorflow()
+    from mmae_jax.infer.media import find_videos
+    from mmae_jax.infer.predictor import FileError, Predictor
+
+    if args.no_attribution and args.explain:
+        print("error: --explain needs the attribution; drop --no-attribution", file=sys.stderr)
+        return 2
+    videos = find_videos(args.videos)
+    if not videos:
+        print(f"error: no video files in {' '.join(args.videos)}", file=sys.stderr)
+        return 2
+    try:
+        predictor = Predictor(args.checkpoint, builder_config=args.builder_config, seed=args.seed)
+        results = list(predictor.predict_files(videos, args.audio, attribution=not args.no_attribution))
+    except (OSError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+
+    predictions = [result for result in results if not isinstance(result, FileError)]
+    for result in results:
+        if isinstance(result, FileError):
+            print(f"error: {result.file}: {result.kind}: {result.message}", file=sys.stderr)
+        elif not args.json:
+            print(format_prediction(result))
+    if args.json:
+        print(json.dumps([prediction.to_json() for prediction in predictions], indent=2))
+    if args.explain:
+        _write_explanations(predictions, Path(args.explain))
+    failed = collections.Counter(result.kind for result in results if isinstance(result, FileError))
+    if failed:
+        counts = ", ".join(f"{kind} {count}" for kind, count in sorted(failed.items()))
+        print(f"predicted {len(predictions)} of {len(results)} files; {sum(failed.values())} failed ({counts})",
+              file=sys.stderr)
+    return 1 if failed else 0
+
+
+def format_prediction(prediction) -> str:
+    """A few lines: the file, its most likely class, the modality shares, every class's probability."""
+    lines = [f"{prediction.file}: {prediction.prediction}"]
+    attribution = prediction.attribution
+    if attribution is not None:
+        if attribution.face is None:
+            lines[0] += f"  [modality split not separable: {attribution.note}]"
+        else:
+            lines[0] += (f"  [relevance: face {100 * attribution.face:.1f}%, "
+                         f"spectrogram {100 * attribution.spectrogram:.1f}%]")
+    width = max(map(len, prediction.probabilities))
+    lines += [f"  {name:<{width}}  {probability:6.1%}" for name, probability in prediction.probabilities.items()]
+    return "\n".join(lines)
+
+
+def _write_explanations(predictions, out: Path) -> None:
+    from mmae_jax.infer.explain_plot import plot_explanation
+
+    used: set[Path] = set()
+    for prediction in predictions:
+        path = out
+        if len(predictions) > 1:
+            stem = f"{out.stem}-{Path(prediction.file).stem}"
+            path = out.with_name(f"{stem}{out.suffix}")
+            number = 1
+            while path in used:
+                number += 1
+                path = out.with_name(f"{stem}-{number}{out.suffix}")
+        used.add(path)
+        plot_explanation(prediction, path)
+        print(f"wrote {path}", file=sys.stderr)

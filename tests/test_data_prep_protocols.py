@@ -1,0 +1,67 @@
+"""Split protocols: speaker-independent folds and the paper's seeded random split."""
+
+from __future__ import annotations
+
+import collections
+
+import numpy as np
+import pytest
+
+from data_prep import protocols
+
+SPEAKERS = {
+    "ravdess": list(range(1, 25)),
+    "crema_d": list(range(1001, 1092)),
+    "iemocap": [10 * session + gender for session in range(1, 6) for gender in (0, 1)],
+    "synthetic": list(range(1, 31)),
+}
+
+
+@pytest.mark.parametrize("dataset", sorted(SPEAKERS))
+def test_kfold_never_puts_a_speaker_on_two_sides_and_tests_everyone_once(dataset):
+    speakers = SPEAKERS[dataset]
+    clip_ids = [f"{s}_{i}" for s in speakers for i in range(3)]
+    clip_speakers = [s for s in speakers for _ in range(3)]
+    tested = collections.Counter()
+    for fold in range(protocols.num_folds(dataset)):
+        splits = protocols.assign_splits(dataset, "kfold", clip_ids, clip_speakers, fold=fold)
+        sides = {name: {s for s, split in zip(clip_speakers, splits) if split == name} for name in protocols.SPLITS}
+        assert all(sides[name] for name in protocols.SPLITS)
+        assert not (sides["train"] & sides["validation"] or sides["train"] & sides["test"]
+                    or sides["validation"] & sides["test"])
+        tested.update(sides["test"])
+    assert sorted(tested) == sorted(speakers) and set(tested.values()) == {1}
+
+
+def test_fold_membership_matches_the_published_protocols():
+    assert [protocols.speaker_fold("ravdess", a) for a in (1, 4, 5, 21, 24)] == [0, 0, 1, 5, 5]
+    assert [protocols.speaker_fold("iemocap", s) for s in (10, 11, 50, 51)] == [0, 0, 4, 4]
+    crema = collections.Counter(protocols.speaker_fold("crema_d", a) for a in SPEAKERS["crema_d"])
+    assert sorted(crema) == [0, 1, 2, 3, 4] and max(crema.values()) - min(crema.values()) <= 1
+    splits = protocols.assign_splits("ravdess", "kfold", ["a", "b", "c"], [1, 5, 9], fold=0)
+    assert list(splits) == ["test", "validation", "train"]
+
+
+def test_paper_split_is_720_360_360_seeded_and_order_free():
+    clip_ids = [f"clip{i:04d}" for i in range(1440)]
+    speakers = [i % 24 + 1 for i in range(1440)]
+    splits = protocols.assign_splits("ravdess", "paper", clip_ids, speakers, seed=3)
+    assert collections.Counter(splits) == {"train": 720, "validation": 360, "test": 360}
+    again = protocols.assign_splits("ravdess", "paper", clip_ids[::-1], speakers[::-1], seed=3)
+    assert list(again) == list(splits[::-1])
+    other = protocols.assign_splits("ravdess", "paper", clip_ids, speakers, seed=4)
+    assert np.mean(other != splits) > 0.3
+
+
+def test_class_names_and_bad_arguments():
+    assert len(protocols.class_names("ravdess")) == 8
+    assert protocols.class_names("ravdess", "paper7") == ("neutral", "happy", "sad", "angry", "fearful",
+                                                         "disgust", "surprised")
+    assert len(protocols.class_names("crema_d")) == 6 and len(protocols.class_names("iemocap")) == 4
+    assert len(set(protocols.class_names("synthetic"))) == 8
+    with pytest.raises(ValueError, match="paper7"):
+        protocols.class_names("crema_d", "paper7")
+    with pytest.raises(ValueError, match="folds 0..5"):
+        protocols.kfold_split("ravdess", 6, 1)
+    with pytest.raises(ValueError, match="unknown protocol"):
+        protocols.assign_splits("ravdess", "lopo", ["a"], [1])
