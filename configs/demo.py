@@ -24,7 +24,7 @@ def get_config(arg: str | None = None):
                        shuffle_buffer=1024)
     config.data.augment.update(face_crop=False, face_flip=False)
     config.batch_size = 16
-    config.num_epochs = 40
+    config.num_epochs = 30
     config.optim.update(lr=1e-3, min_lr=1e-5, warmup_epochs=2.0, weight_decay=0.05, layer_decay=1.0,
                         label_smoothing=0.0, mixup_alpha=0.0, cutmix_alpha=0.0, scale_lr_by_batch=False)
     config.eval.update(every_epochs=5, batch_size=64)

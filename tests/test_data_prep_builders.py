@@ -143,3 +143,15 @@ def test_iemocap_cuts_utterances_and_keeps_the_speakers_half(iemocap_tree, tmp_p
     assert builder.report.skipped_by_kind() == {"bad_times": 2}
     assert all("Ses01F_impro01.txt:" in path for path, _, _ in builder.report.skipped)
     assert builder.report.excluded == {"label fru": 1}
+
+
+@pytest.mark.parametrize("name", sorted(registry.BUILDER_MODULES))
+def test_tfds_build_finds_each_builder_by_folder(name):
+    """``tfds build data_prep/<name>`` loads <name>/<name>_dataset_builder.py as a top-level package."""
+    from tensorflow_datasets.scripts.cli import build
+
+    folder = Path(__file__).resolve().parent.parent / "data_prep" / name
+    builder_cls, _ = build._get_builder_cls_and_kwargs(str(folder), has_imports=False)
+    assert builder_cls.name == name
+    assert builder_cls.BUILDER_CONFIGS[0].name == "logmel"
+    assert {"whole_frame", "mfcc_paper", "paper", "paper_typo"} <= {c.name for c in builder_cls.BUILDER_CONFIGS}

@@ -18,6 +18,7 @@ class ClipSpec:
     mfcc_stride: MFCC frame stride in seconds (0.01; the original code's 0.0001 on request).
     peak_normalize: divide the clip's waveform by its peak first (the original does).
     window_seconds: length of the audio window cut around every frame time.
+    detect_every: the face detector runs on every n-th sampled frame; the smoothed track fills in.
     max_side: frames are decoded at most this large (longer side) before framing.
     """
 
@@ -26,7 +27,7 @@ class ClipSpec:
     framing: str = "face"
     detector: str = "haar"
     face_margin: float = 0.25
-    detect_every: int = 2
+    detect_every: int = 4
     max_side: int | None = 640
     sample_rate: int = audio.SAMPLE_RATE
     window_seconds: float = 0.5

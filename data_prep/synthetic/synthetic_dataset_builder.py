@@ -45,7 +45,10 @@ class Builder(clip_builder.ClipDatasetBuilder):
     """8 classes = 4 drawn expressions x 2 pitch contours; 30 actors x 8 x 2 clips by default."""
 
     DATASET = "synthetic"
-    BUILDER_CONFIGS = clip_builder.standard_configs(SyntheticConfig)
+    BUILDER_CONFIGS = clip_builder.standard_configs(SyntheticConfig) + [
+        SyntheticConfig(name="quick", num_actors=12, repetitions=1, seconds=1.5,
+                        description="a small build for the Colab quick run: 12 actors x 8 classes x 1 clip"),
+    ]
 
     def source_dir(self, dl_manager) -> Path:
         """Render (or reuse an identical earlier rendering of) the RAVDESS-layout folder."""

@@ -1,0 +1,153 @@
+"""Preprocessing throughput: ours (one pass gives the data for all six fusion strategies) against
+a baseline that imitates the original scripts (one pass per strategy: whole-frame resize, JPEG
+round trips, MFCC per window drawn with matplotlib and saved as JPEG, one mp4 written).
+
+Input: a generated RAVDESS-like clip (3 s, 1280x720, 30 fps, H.264, 48 kHz AAC) showing a real
+face photo (matplotlib's sample 'grace_hopper.jpg') that drifts, so the Haar detector works.
+Run on one core for per-core numbers:
+
+    taskset -c 0 .venv/bin/python benchmarks/prep.py [--repeats 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import av
+import cv2
+import matplotlib
+import numpy as np
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+import media_factory as mf  # noqa: E402
+
+from data_prep.media import audio, faces  # noqa: E402
+from data_prep.media.clip import ClipSource, ClipSpec, process_clip  # noqa: E402
+
+NUM_STRATEGIES = 6
+
+
+def make_clip(path: Path) -> Path:
+    """3 s, 1280x720, 30 fps H.264 + 48 kHz AAC with a drifting face photo."""
+    photo = cv2.cvtColor(cv2.imread(os.path.join(matplotlib.get_data_path(), "sample_data", "grace_hopper.jpg")),
+                         cv2.COLOR_BGR2RGB)
+    frames = np.full((90, 720, 1280, 3), 90, np.uint8)
+    for index, frame in enumerate(frames):
+        x = 380 + 2 * index
+        frame[60:660, x:x + 512] = photo
+    t = np.arange(3 * 48000) / 48000
+    voice = sum(np.sin(2 * np.pi * k * 180 * (1 + 0.2 * t) * t) / k for k in range(1, 6)) * 0.2
+    return mf.write_video(path, frames, 30, voice.astype(np.float32), 48000)
+
+
+# ----------------------------------------------------------------------------- the baseline
+
+def _jpeg_round_trip(image: np.ndarray, folder: Path, name: str) -> np.ndarray:
+    path = folder / f"{name}.jpg"
+    cv2.imwrite(str(path), image)
+    return cv2.imread(str(path))
+
+
+def _mfcc_image(window: np.ndarray, sample_rate: int, stride: float, folder: Path, name: str) -> np.ndarray:
+    """MFCC of one window drawn with matplotlib (viridis), saved as JPEG, read back, resized."""
+    coefficients = audio.mfcc_paper(window[None], stride, sample_rate)[0]
+    figure = plt.figure(figsize=(2.24, 2.24), dpi=100)
+    plt.imshow(coefficients, aspect="auto", origin="lower", cmap="viridis")
+    plt.axis("off")
+    path = folder / f"{name}.jpg"
+    figure.savefig(str(path), format="jpg")
+    plt.close(figure)
+    return cv2.resize(cv2.imread(str(path)), (224, 224))
+
+
+def baseline_one_strategy(path: Path, folder: Path, stride: float, frames_per_modality: int = 8) -> None:
+    """What the original does for one strategy and one clip."""
+    capture = cv2.VideoCapture(str(path))
+    decoded = []
+    while True:
+        ok, frame = capture.read()
+        if not ok:
+            break
+        decoded.append(frame)
+    capture.release()
+    index = np.linspace(0, len(decoded) - 1, frames_per_modality).astype(int)
+    face_images = [_jpeg_round_trip(cv2.resize(decoded[i], (224, 224)), folder, f"face{k}") for k, i in enumerate(index)]
+
+    waveform = audio.load_audio(str(path), 48000).samples
+    waveform = audio.peak_normalize(waveform)
+    bounds = np.linspace(0, len(waveform), frames_per_modality + 2).astype(int)
+    spectrogram_images = [_mfcc_image(waveform[bounds[i]:bounds[i + 2]], 48000, stride, folder, f"mfcc{i}")
+                          for i in range(frames_per_modality)]
+    fused = spectrogram_images + face_images  # FSLF
+    with av.open(str(folder / "fused.mp4"), "w") as container:
+        stream = container.add_stream("libx264", rate=8)
+        stream.width = stream.height = 224
+        stream.pix_fmt = "yuv420p"
+        for image in fused:
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(image, format="bgr24")))
+        container.mux(stream.encode(None))
+
+
+# ----------------------------------------------------------------------------- ours
+
+def ours(path: Path, spec: ClipSpec, detector, features) -> None:
+    arrays = process_clip(ClipSource(str(path)), spec, detector)
+    features.serialize_example({"faces": arrays.faces, "spectrogram": arrays.spectrogram})
+
+
+def _features(spec: ClipSpec):
+    import tensorflow_datasets as tfds
+
+    return tfds.features.FeaturesDict({
+        "faces": tfds.features.Video(spec.faces_shape(), encoding_format="jpeg"),
+        "spectrogram": tfds.features.Tensor(shape=spec.spectrogram_shape(), dtype=np.float32)})
+
+
+def timed(function, repeats: int) -> float:
+    function()  # warm-up (imports, caches)
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        function()
+        times.append(time.perf_counter() - start)
+    return float(np.median(times))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=5)
+    args = parser.parse_args()
+    cv2.setNumThreads(1)
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        clip = make_clip(folder / "01-01-05-01-01-01-01.mp4")
+        rows = []
+        for name, stride in (("baseline (MFCC stride 0.01 s)", 0.01), ("baseline (original 0.0001 s stride)", 0.0001)):
+            seconds = timed(lambda: baseline_one_strategy(clip, folder, stride), args.repeats)
+            rows.append((name + ", one strategy", seconds))
+            rows.append((name + ", six strategies", seconds * NUM_STRATEGIES))
+        for name, spec in (("ours: face crop (Haar) + log-mel", ClipSpec()),
+                           ("ours: whole frame + log-mel", ClipSpec(framing="whole_frame")),
+                           ("ours: whole frame + MFCC (paper config)",
+                            ClipSpec(framing="whole_frame", features="mfcc", peak_normalize=True))):
+            detector, features = faces.make_detector(spec.detector), _features(spec)
+            rows.append((name + ", all six strategies", timed(lambda: ours(clip, spec, detector, features), args.repeats)))
+    fixed, original = rows[1][1], rows[3][1]
+    print(f"clip: 3 s 1280x720 30 fps H.264 + 48 kHz AAC; median of {args.repeats} runs; "
+          f"{len(os.sched_getaffinity(0))} core(s) allowed")
+    print(f"| {'method':<62} | s per clip | clips/s | speed-up vs baseline x6 (0.01 s) | vs original x6 (0.0001 s) |")
+    print(f"|{'-' * 64}|-----------:|--------:|---------------------------------:|--------------------------:|")
+    for name, seconds in rows:
+        print(f"| {name:<62} | {seconds:10.3f} | {1 / seconds:7.2f} | {fixed / seconds:31.1f}x | {original / seconds:24.1f}x |")
+
+if __name__ == "__main__":
+    main()
