@@ -23,6 +23,7 @@ import av
 import cv2
 import matplotlib
 import numpy as np
+import threadpoolctl
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -127,6 +128,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
     cv2.setNumThreads(1)
+    threadpoolctl.threadpool_limits(1)
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         clip = make_clip(folder / "01-01-05-01-01-01-01.mp4")

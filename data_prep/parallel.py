@@ -13,6 +13,7 @@ import multiprocessing
 import os
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
+import threadpoolctl
 import tqdm
 
 from data_prep.media import clip, faces
@@ -29,19 +30,29 @@ def parallel_map(function: Callable[[Any], Any], items: Sequence[Any], num_worke
                  initializer: Callable[..., None] | None = None, initargs: tuple = (),
                  description: str = "items") -> Iterator[Any]:
     """Yield ``function(item)`` for every item in order. ``function`` and ``initializer`` must be
-    module-level functions. ``num_workers`` 1 runs in this process; None uses every core."""
+    module-level functions. ``num_workers`` 1 runs in this process (BLAS limited to one thread
+    while the generator runs); None uses every core."""
     num_workers = num_workers or default_workers()
     with contextlib.ExitStack() as stack:
         if num_workers == 1 or len(items) <= 1:
+            stack.enter_context(threadpoolctl.threadpool_limits(1))
             if initializer is not None:
                 initializer(*initargs)
             results: Iterable = map(function, items)
         else:
             context = multiprocessing.get_context("forkserver")
             context.set_forkserver_preload([__name__])  # workers start with the media code imported
-            pool = context.Pool(min(num_workers, len(items)), initializer, initargs)
+            pool = context.Pool(min(num_workers, len(items)), _init_worker, (initializer, initargs))
             results = stack.enter_context(pool).imap(function, items, chunksize=1)
         yield from tqdm.tqdm(results, total=len(items), desc=description, unit="clip", dynamic_ncols=True)
+
+
+def _init_worker(initializer: Callable[..., None] | None, initargs: tuple) -> None:
+    # One BLAS thread per worker: the pool already uses every core, and OpenBLAS threads
+    # competing with it made the log-mel projection 20x slower.
+    threadpoolctl.threadpool_limits(1)
+    if initializer is not None:
+        initializer(*initargs)
 
 
 def _init_clip_worker(spec: clip.ClipSpec) -> None:

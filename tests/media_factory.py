@@ -1,51 +1,22 @@
-"""Tiny media files for tests (and for the synthetic builder's look-alikes): videos written with
-PyAV in the container the file name asks for, wav files with soundfile, and simple signals.
-
-Containers: ``.mp4`` H.264 + AAC, ``.flv`` FLV1 (+ MP3), ``.avi`` MPEG-4 part 2 (DivX-like) + MP3.
-Frames are uint8 [N, H, W, 3] RGB (H and W even); audio is float32 [S] mono in [-1, 1].
+"""Tiny media files for tests (any stage may import it): videos written with PyAV in the
+container the file name asks for (see ``data_prep.media.encode``), wav files with soundfile,
+and simple signals. Frames are uint8 [N, H, W, 3] RGB (H and W even); audio float32 [S] mono.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import av
 import numpy as np
 import soundfile
 
-_CODECS = {".mp4": ("libx264", "aac"), ".flv": ("flv", "libmp3lame"), ".avi": ("mpeg4", "libmp3lame")}
+from data_prep.media import encode
 
 
 def write_video(path: str | Path, frames: np.ndarray, fps: int = 30, audio: np.ndarray | None = None,
                 sample_rate: int = 48000) -> Path:
     """Write frames [N, H, W, 3] (and optional mono audio [S]) to ``path``; returns the path."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    video_codec, audio_codec = _CODECS[path.suffix.lower()]
-    with av.open(str(path), "w") as container:
-        video_stream = container.add_stream(video_codec, rate=fps)
-        video_stream.width, video_stream.height = frames.shape[2], frames.shape[1]
-        video_stream.pix_fmt = "yuv420p"
-        audio_stream = None
-        if audio is not None:
-            audio_stream = container.add_stream(audio_codec, rate=sample_rate, layout="mono")
-        for image in frames:
-            container.mux(video_stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")))
-        container.mux(video_stream.encode(None))
-        if audio_stream is not None:
-            _encode_audio(container, audio_stream, audio, sample_rate)
-    return path
-
-
-def _encode_audio(container, stream, audio: np.ndarray, sample_rate: int) -> None:
-    chunk = stream.codec_context.frame_size or 1024
-    samples = np.asarray(audio, np.float32)
-    for offset in range(0, len(samples), chunk):
-        piece = samples[offset:offset + chunk]
-        frame = av.AudioFrame.from_ndarray(piece[None, :], format="fltp", layout="mono")
-        frame.sample_rate, frame.pts = sample_rate, offset
-        container.mux(stream.encode(frame))
-    container.mux(stream.encode(None))
+    return encode.write_video(path, frames, fps, audio, sample_rate)
 
 
 def write_wav(path: str | Path, audio: np.ndarray, sample_rate: int = 16000) -> Path:

@@ -13,11 +13,11 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-import av
 import cv2
 import numpy as np
 
 from data_prep import parallel, protocols
+from data_prep.media import encode
 
 EXPRESSIONS = ("smile", "frown", "open", "flat")
 CONTOURS = ("rising", "falling")
@@ -117,23 +117,6 @@ def render_voice(actor: Actor, contour: str, spec: RenderSpec, rng: np.random.Ge
     return np.clip(signal, -1, 1).astype(np.float32)
 
 
-def write_mp4(path: Path, frames: np.ndarray, audio: np.ndarray, fps: int, sample_rate: int) -> None:
-    """H.264 (yuv420p) + AAC mono mp4."""
-    with av.open(str(path), "w") as container:
-        video = container.add_stream("libx264", rate=fps, options={"preset": "veryfast"})
-        video.width, video.height, video.pix_fmt = frames.shape[2], frames.shape[1], "yuv420p"
-        sound = container.add_stream("aac", rate=sample_rate, layout="mono")
-        for image in frames:
-            container.mux(video.encode(av.VideoFrame.from_ndarray(image, format="rgb24")))
-        container.mux(video.encode(None))
-        chunk = sound.codec_context.frame_size or 1024
-        for offset in range(0, len(audio), chunk):
-            frame = av.AudioFrame.from_ndarray(audio[None, offset:offset + chunk], format="fltp", layout="mono")
-            frame.sample_rate, frame.pts = sample_rate, offset
-            container.mux(sound.encode(frame))
-        container.mux(sound.encode(None))
-
-
 def clip_name(class_index: int, repetition: int, actor: int) -> str:
     """RAVDESS name: audio-video, speech, emotion = class + 1, normal intensity, statement 01."""
     return f"01-01-{class_index + 1:02d}-01-01-{repetition:02d}-{actor:02d}"
@@ -150,8 +133,8 @@ def render_actor(root: Path, actor: int, spec: RenderSpec) -> list[Path]:
         for repetition in range(1, spec.repetitions + 1):
             rng = np.random.default_rng([spec.seed, actor, class_index, repetition])
             path = folder / f"{clip_name(class_index, repetition, actor)}.mp4"
-            write_mp4(path, render_frames(look, expression, spec, rng), render_voice(look, contour, spec, rng),
-                      spec.fps, spec.sample_rate)
+            encode.write_video(path, render_frames(look, expression, spec, rng),
+                               spec.fps, render_voice(look, contour, spec, rng), spec.sample_rate)
             paths.append(path)
     return paths
 
