@@ -12,7 +12,6 @@ Run on one core for per-core numbers:
 from __future__ import annotations
 
 import argparse
-import io
 import os
 import sys
 import tempfile

@@ -83,3 +83,13 @@ def test_nan_in_the_data_stops_training_with_the_step(data_dir, tmp_path, monkey
     monkeypatch.setattr(pipeline, "make_train_iterator", poisoned)
     with pytest.raises(loop.NonFiniteError, match="step 3"):
         loop.train_and_evaluate(tiny_config(data_dir), tmp_path)
+
+
+def test_stored_dataset_is_read_from_files_even_when_builder_code_is_registered(data_dir):
+    import data_prep.synthetic.synthetic_dataset_builder  # noqa: F401  (registers "synthetic")
+    from mmae_jax.data.source import load_builder
+
+    config = tiny_config(data_dir)
+    builder = load_builder(config.data)
+    assert builder.info.splits["data"].num_examples == 48
+    assert str(builder.data_dir).startswith(str(data_dir))

@@ -1,11 +1,11 @@
 """Render a RAVDESS-layout folder of real mp4 files (H.264 video + AAC audio, through PyAV).
 
 Class = drawn facial expression x pitch contour (``protocols.SYNTHETIC_CLASSES``, RAVDESS
-emotion code = class index + 1), so neither modality alone can exceed 50 % (faces: 4 of 8
-classes told apart) or 25 % ... 50 % (voice: 2 contours). Nuisance that differs per actor:
-face colour, size and position, background, base pitch, noise level; per clip: drift,
-jitter, pitch jitter and noise. The cues are drawn large and thick: thin strokes did not
-generalise across actors (mission.md, feasibility notes).
+emotion code = class index + 1), so faces alone can reach at most 50 % (each expression is
+shared by 2 classes) and the voice alone at most 25 % (each contour by 4 classes).
+Nuisance per actor: face colour, size and position, background, base pitch, noise level; per
+clip: drift, jitter, pitch jitter and noise. The cues are drawn large and thick: thin strokes
+did not generalise across actors (mission.md, feasibility notes).
 """
 
 from __future__ import annotations

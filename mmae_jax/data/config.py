@@ -8,7 +8,7 @@ import ml_collections
 def default_data_config() -> ml_collections.ConfigDict:
     """Defaults for ``make_train_iterator`` / ``make_eval_iterator`` (override per experiment)."""
     cfg = ml_collections.ConfigDict()
-    # Where the stored dataset is: tfds.builder(f"{dataset}/{builder_config}", data_dir=...).
+    # Where the stored dataset is: data_dir/dataset[/builder_config]/<version> (see source.py).
     cfg.dataset = "synthetic"
     cfg.data_dir = ""                 # empty: TFDS's default (~/tensorflow_datasets)
     cfg.builder_config = ""           # empty: the dataset's default config

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+from pathlib import Path
 
 import ml_collections
 import numpy as np
@@ -93,17 +94,44 @@ class StoredDataset:
         return faces, tf.cast(windows, tf.float32)
 
 
+def stored_builder_dir(data_dir: str, dataset: str, builder_config: str = "") -> Path:
+    """The version folder of a built dataset: ``data_dir/dataset[/config]/<latest version>``.
+
+    With no ``builder_config`` the dataset folder must hold versions directly (a dataset
+    without configs) or exactly one built config. Raises FileNotFoundError naming what exists.
+    """
+    root = Path(data_dir or tfds.core.constants.DATA_DIR) / dataset
+
+    def versions(folder: Path) -> list[Path]:
+        found = [d for d in folder.iterdir() if (d / "dataset_info.json").is_file()] if folder.is_dir() else []
+        return sorted(found, key=lambda d: tfds.core.Version(d.name) if tfds.core.Version.is_valid(d.name)
+                      else tfds.core.Version("0.0.0"))
+
+    if builder_config:
+        candidates = versions(root / builder_config)
+    else:
+        candidates = versions(root)
+        if not candidates and root.is_dir():
+            configs = [d for d in sorted(root.iterdir()) if versions(d)]
+            if len(configs) > 1:
+                raise FileNotFoundError(f"{root} holds the configs {[d.name for d in configs]}; "
+                                        f"choose one with data.builder_config")
+            candidates = versions(configs[0]) if configs else []
+    if not candidates:
+        name = dataset + (f"/{builder_config}" if builder_config else "")
+        raise FileNotFoundError(f"dataset {name!r} is not built under {root.parent}; "
+                                f"run `mmae-jax prepare {dataset} ...` first")
+    return candidates[-1]
+
+
 def load_builder(data_cfg: ml_collections.ConfigDict) -> tfds.core.DatasetBuilder:
-    """The TFDS builder of the stored dataset; works without the builder's code."""
-    name = data_cfg.dataset + (f"/{data_cfg.builder_config}" if data_cfg.builder_config else "")
-    try:
-        builder = tfds.builder(name, data_dir=data_cfg.data_dir or None)
-    except Exception as error:  # tfds raises several types for "not found"
-        raise FileNotFoundError(f"no stored dataset {name!r} under data_dir "
-                                f"{data_cfg.data_dir or '(TFDS default)'}: {error}") from error
-    if not builder.is_prepared():
-        raise FileNotFoundError(f"dataset {name!r} is not built in {builder.data_dir}; "
-                                f"run `mmae-jax prepare {data_cfg.dataset} ...` first")
+    """The TFDS builder of the stored dataset, read from its files.
+
+    Never through builder code: importing a data_prep builder registers its name with TFDS,
+    and ``tfds.builder(name)`` would then look for the builder's default config instead.
+    """
+    builder = tfds.builder_from_directory(
+        stored_builder_dir(data_cfg.data_dir, data_cfg.dataset, data_cfg.builder_config))
     missing = {"faces", "spectrogram", "label", "speaker", "clip_id"} - set(builder.info.features)
     if missing:
         raise ValueError(f"dataset {builder.data_dir} lacks the features {sorted(missing)}")
