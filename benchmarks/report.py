@@ -28,10 +28,11 @@ BENCHMARKS: tuple[tuple[str, list[str], list[str] | None], ...] = (
     ("benchmarks/train_step.py", [], ["--variant", "tiny", "--frames", "4", "--size", "32",
                                       "--batch", "1", "--steps", "1", "--warmup", "0",
                                       "--no-torch-compile"]),
-    ("benchmarks/prep.py", [], None),
+    ("benchmarks/prep.py", [], ["--repeats", "1"]),
     ("benchmarks/pipeline.py", [], ["--clips", "8", "--batches", "1"]),
 )
 GPU_REPORT = "docs/benchmarks_gpu.md"
+ANALYSIS = "docs/benchmarks_analysis.md"    # hand-written: what limits the numbers, what would move them
 
 
 def run_benchmark(script: str, args: list[str]) -> tuple[str, list[str]]:
@@ -58,9 +59,9 @@ def report(output: Path, quick: bool, note: str) -> int:
     """Write the report to ``output``; returns the number of benchmarks that failed."""
     started = datetime.datetime.now().astimezone()
     header = ["# Benchmarks", "",
-              f"Written by `benchmarks/report.py{' --quick' if quick else ''}` (`make bench`) on "
-              f"{started:%Y-%m-%d %H:%M %Z}. Every number below was measured by the command shown "
-              "above its table.", ""]
+              f"Written by `python benchmarks/report.py{' --quick' if quick else ''}` on "
+              f"{started:%Y-%m-%d %H:%M %Z} (`make bench` runs it). Every number below was measured "
+              "by the command shown above its table.", ""]
     if note:
         header += [note, ""]
     header += ["## Machine", "", *machine_lines(), ""]
@@ -76,16 +77,19 @@ def report(output: Path, quick: bool, note: str) -> int:
         print(status, flush=True)
         failures += "FAILED" in status
         sections += lines
-    gpu = ["## GPU", ""]
+    closing = ["## GPU", ""]
     if (ROOT / GPU_REPORT).exists():
-        gpu.append(f"GPU measurements (base and large, bfloat16): [{Path(GPU_REPORT).name}]"
+        closing.append(f"GPU measurements (base and large, bfloat16): [{Path(GPU_REPORT).name}]"
                    f"({Path(GPU_REPORT).name}).")
     else:
-        gpu.append("Not measured yet: on a machine with one NVIDIA GPU, JAX (CUDA) and PyTorch (CUDA), "
+        closing.append("Not measured yet: on a machine with one NVIDIA GPU, JAX (CUDA) and PyTorch (CUDA), "
                    f"run `bash benchmarks/gpu_check.sh OUT_DIR` and copy `OUT_DIR/benchmarks_gpu.md` to "
                    f"`{GPU_REPORT}`.")
+    if (ROOT / ANALYSIS).exists():
+        closing += ["", "## Analysis", "", f"What limits these numbers and what would move them: "
+                f"[{Path(ANALYSIS).name}]({Path(ANALYSIS).name})."]
     output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text("\n".join(header + sections + gpu) + "\n")
+    output.write_text("\n".join(header + sections + closing) + "\n")
     print(f"wrote {output} ({failures} benchmark(s) failed)")
     return failures
 

@@ -259,6 +259,7 @@ def main(argv: list[str] | None = None) -> None:
     print(f"\nTraining step (forward + backward + AdamW) on {where}; JAX attention '{args.attention}'; "
           f"median of {args.steps} interleaved rounds after {args.warmup} warm-up round(s)")
     print(markdown_table(table_header(args, names, device_kind, torch_device), rows))
+    print()
     for note in notes:
         print(f"- {note}")
 

@@ -1,8 +1,8 @@
 """The benchmark scripts, run through the report in their smallest settings, so they cannot rot.
 
 One module-scoped run of ``benchmarks/report.py --quick`` runs every benchmark script that
-exists (train step: tiny model, 4x32 input, 1 step; input pipeline: 8 clips, 1 batch per
-strategy) and writes the report; the tests read the report's tables back.
+exists (train step: tiny model, 4x32 input, 1 step; preprocessing: 1 repeat; input
+pipeline: 8 clips, 1 batch per strategy) and writes the report; the tests read the report's tables back.
 """
 
 from __future__ import annotations
@@ -59,6 +59,7 @@ def test_report_names_machine_versions_and_commands(quick_report):
     assert "Quick settings, for the tests." in quick_report
     assert "python benchmarks/train_step.py --variant tiny" in _section(quick_report, "train_step")
     assert "python benchmarks/pipeline.py --clips 8" in _section(quick_report, "pipeline")
+    assert "python benchmarks/prep.py --repeats 1" in _section(quick_report, "prep")
 
 
 def test_train_step_table_has_positive_rates_for_both_frameworks(quick_report):
@@ -74,7 +75,7 @@ def test_train_step_table_has_positive_rates_for_both_frameworks(quick_report):
     assert verdict.split()[0] == ("met" if float(row["JAX/eager"]) >= 1.0 else "missed"), row
 
 
-@pytest.mark.parametrize("name", ["train_step", "pipeline"])
+@pytest.mark.parametrize("name", ["train_step", "prep", "pipeline"])
 def test_every_table_number_is_positive(quick_report, name):
     header, rows = common.parse_markdown_table(_section(quick_report, name))
     numbers = _numbers([cell for row in rows for cell in row])

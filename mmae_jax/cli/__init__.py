@@ -19,6 +19,7 @@ SUBCOMMANDS = {
     "convert": "convert", "forward": "forward", "compare": "compare",
     "train": "train",
     "evaluate": "train",
+    "pretrain": "train",
     "kfold": "sweep",
     "sweep": "sweep",
     "predict": "predict",

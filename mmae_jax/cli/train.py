@@ -21,6 +21,14 @@ def register(subparsers) -> None:
     add_distributed_arguments(train)
     train.set_defaults(func=run_train, accepts_config=True)
 
+    pretrain = subparsers.add_parser("pretrain", help="MAE pre-training on fused sequences (labels unused)",
+                                     epilog="example:\n  mmae-jax pretrain --config configs/pretrain_demo.py "
+                                            "--workdir workdirs/pretrain_demo",
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    pretrain.add_argument("--workdir", required=True)
+    add_distributed_arguments(pretrain)
+    pretrain.set_defaults(func=run_pretrain, accepts_config=True)
+
     evaluate = subparsers.add_parser("evaluate", help="evaluate a training workdir on a split")
     evaluate.add_argument("--workdir", required=True)
     evaluate.add_argument("--split", default="test", choices=("train", "validation", "test"))
@@ -36,6 +44,21 @@ def run_train(args: argparse.Namespace) -> int:
         print(f"stopped by SIGTERM at step {results['step']}; run the same command to resume")
         return 0
     print_results(results, args.workdir)
+    return 0
+
+
+def run_pretrain(args: argparse.Namespace) -> int:
+    start(args)
+    from mmae_jax.train.loop import pretrain
+    results = pretrain(load_config(args.config_argv), args.workdir)
+    if results.get("status") == "preempted":
+        print(f"stopped by SIGTERM at step {results['step']}; run the same command to resume")
+        return 0
+    history = results["reconstruction_history"]
+    for entry in history:
+        print(f"step {entry['step']:>6}  {entry['split']} reconstruction loss {entry['loss']:.4f}")
+    print(f"\nencoder for fine-tuning: init={results['final_model']}; pictures: "
+          f"{args.workdir}/reconstruction_step*.png")
     return 0
 
 

@@ -113,3 +113,14 @@ def dataset_config(dataset: str, arg: str | None, **data_fields) -> ml_collectio
         config.eval.batch_size = 8
         config.log_every_steps = 1
     return config
+
+
+def apply_pretraining_recipe(config: ml_collections.ConfigDict) -> None:
+    """VideoMAE's pre-training recipe: AdamW betas (0.9, 0.95), lr 1.5e-4 x batch / 256, weight
+    decay 0.05, 40 warm-up epochs then cosine, tube masking at 0.9, normalised-pixel loss."""
+    config.mode = "finetune"
+    config.optim.update(lr=1.5e-4, min_lr=1e-5, warmup_epochs=40.0, weight_decay=0.05, b1=0.9, b2=0.95,
+                        layer_decay=1.0, label_smoothing=0.0, mixup_alpha=0.0, cutmix_alpha=0.0,
+                        scale_lr_by_batch=True)
+    config.model.update(mask_ratio=0.9, norm_pix_loss=True, drop_path_rate=0.0)
+    config.num_epochs = 800

@@ -11,7 +11,7 @@ from mmae_jax.data import pipeline
 from mmae_jax.train.metrics import classification_report
 
 
-def _to_host(array) -> np.ndarray:
+def to_host(array) -> np.ndarray:
     """The full global array on this host (gathered across processes when needed)."""
     if getattr(array, "is_fully_addressable", True):
         return np.asarray(array)
@@ -23,9 +23,9 @@ def predict_split(eval_step: Callable, state, data_cfg, split: str, *, batch_siz
     """``(probabilities [N, K], labels [N])`` for the N clips of ``split``, padding dropped."""
     probs, labels = [], []
     for batch in pipeline.make_eval_iterator(data_cfg, split, global_batch_size=batch_size, sharding=sharding):
-        keep = _to_host(batch["mask"]).astype(bool)
-        probs.append(_to_host(eval_step(state, batch["video"]))[keep])
-        labels.append(_to_host(batch["label"])[keep])
+        keep = to_host(batch["mask"]).astype(bool)
+        probs.append(to_host(eval_step(state, batch["video"]))[keep])
+        labels.append(to_host(batch["label"])[keep])
     if not probs:
         return np.zeros((0, 0), np.float32), np.zeros((0,), np.int64)
     return np.concatenate(probs), np.concatenate(labels)

@@ -1,9 +1,10 @@
-"""``train_and_evaluate(config, workdir)``: the one train loop, called by the CLI and tests.
+"""The one train loop, shared by fine-tuning and MAE pre-training.
 
-Per epoch: train steps, validation (WAR/UAR), test whenever validation improves (the
-best-validation numbers), checkpoint. At the end: test on the last epoch's weights,
-``results.json``, plots, and the exported ``final_model/`` (and ``best_model/``) that
-``predict`` and ``init=`` load.
+``Trainer`` owns what every run needs: mesh, stored dataset, model parts created sharded,
+optimiser, the jitted step with donated state, orbax checkpoints, SIGTERM handling, NaN
+checks and logs. A *task* says what is trained and what happens at epoch ends:
+``ClassificationTask`` (mmae_jax/train/classification.py) and ``PretrainingTask``
+(mmae_jax/train/pretraining.py).
 """
 
 from __future__ import annotations
@@ -14,24 +15,24 @@ import math
 import shutil
 import time
 from pathlib import Path
+from typing import Protocol
 
 import jax
 import ml_collections
-import numpy as np
+from flax import nnx
 from jax.experimental import multihost_utils
 from tqdm import tqdm
 
 from mmae_jax.data import pipeline
 from mmae_jax.data.source import open_dataset
 from mmae_jax.model import io as model_io
+from mmae_jax.model.config import VideoMAEConfig
 from mmae_jax.train import checkpointing
-from mmae_jax.train.evaluation import evaluate_split
-from mmae_jax.train.logs import MetricWriter, read_metrics
+from mmae_jax.train.logs import MetricWriter
 from mmae_jax.train.mesh import batch_sharding, create_mesh, replicated
 from mmae_jax.train.optimizer import make_optimizer
-from mmae_jax.train.plots import plot_confusion, plot_training_curves
 from mmae_jax.train.state import create_train_state, init_model_parts, model_config
-from mmae_jax.train.steps import make_eval_step, make_train_step
+from mmae_jax.train.steps import TaskLoss, make_train_step
 
 log = logging.getLogger(__name__)
 
@@ -40,15 +41,24 @@ class NonFiniteError(FloatingPointError):
     """The loss or the gradient norm became NaN or Inf."""
 
 
-def _report_summary(report: dict) -> dict:
-    return {k: report[k] for k in ("war", "uar", "per_class_recall", "num_examples")}
+class Task(Protocol):
+    """What a run trains; see ClassificationTask and PretrainingTask."""
+
+    kind: str                               # model directory kind: "classifier" | "pretrainer"
+    model_class: type[nnx.Module]
+
+    def trainable_filter(self, cfg: VideoMAEConfig): ...
+    def loss(self, trainer: "Trainer") -> TaskLoss: ...
+    def end_of_epoch(self, trainer: "Trainer", step: int, extra: dict, writer: MetricWriter) -> None: ...
+    def finish(self, trainer: "Trainer", extra: dict) -> dict: ...
 
 
 class Trainer:
-    """Everything one run needs: mesh, data, model parts, optimiser, jitted steps, checkpoints."""
+    """Everything one run needs: mesh, data, model parts, optimiser, jitted step, checkpoints."""
 
-    def __init__(self, config: ml_collections.ConfigDict, workdir: str | Path):
+    def __init__(self, config: ml_collections.ConfigDict, workdir: str | Path, task: Task):
         self.config = config
+        self.task = task
         self.workdir = Path(workdir).absolute()
         self.is_main = jax.process_index() == 0
         if self.is_main:
@@ -72,8 +82,9 @@ class Trainer:
             self.total_steps = min(self.total_steps, config.max_steps)
         accum = config.optim.grad_accum_steps
 
-        parts, param_shardings = init_model_parts(self.model_cfg, config.seed, self.mesh,
-                                                  config.mesh.min_shard_size, config.init)
+        parts, param_shardings = init_model_parts(
+            task.model_class, self.model_cfg, task.trainable_filter(self.model_cfg), config.seed, self.mesh,
+            config.mesh.min_shard_size, config.init)
         self.parts = parts
         tx, self.schedule = make_optimizer(
             config.optim, parts.trainable, depth=self.model_cfg.depth,
@@ -82,40 +93,40 @@ class Trainer:
         self.state, self.state_shardings = create_train_state(parts, param_shardings, tx, self.mesh,
                                                               config.mesh.min_shard_size)
         self.train_step = jax.jit(
-            make_train_step(parts.train_graphdef, parts.rest, tx, config, num_classes=len(self.class_names)),
+            make_train_step(parts.train_graphdef, parts.rest, tx, config.seed, task.loss(self)),
             in_shardings=(self.state_shardings, self.data_sharding),
             out_shardings=(self.state_shardings, replicated(self.mesh)), donate_argnums=0)
-        self.eval_step = jax.jit(make_eval_step(parts.eval_graphdef, parts.rest, tuple(config.eval.views)))
         self.manager = checkpointing.checkpoint_manager(self.workdir, keep=config.checkpoint.keep,
                                                         every_steps=config.checkpoint.every_steps)
 
-    # Evaluation and export ---------------------------------------------------------------
-    def evaluate(self, split: str) -> dict:
-        return evaluate_split(self.eval_step, self.state, self.config.data, split, self.class_names,
-                              batch_size=self.config.eval.batch_size, sharding=self.data_sharding)
+    def model(self) -> nnx.Module:
+        """The current weights as an eval-mode model (for pictures and exports)."""
+        return nnx.merge(self.parts.eval_graphdef, self.state["trainable"], self.state["frozen"], self.parts.rest)
 
     def export(self, name: str) -> Path:
         """Write the current weights as a model directory ``workdir/name`` (replacing it)."""
-        from flax import nnx
         target = self.workdir / name
         if self.is_main and target.exists():
             shutil.rmtree(target)
         multihost_utils.sync_global_devices(f"export {name}")
-        model = nnx.merge(self.parts.eval_graphdef, self.state["trainable"], self.state["frozen"], self.parts.rest)
         metadata = dict(class_names=self.class_names, data=self.config.data.to_dict(),
                         step=int(self.state["step"]), source="training")
-        return model_io.save_model(target, model, self.model_cfg, kind="classifier", metadata=metadata)
+        return model_io.save_model(target, self.model(), self.model_cfg, kind=self.task.kind, metadata=metadata)
 
-    # The loop --------------------------------------------------------------------------------
-    def run(self) -> dict:
-        config = self.config
-        extra = {"history": [], "best": None}
-        start_step = 0
+    def restore(self) -> tuple[int, dict]:
+        """Load the latest checkpoint if there is one: ``(step, extra)``, else ``(0, {})``."""
         restored = checkpointing.restore_latest(
             self.manager, checkpointing.abstract_like(self.state, self.state_shardings))
-        if restored:
-            start_step, self.state, extra = restored
-            log.info("resumed from step %d", start_step)
+        if restored is None:
+            return 0, {}
+        step, self.state, extra = restored
+        log.info("resumed from step %d", step)
+        return step, extra
+
+    def run(self) -> dict:
+        config = self.config
+        start_step, extra = self.restore()
+        extra = extra or {"history": [], "best": None}
         if start_step >= self.total_steps and (self.workdir / "results.json").exists():
             return json.loads((self.workdir / "results.json").read_text())
 
@@ -123,7 +134,7 @@ class Trainer:
         batches = pipeline.make_train_iterator(config.data, global_batch_size=config.batch_size,
                                                sharding=self.data_sharding, start_step=start_step)
         bar = tqdm(total=self.total_steps, initial=start_step, disable=not self.is_main,
-                   desc=f"train {config.data.strategy}", unit="step", dynamic_ncols=True)
+                   desc=f"{self.task.kind} {config.data.strategy}", unit="step", dynamic_ncols=True)
         last_time, last_step = time.perf_counter(), start_step
         try:
             with checkpointing.PreemptionWatcher() as watcher:
@@ -141,11 +152,11 @@ class Trainer:
                         clips_per_s = (done - last_step) * config.batch_size / max(now - last_time, 1e-9)
                         last_time, last_step = now, done
                         lr = float(self.schedule(done // config.optim.grad_accum_steps))
-                        writer.write(done, dict(loss=loss, grad_norm=grad_norm, lr=lr, clips_per_s=clips_per_s,
-                                                accuracy=float(metrics["accuracy"])), "train")
+                        scalars = {k: float(v) for k, v in metrics.items()}
+                        writer.write(done, dict(scalars, lr=lr, clips_per_s=clips_per_s), "train")
                         bar.set_postfix(loss=f"{loss:.4f}", clips_s=f"{clips_per_s:.1f}")
                     if done % self.steps_per_epoch == 0 or done == self.total_steps:
-                        self._end_of_epoch(done, extra, writer)
+                        self.task.end_of_epoch(self, done, extra, writer)
                         checkpointing.save(self.manager, done, self.state, extra, force=True)
                     else:
                         checkpointing.save(self.manager, done, self.state, extra)
@@ -158,46 +169,30 @@ class Trainer:
             bar.close()
             writer.close()
             self.manager.wait_until_finished()
-        return self._finish(extra)
-
-    def _end_of_epoch(self, step: int, extra: dict, writer: MetricWriter) -> None:
-        epoch = math.ceil(step / self.steps_per_epoch)
-        last = step == self.total_steps
-        if self.dataset.num_examples("validation") == 0 or not (last or epoch % self.config.eval.every_epochs == 0):
-            return
-        val = self.evaluate("validation")
-        writer.write(step, dict(war=val["war"], uar=val["uar"], epoch=epoch), "validation")
-        extra["history"].append(dict(step=step, epoch=epoch, war=val["war"], uar=val["uar"]))
-        best = extra["best"]
-        if best is None or (val["uar"], val["war"]) > (best["validation"]["uar"], best["validation"]["war"]):
-            test = self.evaluate("test")
-            extra["best"] = dict(step=step, epoch=epoch, validation=_report_summary(val),
-                                 test=_report_summary(test), test_confusion_matrix=test["confusion_matrix"])
-            self.export("best_model")
-
-    def _finish(self, extra: dict) -> dict:
-        test = self.evaluate("test")
-        self.export("final_model")
-        results = {
-            "strategy": self.config.data.strategy,
-            "dataset": self.config.data.dataset,
-            "protocol": self.config.data.protocol,
-            "fold": self.config.data.fold,
-            "steps": self.total_steps,
-            "class_names": self.class_names,
-            "test": _report_summary(test) | {"confusion_matrix": test["confusion_matrix"]},
-            "test_at_best_validation": extra["best"],
-            "validation_history": extra["history"],
-            "config": json.loads(self.config.to_json_best_effort()),
-        }
+        results = self.task.finish(self, extra)
         if self.is_main:
             (self.workdir / "results.json").write_text(json.dumps(results, indent=2) + "\n")
-            plot_confusion(test["confusion_matrix"], self.class_names, self.workdir / "confusion_test.png",
-                           f"test, last epoch: WAR {test['war']:.1f}%, UAR {test['uar']:.1f}%")
-            plot_training_curves(read_metrics(self.workdir), self.workdir / "training_curves.png")
         return results
+
+    def should_evaluate(self, step: int) -> bool:
+        """At the last step, and at the end of every ``eval.every_epochs``-th epoch."""
+        epoch = math.ceil(step / self.steps_per_epoch)
+        return step == self.total_steps or epoch % self.config.eval.every_epochs == 0
+
+    def run_summary(self) -> dict:
+        """The fields every results.json starts with."""
+        return {"strategy": self.config.data.strategy, "dataset": self.config.data.dataset,
+                "protocol": self.config.data.protocol, "fold": self.config.data.fold,
+                "steps": self.total_steps, "config": json.loads(self.config.to_json_best_effort())}
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -> dict:
-    """Train (resuming from ``workdir`` when it holds checkpoints), evaluate, write results."""
-    return Trainer(config, workdir).run()
+    """Fine-tune (or linear-probe) a classifier, resuming from ``workdir`` when it holds checkpoints."""
+    from mmae_jax.train.classification import ClassificationTask
+    return Trainer(config, workdir, ClassificationTask()).run()
+
+
+def pretrain(config: ml_collections.ConfigDict, workdir: str | Path) -> dict:
+    """MAE pre-training on fused sequences (labels unused), resuming like ``train_and_evaluate``."""
+    from mmae_jax.train.pretraining import PretrainingTask
+    return Trainer(config, workdir, PretrainingTask()).run()

@@ -17,9 +17,10 @@ def _dotted(path) -> str:
 
 
 def decay_mask(params):
-    """True where weight decay applies: tensors of rank >= 2 that are not biases."""
+    """True where weight decay applies: tensors of rank >= 2 that are not biases or the mask token."""
     return jax.tree_util.tree_map_with_path(
-        lambda path, leaf: leaf.ndim >= 2 and not _dotted(path).endswith("bias"), params)
+        lambda path, leaf: leaf.ndim >= 2 and not _dotted(path).endswith("bias")
+        and "mask_token" not in _dotted(path), params)
 
 
 def layer_id(dotted_path: str, depth: int) -> int:

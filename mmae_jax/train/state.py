@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -11,14 +12,13 @@ import ml_collections
 from flax import nnx
 
 from mmae_jax.model.config import VideoMAEConfig
-from mmae_jax.model.encoder import VideoMAEClassifier, trainable_filter
 from mmae_jax.train.mesh import replicated, tree_shardings
 
 log = logging.getLogger(__name__)
 
 
 def model_config(config: ml_collections.ConfigDict, num_classes: int) -> VideoMAEConfig:
-    """The classifier's config: the variant's sizes, the config's switches, the data's shape."""
+    """The model's config: the variant's sizes, the config's switches, the data's shape."""
     fields = dict(config.model.to_dict())
     variant = fields.pop("variant")
     return VideoMAEConfig.from_variant(
@@ -28,7 +28,7 @@ def model_config(config: ml_collections.ConfigDict, num_classes: int) -> VideoMA
 
 @dataclasses.dataclass
 class ModelParts:
-    """The static halves of the classifier, and its parameters split for the optimiser."""
+    """The static halves of a model, and its parameters split for the optimiser."""
 
     train_graphdef: nnx.GraphDef
     eval_graphdef: nnx.GraphDef
@@ -37,28 +37,29 @@ class ModelParts:
     frozen: dict               # pure dict of the others (empty unless linear probe)
 
 
-def split_model(model: VideoMAEClassifier, cfg: VideoMAEConfig) -> ModelParts:
+def split_model(model: nnx.Module, trainable_filter) -> ModelParts:
+    """Split into train/eval graph definitions and pure dicts of trainable, frozen and other state."""
     model.eval()
-    eval_graphdef, *_ = nnx.split(model, trainable_filter(cfg), nnx.Param, ...)
+    eval_graphdef, *_ = nnx.split(model, trainable_filter, nnx.Param, ...)
     model.train()
-    graphdef, trainable, frozen, rest = nnx.split(model, trainable_filter(cfg), nnx.Param, ...)
+    graphdef, trainable, frozen, rest = nnx.split(model, trainable_filter, nnx.Param, ...)
     return ModelParts(graphdef, eval_graphdef, rest.to_pure_dict(), trainable.to_pure_dict(),
                       frozen.to_pure_dict())
 
 
-def init_model_parts(cfg: VideoMAEConfig, seed: int, mesh, min_shard_size: int,
-                     init: str = "") -> tuple[ModelParts, dict]:
-    """The classifier created already sharded (jit with out_shardings), then ``init`` loaded.
+def init_model_parts(model_class: type[nnx.Module], cfg: VideoMAEConfig, trainable_filter, seed: int,
+                     mesh, min_shard_size: int, init: str = "") -> tuple[ModelParts, dict]:
+    """``model_class(cfg)`` created already sharded (jit with out_shardings), then ``init`` loaded.
 
     Returns the parts and the shardings of ``trainable`` / ``frozen``. With ``init`` (a
     model directory from conversion, training or pre-training) every tensor whose path and
     shape match is copied in; the report of loaded / left / unused tensors is logged.
     """
     def make():
-        parts = split_model(VideoMAEClassifier(cfg, rngs=nnx.Rngs(params=seed, dropout=seed + 1)), cfg)
+        parts = split_model(model_class(cfg, rngs=nnx.Rngs(params=seed, dropout=seed + 1)), trainable_filter)
         return dict(trainable=parts.trainable, frozen=parts.frozen, rest=parts.rest)
 
-    abstract_parts = split_model(nnx.eval_shape(lambda: VideoMAEClassifier(cfg, rngs=nnx.Rngs(0))), cfg)
+    abstract_parts = split_model(nnx.eval_shape(lambda: model_class(cfg, rngs=nnx.Rngs(0))), trainable_filter)
     abstract = jax.eval_shape(make)
     shardings = dict(trainable=tree_shardings(abstract["trainable"], mesh, min_shard_size),
                      frozen=tree_shardings(abstract["frozen"], mesh, min_shard_size),
@@ -69,11 +70,23 @@ def init_model_parts(cfg: VideoMAEConfig, seed: int, mesh, min_shard_size: int,
     if init:
         from mmae_jax.model.io import restore_into
         model = nnx.merge(parts.train_graphdef, parts.trainable, parts.frozen, parts.rest)
-        log.info("initial weights from %s: %s", init, restore_into(model, init))
-        loaded = split_model(model, cfg)
+        report = restore_into(model, resolve_init(init))
+        log.info("initial weights from %s: %s", init, report.describe())
+        loaded = split_model(model, trainable_filter)
         parts.trainable = jax.device_put(loaded.trainable, shardings["trainable"])
         parts.frozen = jax.device_put(loaded.frozen, shardings["frozen"])
     return parts, dict(trainable=shardings["trainable"], frozen=shardings["frozen"])
+
+
+def resolve_init(path: str | Path) -> Path:
+    """A model directory, or a training / pre-training workdir (its ``final_model/``)."""
+    path = Path(path)
+    if (path / "params").is_dir():
+        return path
+    if (path / "final_model" / "params").is_dir():
+        return path / "final_model"
+    raise FileNotFoundError(f"init={path} is neither a model directory (config.json + params/) nor a "
+                            f"finished run's workdir with final_model/")
 
 
 def create_train_state(parts: ModelParts, param_shardings: dict, tx, mesh, min_shard_size: int):

@@ -2,10 +2,14 @@
 
 The train state is a dict of pure pytrees: ``step`` (int32), ``trainable`` and ``frozen``
 parameter dicts (``frozen`` is empty unless the backbone is frozen), and ``opt_state``.
-Dropout keys are derived from (seed, step), so a resumed run draws the same randomness.
+Random keys (dropout, mixup, masks) are derived from (seed, step), so a resumed run draws
+the same randomness. What is optimised is a task's loss function:
+``task_loss(model, batch, key) -> (loss, {name: scalar})``.
 """
 
 from __future__ import annotations
+
+from typing import Callable
 
 import jax
 import jax.numpy as jnp
@@ -14,40 +18,56 @@ from flax import nnx
 
 from mmae_jax.train.mixup import mix_batch, smooth_labels
 
+TaskLoss = Callable[[nnx.Module, dict, jax.Array], tuple[jax.Array, dict]]
 
-def _model(graphdef, state, rest):
+
+def merge_model(graphdef, state, rest) -> nnx.Module:
     return nnx.merge(graphdef, state["trainable"], state["frozen"], rest)
 
 
-def make_train_step(graphdef, rest, tx: optax.GradientTransformation, cfg, *, num_classes: int):
-    """``step(state, batch) -> (state, metrics)``; batch holds ``video [B,T,H,W,C]``, ``label [B]``.
-
-    Metrics: ``loss``, ``grad_norm`` (global norm of the gradients), ``accuracy``.
-    """
-    base_key = jax.random.key(cfg.seed)
+def make_train_step(graphdef, rest, tx: optax.GradientTransformation, seed: int, task_loss: TaskLoss):
+    """``step(state, batch) -> (state, metrics)``; metrics hold ``loss``, ``grad_norm`` and the task's."""
+    base_key = jax.random.key(seed)
 
     def train_step(state, batch):
-        step_key = jax.random.fold_in(base_key, state["step"])
-        mix_key, dropout_key = jax.random.split(step_key)
-        targets = smooth_labels(batch["label"], num_classes, cfg.optim.label_smoothing)
-        video, targets = mix_batch(mix_key, batch["video"], targets,
-                                   mixup_alpha=cfg.optim.mixup_alpha, cutmix_alpha=cfg.optim.cutmix_alpha)
+        task_key, dropout_key = jax.random.split(jax.random.fold_in(base_key, state["step"]))
 
         def loss_fn(trainable):
-            model = _model(graphdef, {**state, "trainable": trainable}, rest)
+            model = merge_model(graphdef, {**state, "trainable": trainable}, rest)
             nnx.reseed(model, dropout=dropout_key)
-            logits = model(video)
-            return optax.softmax_cross_entropy(logits, targets).mean(), logits
+            return task_loss(model, batch, task_key)
 
-        (loss, logits), grads = jax.value_and_grad(loss_fn, has_aux=True)(state["trainable"])
+        (loss, metrics), grads = jax.value_and_grad(loss_fn, has_aux=True)(state["trainable"])
         updates, opt_state = tx.update(grads, state["opt_state"], state["trainable"])
         new_state = dict(state, step=state["step"] + 1, opt_state=opt_state,
                          trainable=optax.apply_updates(state["trainable"], updates))
-        metrics = dict(loss=loss, grad_norm=optax.global_norm(grads),
-                       accuracy=jnp.mean(jnp.argmax(logits, -1) == batch["label"]))
-        return new_state, metrics
+        return new_state, dict(loss=loss, grad_norm=optax.global_norm(grads), **metrics)
 
     return train_step
+
+
+def classification_loss(optim_cfg, num_classes: int) -> TaskLoss:
+    """Cross-entropy on label-smoothed, mixup/cutmix-mixed targets; batch ``video``, ``label``."""
+
+    def task_loss(model, batch, key):
+        targets = smooth_labels(batch["label"], num_classes, optim_cfg.label_smoothing)
+        video, targets = mix_batch(key, batch["video"], targets, mixup_alpha=optim_cfg.mixup_alpha,
+                                   cutmix_alpha=optim_cfg.cutmix_alpha)
+        logits = model(video)
+        accuracy = jnp.mean(jnp.argmax(logits, -1) == batch["label"])
+        return optax.softmax_cross_entropy(logits, targets).mean(), dict(accuracy=accuracy)
+
+    return task_loss
+
+
+def reconstruction_loss() -> TaskLoss:
+    """The MAE loss of ``VideoMAEPretrainer.loss`` on a fresh tube mask drawn from ``key``."""
+
+    def task_loss(model, batch, key):
+        loss, _ = model.loss(batch["video"], key)
+        return loss, {}
+
+    return task_loss
 
 
 def make_eval_step(graphdef, rest, views: tuple[str, ...] = ("identity",)):
@@ -61,7 +81,7 @@ def make_eval_step(graphdef, rest, views: tuple[str, ...] = ("identity",)):
         raise ValueError(f"unknown evaluation views {unknown}; choose from {sorted(transforms)}")
 
     def eval_step(state, video):
-        model = _model(graphdef, state, rest)
+        model = merge_model(graphdef, state, rest)
         probs = [jax.nn.softmax(model(transforms[v](video)), -1) for v in views]
         return sum(probs) / len(probs)
 

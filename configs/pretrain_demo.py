@@ -1,0 +1,36 @@
+"""MAE pre-training of the tiny ViT on the synthetic dataset's fused sequences (a few minutes on CPU).
+
+    mmae-jax prepare synthetic --manual-dir workdirs/demo/raw --data-dir workdirs/demo/tfds
+    mmae-jax pretrain --config configs/pretrain_demo.py --workdir workdirs/pretrain_demo
+    mmae-jax train --config configs/demo.py:init=workdirs/pretrain_demo,mode=linear_probe --workdir ...
+
+Args: strategy (which fused sequence to reconstruct), protocol, fold (pre-training uses the
+train split only), variant, init (e.g. a converted official pre-training checkpoint made with
+``mmae-jax convert --keep-decoder``), runlocal.
+"""
+
+from mmae_jax.train.config_defaults import apply_pretraining_recipe, base_config, parse_config_arg
+
+DEFAULTS = dict(strategy="fslf", protocol="kfold", fold=0, variant="tiny", init="", runlocal=False)
+
+
+def get_config(arg: str | None = None):
+    args = parse_config_arg(arg, DEFAULTS)
+    config = base_config()
+    apply_pretraining_recipe(config)
+    config.init = args.init
+    config.model.variant = args.variant
+    config.data.update(dataset="synthetic", data_dir="workdirs/demo/tfds", strategy=args.strategy,
+                       protocol=args.protocol, fold=args.fold, image_size=64, num_frames=16)
+    config.data.augment.update(face_crop=False, face_flip=False)
+    config.batch_size = 16
+    config.num_epochs = 20
+    config.optim.update(lr=1e-3, warmup_epochs=2.0, scale_lr_by_batch=False)
+    config.model.mask_ratio = 0.75                 # 4x4 patches per frame: keep 4 visible
+    config.eval.update(every_epochs=5, batch_size=32)
+    config.log_every_steps = 20
+    if args.runlocal:
+        config.num_epochs = 1
+        config.max_steps = 5
+        config.log_every_steps = 1
+    return config

@@ -1,0 +1,141 @@
+"""The MAE pre-training task: tube-masked reconstruction of fused sequences (labels unused).
+
+At evaluation epochs: the reconstruction loss on the validation clips (fixed masks, so the
+numbers are comparable across epochs) and a picture of original / masked / reconstructed
+frames. At the end: ``final_model/`` (kind ``pretrainer``), which ``init=`` of a
+fine-tuning config loads (encoder tensors by path; the decoder is left unused).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+
+from mmae_jax.data import pipeline
+from mmae_jax.model.masking import boolean_mask, tube_mask
+from mmae_jax.model.patches import patchify, pixel_targets, unpatchify
+from mmae_jax.model.pretrain import VideoMAEPretrainer
+from mmae_jax.train.evaluation import to_host
+from mmae_jax.train.logs import MetricWriter
+from mmae_jax.train.steps import merge_model, reconstruction_loss
+
+EVAL_MASK_SEED = 1234
+
+
+def reconstruct(cfg, video: jax.Array, predictions: jax.Array, masked_idx: jax.Array) -> jax.Array:
+    """Clips ``[B, T, H, W, C]`` with the masked tubes replaced by their predictions.
+
+    With ``norm_pix_loss`` the predictions are standardised tubes; they are mapped back with
+    each original tube's own per-channel mean and std, as VideoMAE's visualisation does.
+    """
+    tubes = patchify(video, cfg.tubelet_size, cfg.patch_size)                  # [B, N, P, C]
+    chosen = jnp.take_along_axis(tubes, masked_idx[:, :, None, None], axis=1)
+    predicted = predictions.reshape(chosen.shape)
+    if cfg.norm_pix_loss:
+        mean = chosen.mean(axis=-2, keepdims=True)
+        std = jnp.sqrt(chosen.var(axis=-2, keepdims=True, ddof=1)) + 1e-6
+        predicted = predicted * std + mean
+    batch = jnp.arange(tubes.shape[0])[:, None]
+    filled = tubes.at[batch, masked_idx].set(predicted.astype(tubes.dtype))
+    grid = (video.shape[1] // cfg.tubelet_size, video.shape[2] // cfg.patch_size, video.shape[3] // cfg.patch_size)
+    return unpatchify(filled.reshape(*filled.shape[:2], -1), grid, cfg.tubelet_size, cfg.patch_size)
+
+
+def make_eval_fn(graphdef, rest, cfg):
+    """``fn(state, video) -> (per-clip loss [B], reconstruction, hidden)`` with fixed masks;
+    reconstruction and hidden (1 on masked tubes) are ``[B, T, H, W, C]``."""
+
+    def eval_fn(state, video):
+        model = merge_model(graphdef, state, rest)
+        grid = (video.shape[1] // cfg.tubelet_size, video.shape[2] // cfg.patch_size,
+                video.shape[3] // cfg.patch_size)
+        visible, masked = tube_mask(jax.random.key(EVAL_MASK_SEED), video.shape[0], grid, cfg.mask_ratio)
+        predictions = model(video, visible, masked)
+        targets = pixel_targets(video, cfg.tubelet_size, cfg.patch_size, cfg.norm_pix_loss)
+        targets = jnp.take_along_axis(targets, masked[..., None], axis=1)
+        per_clip = jnp.mean((predictions - targets) ** 2, axis=(1, 2))
+        hidden = boolean_mask(masked, predictions.shape[1] + visible.shape[1]).astype(video.dtype)
+        hidden = unpatchify(jnp.broadcast_to(hidden[..., None], (*hidden.shape, cfg.patch_dim)), grid,
+                            cfg.tubelet_size, cfg.patch_size)                    # 1 where hidden
+        return per_clip, reconstruct(cfg, video, predictions, masked), hidden
+
+    return eval_fn
+
+
+def save_reconstruction_picture(original: np.ndarray, hidden: np.ndarray, reconstructed: np.ndarray,
+                                normalization: str, path: str | Path, title: str) -> None:
+    """Three rows (original, masked input, reconstruction) of ``[T, H, W, 3]`` normalised frames;
+    ``hidden`` is 1 on the masked tubes, drawn grey in the middle row."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from mmae_jax.data.normalize import denormalize
+
+    rows = [("original", original), ("masked input", original), ("reconstruction", reconstructed)]
+    frames = original.shape[0]
+    fig, axes = plt.subplots(3, frames, figsize=(1.1 * frames, 3.6), squeeze=False)
+    for row, (name, clip) in enumerate(rows):
+        images = np.clip(np.asarray(denormalize(np.asarray(clip, np.float32), normalization)), 0.0, 1.0)
+        if name == "masked input":
+            images = np.where(np.asarray(hidden) > 0, 0.5, images)
+        for t in range(frames):
+            axes[row, t].imshow(images[t])
+            axes[row, t].set_axis_off()
+        axes[row, 0].set_title(name, fontsize=7, loc="left")
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+
+
+class PretrainingTask:
+    kind = "pretrainer"
+    model_class = VideoMAEPretrainer
+
+    def __init__(self):
+        self._eval_fn = None
+
+    def trainable_filter(self, cfg):
+        return nnx.Param
+
+    def loss(self, trainer):
+        return reconstruction_loss()
+
+    def evaluate(self, trainer, step: int) -> dict:
+        """Mean reconstruction loss over the validation clips (train clips if there are none),
+        and the picture ``reconstruction_step<step>.png`` of the first clip."""
+        if self._eval_fn is None:
+            self._eval_fn = jax.jit(make_eval_fn(trainer.parts.eval_graphdef, trainer.parts.rest, trainer.model_cfg))
+        split = "validation" if trainer.dataset.num_examples("validation") else "train"
+        losses, picture = [], None
+        for batch in pipeline.make_eval_iterator(trainer.config.data, split,
+                                                 global_batch_size=trainer.config.eval.batch_size,
+                                                 sharding=trainer.data_sharding):
+            per_clip, reconstructed, hidden = self._eval_fn(trainer.state, batch["video"])
+            keep = to_host(batch["mask"]).astype(bool)
+            losses.append(to_host(per_clip)[keep])
+            if picture is None:
+                picture = (to_host(batch["video"])[0], to_host(hidden)[0], to_host(reconstructed)[0])
+        loss = float(np.concatenate(losses).mean())
+        if trainer.is_main and picture is not None:
+            save_reconstruction_picture(*picture, trainer.config.data.normalization,
+                                        trainer.workdir / f"reconstruction_step{step}.png",
+                                        f"step {step}: {split} reconstruction loss {loss:.4f}")
+        return {"split": split, "loss": loss}
+
+    def end_of_epoch(self, trainer, step: int, extra: dict, writer: MetricWriter) -> None:
+        if not trainer.should_evaluate(step):
+            return
+        report = self.evaluate(trainer, step)
+        writer.write(step, dict(loss=report["loss"]), "validation")
+        extra["history"].append(dict(step=step, **report))
+
+    def finish(self, trainer, extra: dict) -> dict:
+        trainer.export("final_model")
+        return dict(trainer.run_summary(), reconstruction_history=extra["history"],
+                    final_model=str(trainer.workdir / "final_model"))
