@@ -29,7 +29,7 @@ test: $(STAMP)
 # The main job end to end: build the synthetic dataset (real mp4 files through the RAVDESS
 # code path), fine-tune the tiny ViT with FSLF, evaluate on unseen actors, print the table.
 demo: $(STAMP)
-	$(PY) -m mmae_jax.cli prepare synthetic --manual-dir $(DEMO_DIR)/raw --data-dir $(DEMO_DIR)/tfds
+	$(PY) -m mmae_jax.cli prepare synthetic --data-dir $(DEMO_DIR)/tfds
 	rm -rf $(DEMO_DIR)/run
 	$(PY) -m mmae_jax.cli train --config configs/demo.py --workdir $(DEMO_DIR)/run \
 		--config.data.data_dir=$(DEMO_DIR)/tfds

@@ -1,6 +1,6 @@
 """The demo: the synthetic dataset, a tiny ViT fine-tuned from scratch with FSLF, on CPU.
 
-    mmae-jax prepare synthetic --manual-dir workdirs/demo/raw --data-dir workdirs/demo/tfds
+    mmae-jax prepare synthetic --data-dir workdirs/demo/tfds
     mmae-jax train --config configs/demo.py --workdir workdirs/demo/run
 
 Args as in the dataset configs (``strategy=face_only``, ``protocol=...``, ``runlocal=true``).

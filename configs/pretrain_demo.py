@@ -1,6 +1,6 @@
 """MAE pre-training of the tiny ViT on the synthetic dataset's fused sequences (a few minutes on CPU).
 
-    mmae-jax prepare synthetic --manual-dir workdirs/demo/raw --data-dir workdirs/demo/tfds
+    mmae-jax prepare synthetic --data-dir workdirs/demo/tfds
     mmae-jax pretrain --config configs/pretrain_demo.py --workdir workdirs/pretrain_demo
     mmae-jax train --config configs/demo.py:init=workdirs/pretrain_demo,mode=linear_probe --workdir ...
 
