@@ -7,7 +7,7 @@ Args as in the dataset configs (``strategy=face_only``, ``protocol=...``, ``runl
 Evaluation is speaker-independent: the test actors are never seen in training.
 """
 
-from mmae_jax.train.config_defaults import base_config, parse_config_arg
+from mmae_jax.train.config_defaults import apply_runlocal, base_config, parse_config_arg
 
 DEFAULTS = dict(strategy="fslf", protocol="kfold", fold=0, variant="tiny", mode="finetune", init="",
                 runlocal=False)
@@ -31,7 +31,5 @@ def get_config(arg: str | None = None):
     config.checkpoint.update(every_steps=200, keep=2)
     config.log_every_steps = 20
     if args.runlocal:
-        config.num_epochs = 1
-        config.max_steps = 5
-        config.log_every_steps = 1
+        apply_runlocal(config)
     return config

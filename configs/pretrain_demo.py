@@ -9,7 +9,7 @@ train split only), variant, init (e.g. a converted official pre-training checkpo
 ``mmae-jax convert --keep-decoder``), runlocal.
 """
 
-from mmae_jax.train.config_defaults import apply_pretraining_recipe, base_config, parse_config_arg
+from mmae_jax.train.config_defaults import apply_pretraining_recipe, apply_runlocal, base_config, parse_config_arg
 
 DEFAULTS = dict(strategy="fslf", protocol="kfold", fold=0, variant="tiny", init="", runlocal=False)
 
@@ -30,7 +30,5 @@ def get_config(arg: str | None = None):
     config.eval.update(every_epochs=5, batch_size=32)
     config.log_every_steps = 20
     if args.runlocal:
-        config.num_epochs = 1
-        config.max_steps = 5
-        config.log_every_steps = 1
+        apply_runlocal(config)
     return config

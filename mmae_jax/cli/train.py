@@ -36,30 +36,32 @@ def register(subparsers) -> None:
     evaluate.set_defaults(func=run_evaluate)
 
 
-def run_train(args: argparse.Namespace) -> int:
+def _run(args: argparse.Namespace, job, report) -> int:
+    """Start-up, ``job(config, workdir)``, then ``report(results)`` unless stopped by SIGTERM."""
     start(args)
-    from mmae_jax.train.loop import train_and_evaluate
-    results = train_and_evaluate(load_config(args.config_argv), args.workdir)
+    results = job(load_config(args.config_argv), args.workdir)
     if results.get("status") == "preempted":
         print(f"stopped by SIGTERM at step {results['step']}; run the same command to resume")
-        return 0
-    print_results(results, args.workdir)
+    else:
+        report(results)
     return 0
+
+
+def run_train(args: argparse.Namespace) -> int:
+    from mmae_jax.train.loop import train_and_evaluate
+    return _run(args, train_and_evaluate, lambda results: print_results(results, args.workdir))
 
 
 def run_pretrain(args: argparse.Namespace) -> int:
-    start(args)
     from mmae_jax.train.loop import pretrain
-    results = pretrain(load_config(args.config_argv), args.workdir)
-    if results.get("status") == "preempted":
-        print(f"stopped by SIGTERM at step {results['step']}; run the same command to resume")
-        return 0
-    history = results["reconstruction_history"]
-    for entry in history:
-        print(f"step {entry['step']:>6}  {entry['split']} reconstruction loss {entry['loss']:.4f}")
-    print(f"\nencoder for fine-tuning: init={results['final_model']}; pictures: "
-          f"{args.workdir}/reconstruction_step*.png")
-    return 0
+
+    def report(results: dict) -> None:
+        for entry in results["reconstruction_history"]:
+            print(f"step {entry['step']:>6}  {entry['split']} reconstruction loss {entry['loss']:.4f}")
+        print(f"\nencoder for fine-tuning: init={results['final_model']}; pictures: "
+              f"{args.workdir}/reconstruction_step*.png")
+
+    return _run(args, pretrain, report)
 
 
 def run_evaluate(args: argparse.Namespace) -> int:

@@ -105,14 +105,19 @@ def dataset_config(dataset: str, arg: str | None, **data_fields) -> ml_collectio
     config.data.protocol = args.protocol
     config.data.fold = args.fold
     if args.runlocal:
+        apply_runlocal(config)
         config.model.variant = "tiny"
         config.data.image_size = 64
         config.batch_size = 4
-        config.num_epochs = 1
-        config.max_steps = 5
         config.eval.batch_size = 8
-        config.log_every_steps = 1
     return config
+
+
+def apply_runlocal(config: ml_collections.ConfigDict) -> None:
+    """A smoke run of the whole path: one epoch cut to 5 steps, logged at every step."""
+    config.num_epochs = 1
+    config.max_steps = 5
+    config.log_every_steps = 1
 
 
 def apply_pretraining_recipe(config: ml_collections.ConfigDict) -> None:
