@@ -220,8 +220,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--batch", type=int, default=None, help="clips per step (default 2 on CPU, 8 on GPU)")
     parser.add_argument("--dtype", choices=("float32", "bfloat16"), default=None,
                         help="compute dtype (default float32 on CPU, bfloat16 on GPU)")
-    parser.add_argument("--attention", choices=("xla", "cudnn"), default=None,
-                        help="JAX attention implementation (default xla on CPU, cudnn on GPU)")
+    parser.add_argument("--attention", choices=("xla", "cudnn", "einsum"), default=None,
+                        help="JAX attention implementation (default einsum on CPU, cudnn on GPU)")
     parser.add_argument("--frames", type=int, default=16)
     parser.add_argument("--size", type=int, default=224)
     parser.add_argument("--steps", type=int, default=5, help="timed rounds; the median is kept")
@@ -245,7 +245,7 @@ def main(argv: list[str] | None = None) -> None:
     args.variant = args.variant or (["tiny", "small"] if on_cpu else ["base", "large"])
     args.batch = args.batch or (2 if on_cpu else 8)
     args.dtype = args.dtype or ("float32" if on_cpu else "bfloat16")
-    args.attention = args.attention or ("xla" if on_cpu else "cudnn")
+    args.attention = args.attention or ("einsum" if on_cpu else "cudnn")
     args.goal = args.goal or (1.0 if on_cpu else 1.3)
 
     names = ["JAX", "PyTorch eager"] + (["torch.compile"] if args.torch_compile else [])

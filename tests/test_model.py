@@ -216,3 +216,14 @@ def test_config_rejects_bad_values():
         VideoMAEConfig.from_variant("gigantic")
     with pytest.raises(ValueError, match="unknown model config keys"):
         VideoMAEConfig.from_dict({"variant": "tiny", "embeddim": 3})
+
+
+def test_einsum_attention_equals_dot_product_attention():
+    cfg = VideoMAEConfig.from_variant("tiny", head_init_scale=1.0, **TINY)
+    x = jax.random.normal(jax.random.key(0), (2, 4, 32, 32, 3))
+    reference = VideoMAEClassifier(cfg, rngs=nnx.Rngs(0))
+    einsum = VideoMAEClassifier(cfg.replace(attention_impl="einsum"), rngs=nnx.Rngs(0))
+    np.testing.assert_allclose(einsum(x), reference(x), rtol=1e-5, atol=1e-5)
+    grads = [jax.tree.leaves(nnx.grad(lambda m: m(x).sum())(m)) for m in (einsum, reference)]
+    for a, b in zip(*grads):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
