@@ -52,9 +52,9 @@ def _to_example(source: StoredDataset, cfg: ml_collections.ConfigDict, *, train:
     """The map function: (stream position, (global index, encoded example)) -> model input."""
     def convert(position, indexed):
         index, example = indexed
-        faces, windows = source.decode_media(example)
         seed = _seed(cfg.seed, position)
-        video = clip_to_video(faces, windows, cfg, seed, train=train)
+        video = clip_to_video(lambda indices: source.decode_faces(example, indices),
+                              source.decode_windows(example), cfg, seed, train=train)
         return {"video": video, "label": tf.cast(example["label"], tf.int32),
                 "index": tf.cast(index, tf.int32)}
     return convert

@@ -76,7 +76,7 @@ class StoredDataset:
         """This host's examples of ``split``, still encoded, in global order.
 
         Elements are ``(global_index, example)``; decode ``faces`` and ``spectrogram`` with
-        ``decode_media``.
+        ``decode_faces`` / ``decode_windows``.
         """
         start, end = self.host_slice(process_index, process_count)
         member = tf.constant(self.split_names == split)
@@ -87,11 +87,24 @@ class StoredDataset:
         indexed = records.enumerate(start=start)
         return indexed.filter(lambda index, _: tf.gather(member, index))
 
-    def decode_media(self, example: dict) -> tuple[tf.Tensor, tf.Tensor]:
-        """``faces`` uint8 [T, S, S, 3] and ``spectrogram`` float32 [T, F, W] of an encoded example."""
-        faces = self.features["faces"].decode_example(example["faces"])
-        windows = self.features["spectrogram"].decode_example(example["spectrogram"])
-        return faces, tf.cast(windows, tf.float32)
+    def decode_windows(self, example: dict) -> tf.Tensor:
+        """``spectrogram`` float32 [T, F, W] of an encoded example."""
+        return tf.cast(self.features["spectrogram"].decode_example(example["spectrogram"]), tf.float32)
+
+    def decode_faces(self, example: dict, indices: np.ndarray | None) -> tf.Tensor:
+        """Face frames ``indices`` (all when None) of an encoded example, uint8 ``[k, S, S, 3]``.
+
+        Frames stored as images (``tfds.features.Video``) are decoded one by one, only those
+        asked for; a plain tensor feature is decoded whole, then indexed.
+        """
+        feature = self.features["faces"]
+        if isinstance(feature, tfds.features.Video):
+            encoded = example["faces"] if indices is None else tf.gather(example["faces"], indices)
+            frame = feature.feature
+            return tf.map_fn(frame.decode_example, encoded,
+                             fn_output_signature=tf.TensorSpec(frame.shape, tf.uint8))
+        faces = feature.decode_example(example["faces"])
+        return faces if indices is None else tf.gather(faces, indices)
 
 
 def stored_builder_dir(data_dir: str, dataset: str, builder_config: str = "") -> Path:

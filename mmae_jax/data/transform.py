@@ -7,12 +7,14 @@ new videos and for pictures of the strategies.
 
 from __future__ import annotations
 
+from typing import Callable
+
 import ml_collections
 import numpy as np
 import tensorflow as tf
 
 from mmae_jax.data import augment
-from mmae_jax.data.fusion import fuse
+from mmae_jax.data.fusion import fuse, source_frames
 from mmae_jax.data.normalize import normalize
 from mmae_jax.data.render import render_spectrograms
 
@@ -24,12 +26,19 @@ def uniform_frame_indices(stored: int, wanted: int) -> np.ndarray:
     return np.floor((np.arange(wanted) + 0.5) * stored / wanted).astype(np.int32)
 
 
-def clip_to_video(faces: tf.Tensor, windows: tf.Tensor, cfg: ml_collections.ConfigDict,
+FrameReader = Callable[[np.ndarray], tf.Tensor]
+
+
+def clip_to_video(read_faces: FrameReader, windows: tf.Tensor, cfg: ml_collections.ConfigDict,
                   seed: tf.Tensor, *, train: bool, normalized: bool = True) -> tf.Tensor:
     """Builds the fused clip the model reads.
 
+    Only the frames the strategy reads are decoded, augmented and rendered
+    (``fusion.source_frames``: half of each modality for fslf/ffls/ofos/rfas, one modality
+    for face_only/audio_only); the unread positions are zeros that ``fuse`` never picks.
+
     Args:
-      faces: ``[T0, H, W, 3]`` uint8 face frames.
+      read_faces: stored frame indices ``[k]`` -> ``[k, H, W, 3]`` uint8 face frames.
       windows: ``[T0, F, W]`` float spectrogram windows, window t centred on frame t.
       cfg: the data config (strategy, num_frames, image_size, render, normalisation, augment).
       seed: ``[2]`` int stateless seed of this clip (augmentation and the rfas order).
@@ -39,25 +48,41 @@ def clip_to_video(faces: tf.Tensor, windows: tf.Tensor, cfg: ml_collections.Conf
     Returns:
       ``[T, S, S, 3]`` float32, T = cfg.num_frames, S = cfg.image_size.
     """
-    frames = uniform_frame_indices(int(faces.shape[0]), cfg.num_frames)
-    faces = tf.gather(faces, frames)
+    frames = uniform_frame_indices(int(windows.shape[0]), cfg.num_frames)
+    face_positions, spec_positions = source_frames(cfg.strategy, cfg.num_frames)
     windows = tf.gather(windows, frames)
     crop_seed, flip_seed, mask_seed, order_seed = tf.unstack(
         tf.random.experimental.stateless_split(seed, 4))
     aug = cfg.augment
-    if train and aug.face_crop:
-        images = augment.random_resized_crop(faces, crop_seed, cfg.image_size,
-                                             tuple(aug.face_crop_scale), tuple(aug.face_crop_ratio))
-    else:
-        images = augment.faces_to_float(faces, cfg.image_size)
-    if train and aug.face_flip:
-        images = augment.random_flip(images, flip_seed)
+    images = tf.zeros([0, cfg.image_size, cfg.image_size, 3], tf.float32)
+    if face_positions.size:
+        faces = read_faces(frames[face_positions])
+        if train and aug.face_crop:
+            images = augment.random_resized_crop(faces, crop_seed, cfg.image_size,
+                                                 tuple(aug.face_crop_scale), tuple(aug.face_crop_ratio))
+        else:
+            images = augment.faces_to_float(faces, cfg.image_size)
+        if train and aug.face_flip:
+            images = augment.random_flip(images, flip_seed)
     if train and (aug.spec_time_mask > 0 or aug.spec_freq_mask > 0):
         windows = augment.mask_spectrograms(windows, mask_seed, aug.spec_time_mask,
                                             aug.spec_freq_mask)
-    spectrograms = render_spectrograms(windows, cfg.image_size, cfg.spectrogram_render)
-    video = fuse(images, spectrograms, cfg.strategy, rng=order_seed, sfas_mode=cfg.sfas_mode)
+    spectrograms = render_spectrograms(tf.gather(windows, spec_positions), cfg.image_size,
+                                       cfg.spectrogram_render)
+    video = fuse(_place(images, face_positions, cfg.num_frames),
+                 _place(spectrograms, spec_positions, cfg.num_frames),
+                 cfg.strategy, rng=order_seed, sfas_mode=cfg.sfas_mode)
     return normalize(video, cfg.normalization) if normalized else video
+
+
+def _place(frames: tf.Tensor, positions: np.ndarray, num_frames: int) -> tf.Tensor:
+    """``[k, S, S, 3]`` frames at ``positions`` of a ``[num_frames, S, S, 3]`` zero sequence."""
+    if positions.size == num_frames:
+        return frames
+    shape = tf.concat([[num_frames], tf.shape(frames)[1:]], axis=0)
+    if positions.size == 0:
+        return tf.zeros(shape, tf.float32)
+    return tf.scatter_nd(positions[:, None], frames, shape)
 
 
 def prepare_clip(faces: np.ndarray, spectrogram: np.ndarray, cfg: ml_collections.ConfigDict, *,
@@ -70,7 +95,8 @@ def prepare_clip(faces: np.ndarray, spectrogram: np.ndarray, cfg: ml_collections
     if strategy is not None:
         cfg = ml_collections.ConfigDict(cfg.to_dict())
         cfg.strategy = strategy
-    video = clip_to_video(tf.convert_to_tensor(faces, tf.uint8),
+    faces = tf.convert_to_tensor(faces, tf.uint8)
+    video = clip_to_video(lambda indices: tf.gather(faces, indices),
                           tf.convert_to_tensor(spectrogram, tf.float32), cfg,
                           tf.constant([seed, 0], tf.int64), train=False, normalized=normalized)
     return video.numpy()
