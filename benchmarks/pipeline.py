@@ -21,6 +21,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 import tensorflow_datasets as tfds  # noqa: E402
 
+from common import markdown_table  # noqa: E402
 from mmae_jax.data import augment  # noqa: E402
 from mmae_jax.data.config import default_data_config  # noqa: E402
 from mmae_jax.data.fusion import fuse  # noqa: E402
@@ -106,10 +107,7 @@ def main() -> None:
                            feature)
     print(f"\nInput pipeline on 1 core ({os.cpu_count()} in the machine), {T}x{S}x{S} clips, "
           f"batch {batch}, training augmentation on")
-    print(f"| {'what':<36} | clips/s/core |")
-    print(f"|{'-' * 38}|{'-' * 14}|")
-    for name, rate in rows:
-        print(f"| {name:<36} | {rate:12.1f} |")
+    print(markdown_table(("what", "clips/s/core"), [(name, f"{rate:.1f}") for name, rate in rows]))
 
 
 if __name__ == "__main__":

@@ -29,6 +29,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 import media_factory as mf  # noqa: E402
+from common import markdown_table  # noqa: E402
 
 from data_prep.media import audio, faces  # noqa: E402
 from data_prep.media.clip import ClipSource, ClipSpec, process_clip  # noqa: E402
@@ -145,10 +146,10 @@ def main() -> None:
     fixed, original = rows[1][1], rows[3][1]
     print(f"clip: 3 s 1280x720 30 fps H.264 + 48 kHz AAC; median of {args.repeats} runs; "
           f"{len(os.sched_getaffinity(0))} core(s) allowed")
-    print(f"| {'method':<62} | s per clip | clips/s | speed-up vs baseline x6 (0.01 s) | vs original x6 (0.0001 s) |")
-    print(f"|{'-' * 64}|-----------:|--------:|---------------------------------:|--------------------------:|")
-    for name, seconds in rows:
-        print(f"| {name:<62} | {seconds:10.3f} | {1 / seconds:7.2f} | {fixed / seconds:31.1f}x | {original / seconds:24.1f}x |")
+    print(markdown_table(
+        ("method", "s per clip", "clips/s", "speed-up vs baseline x6 (0.01 s)", "vs original x6 (0.0001 s)"),
+        [(name, f"{seconds:.3f}", f"{1 / seconds:.2f}", f"{fixed / seconds:.1f}x", f"{original / seconds:.1f}x")
+         for name, seconds in rows]))
 
 if __name__ == "__main__":
     main()

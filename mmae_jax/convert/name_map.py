@@ -94,6 +94,19 @@ def _pairs(target: str, source: str, transform: str = "copy", *, norm: bool = Fa
     yield Mapping(f"{target}.bias", (f"{source}.bias",), "copy")
 
 
+def _heads_and_decoder(source: SourceModel, head: str, decoder_block) -> Iterator[Mapping]:
+    """``fc_norm``, the head (named ``head`` in the source), and the pre-training decoder whose
+    block ``i`` is mapped by ``decoder_block(target_prefix, i)``; common to both families."""
+    if source.has_fc_norm:
+        yield from _pairs("fc_norm", "fc_norm", norm=True)
+    if source.num_classes is not None:
+        yield from _pairs("head", head, "linear")
+    if source.decoder is not None:
+        for i in range(source.decoder[1]):
+            yield from decoder_block(f"decoder.blocks.{i}", i)
+        yield from _decoder_ends()
+
+
 def _decoder_ends() -> Iterator[Mapping]:
     """The pre-training model's tensors around the decoder blocks (same names in both families)."""
     yield Mapping("encoder_to_decoder.kernel", ("encoder_to_decoder.weight",), "linear")
@@ -123,14 +136,8 @@ def _official_map(source: SourceModel) -> Iterator[Mapping]:
         yield from _official_block(f"encoder.blocks.{i}", f"{prefix}blocks.{i}", source.layer_scale)
     if not source.has_fc_norm or source.family == "official-pretrain":
         yield from _pairs("encoder.norm", f"{prefix}norm", norm=True)
-    if source.has_fc_norm:
-        yield from _pairs("fc_norm", "fc_norm", norm=True)
-    if source.num_classes is not None:
-        yield from _pairs("head", "head", "linear")
-    if source.decoder is not None:
-        for i in range(source.decoder[1]):
-            yield from _official_block(f"decoder.blocks.{i}", f"decoder.blocks.{i}", source.layer_scale)
-        yield from _decoder_ends()
+    yield from _heads_and_decoder(source, "head", lambda target, i: _official_block(
+        target, f"decoder.blocks.{i}", source.layer_scale))
 
 
 def _huggingface_layer(target: str, source: str, qv_bias: bool) -> Iterator[Mapping]:
@@ -156,11 +163,5 @@ def _huggingface_map(source: SourceModel) -> Iterator[Mapping]:
         yield from _huggingface_layer(f"encoder.blocks.{i}", f"videomae.encoder.layer.{i}", qv_bias)
     if not hf.get("use_mean_pooling", source.use_mean_pooling):
         yield from _pairs("encoder.norm", "videomae.layernorm", norm=True)
-    if source.has_fc_norm:
-        yield from _pairs("fc_norm", "fc_norm", norm=True)
-    if source.num_classes is not None:
-        yield from _pairs("head", "classifier", "linear")
-    if source.decoder is not None:
-        for i in range(source.decoder[1]):
-            yield from _huggingface_layer(f"decoder.blocks.{i}", f"decoder.decoder_layers.{i}", qv_bias)
-        yield from _decoder_ends()
+    yield from _heads_and_decoder(source, "classifier", lambda target, i: _huggingface_layer(
+        target, f"decoder.decoder_layers.{i}", qv_bias))
