@@ -220,7 +220,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--batch", type=int, default=None, help="clips per step (default 2 on CPU, 8 on GPU)")
     parser.add_argument("--dtype", choices=("float32", "bfloat16"), default=None,
                         help="compute dtype (default float32 on CPU, bfloat16 on GPU)")
-    parser.add_argument("--attention", choices=("xla", "cudnn", "einsum"), default=None,
+    parser.add_argument("--attention", choices=("auto", "xla", "cudnn", "einsum"), default=None,
                         help="JAX attention implementation (default einsum on CPU, cudnn on GPU)")
     parser.add_argument("--frames", type=int, default=16)
     parser.add_argument("--size", type=int, default=224)

@@ -9,6 +9,7 @@ from flax import nnx
 
 from mmae_jax.cli import main as cli_main
 from mmae_jax.model import VideoMAEClassifier, VideoMAEConfig, VideoMAEPretrainer, tube_mask
+from mmae_jax.model.layers import einsum_attention, resolve_attention_impl
 from mmae_jax.model.info import abstract_classifier, analytic_forward_flops, count_parameters, forward_flops
 from mmae_jax.model.masking import boolean_mask
 from mmae_jax.model.patches import patchify, pixel_targets, unpatchify
@@ -221,9 +222,31 @@ def test_config_rejects_bad_values():
 def test_einsum_attention_equals_dot_product_attention():
     cfg = VideoMAEConfig.from_variant("tiny", head_init_scale=1.0, **TINY)
     x = jax.random.normal(jax.random.key(0), (2, 4, 32, 32, 3))
-    reference = VideoMAEClassifier(cfg, rngs=nnx.Rngs(0))
+    reference = VideoMAEClassifier(cfg.replace(attention_impl="xla"), rngs=nnx.Rngs(0))
     einsum = VideoMAEClassifier(cfg.replace(attention_impl="einsum"), rngs=nnx.Rngs(0))
     np.testing.assert_allclose(einsum(x), reference(x), rtol=1e-5, atol=1e-5)
     grads = [jax.tree.leaves(nnx.grad(lambda m: m(x).sum())(m)) for m in (einsum, reference)]
     for a, b in zip(*grads):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+
+
+def test_einsum_attention_stays_finite_and_exact_for_large_scores():
+    """The row maximum is subtracted before exp: scores of several hundred must not overflow."""
+    q, k, v = (jax.random.normal(key, (2, 50, 3, 8)) for key in jax.random.split(jax.random.key(1), 3))
+    expected = jax.nn.dot_product_attention(q * 300.0, k, v, implementation="xla")
+    got = einsum_attention(q * 300.0, k, v)
+    assert np.isfinite(np.asarray(got)).all()
+    np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4)
+    # bfloat16 in, bfloat16 out, softmax sums in float32: close to the float32 result.
+    bf16 = einsum_attention(*(t.astype(jnp.bfloat16) for t in (q, k, v)))
+    assert bf16.dtype == jnp.bfloat16
+    expected = jax.nn.dot_product_attention(q, k, v, implementation="xla")
+    np.testing.assert_allclose(bf16.astype(jnp.float32), expected, atol=0.05)
+
+
+def test_auto_attention_resolves_by_backend():
+    assert VideoMAEConfig().attention_impl == "auto"
+    assert resolve_attention_impl("auto") == ("einsum" if jax.default_backend() == "cpu" else "xla")
+    assert resolve_attention_impl("cudnn") == "cudnn"
+    with pytest.raises(ValueError, match="attention_impl must be one of"):
+        VideoMAEConfig(attention_impl="flash")

@@ -25,7 +25,7 @@ VARIANTS: dict[str, dict[str, int]] = {
 }
 
 REMAT_POLICIES = ("none", "full", "dots", "dots_no_batch")
-ATTENTION_IMPLEMENTATIONS = ("xla", "cudnn", "einsum")
+ATTENTION_IMPLEMENTATIONS = ("auto", "xla", "cudnn", "einsum")
 DTYPES = ("float32", "bfloat16")
 
 
@@ -61,7 +61,7 @@ class VideoMAEConfig:
     norm_pix_loss: bool = True
     # Compute.
     dtype: str = "float32"          # compute dtype; parameters are always float32
-    attention_impl: str = "xla"     # jax.nn.dot_product_attention implementation, or "einsum"
+    attention_impl: str = "auto"    # "einsum" on CPU, else "xla"; or "xla" / "cudnn" / "einsum"
     remat_policy: str = "none"      # per-block rematerialisation
 
     def __post_init__(self):
