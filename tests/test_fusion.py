@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from mmae_jax.data.fusion import STRATEGIES, frame_order, fuse, source_frames
+from mmae_jax.data.fusion import FRAME_STRATEGIES, STRATEGIES, frame_order, fuse, fuse_read_frames, source_frames
 from mmae_jax.data.normalize import denormalize, normalize
 from mmae_jax.data.render import colormap_table, render_spectrograms
 
@@ -171,3 +171,20 @@ def test_normalisations(name, mean, std):
     np.testing.assert_allclose(denormalize(out, name), images, atol=1e-6)
     with pytest.raises(ValueError, match="unknown normalization"):
         normalize(images, "imagenet21k")
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("strategy", FRAME_STRATEGIES)
+def test_arranging_only_the_frames_read_equals_fuse(backend, strategy):
+    faces, spectrograms = encoded_inputs(16)
+    face_indices, spectrogram_indices = source_frames(strategy, 16)
+    read = faces[face_indices], spectrograms[spectrogram_indices]
+    for seed in range(3):
+        if backend == "numpy":
+            got = fuse_read_frames(*read, strategy, rng=np.random.default_rng(seed))
+        elif backend == "tf":
+            got = fuse_read_frames(*map(tf.constant, read), strategy, rng=tf.constant([seed, 7])).numpy()
+        else:
+            got = np.asarray(jax.jit(lambda f, s: fuse_read_frames(
+                f, s, strategy, rng=jax.random.key(seed)))(*map(jnp.asarray, read)))
+        np.testing.assert_array_equal(got, run_backend(backend, faces, spectrograms, strategy, seed))

@@ -240,3 +240,37 @@ def test_show_fusion_draws_one_row_per_strategy(data_cfg, tmp_path):
                  "--clip", "clip05", "--out", str(out), "--size", "16"]) == 0
     height, width, _ = image.imread(out).shape
     assert height > 1.5 * width      # 8 strategy rows of 4 frames
+
+
+@pytest.mark.parametrize("strategy", ["fslf", "rfas", "face_only", "audio_only", "cfas", "sfas"])
+@pytest.mark.parametrize("train", [False, True])
+@pytest.mark.parametrize("render", ["viridis", "gray"])
+def test_normalising_each_source_equals_normalising_the_fused_clip(data_cfg, strategy, train, render):
+    """Frame strategies normalise faces and spectrograms before arranging them (the colour
+    table, the crop's scaling): the model must see the same numbers as normalise(fused)."""
+    from mmae_jax.data.normalize import normalize
+    from mmae_jax.data.transform import clip_to_video
+
+    cfg = data_cfg.copy_and_resolve_references()
+    cfg.strategy, cfg.spectrogram_render = strategy, render
+    faces = tf.constant(face_frames(3))
+    spectrogram = tf.constant(windows(3))
+    args = (lambda indices: tf.gather(faces, indices), spectrogram, cfg, tf.constant([5, 1], tf.int64))
+    model_input = clip_to_video(*args, train=train).numpy()
+    shown = clip_to_video(*args, train=train, normalized=False).numpy()
+    assert shown.min() >= -1e-6 and shown.max() <= 1 + 1e-6
+    np.testing.assert_allclose(model_input, normalize(shown, cfg.normalization), atol=2e-5)
+
+
+def test_flip_folded_into_the_crop_box_equals_flipping_the_crop():
+    from mmae_jax.data import augment
+
+    faces = tf.constant(np.random.default_rng(0).integers(0, 256, (3, 40, 48, 3), np.uint8))
+    crop_seed = tf.constant([1, 2], tf.int64)
+    for flip_seed in ([0, 1], [0, 2], [0, 3], [0, 4]):
+        flip_seed = tf.constant(flip_seed, tf.int64)
+        folded = augment.random_resized_crop(faces, crop_seed, 32, (0.5, 1.0), (0.75, 1.33),
+                                             flip_seed=flip_seed)
+        separate = augment.random_flip(augment.random_resized_crop(
+            faces, crop_seed, 32, (0.5, 1.0), (0.75, 1.33)), flip_seed)
+        np.testing.assert_allclose(folded.numpy(), separate.numpy(), atol=1e-4)

@@ -11,21 +11,37 @@ import math
 
 import tensorflow as tf
 
+from mmae_jax.data.normalize import mean_std
 
-def faces_to_float(faces: tf.Tensor, image_size: int) -> tf.Tensor:
-    """``[T, H, W, 3]`` uint8 -> ``[T, S, S, 3]`` float32 in [0, 1] (resized when H, W != S)."""
-    images = tf.cast(faces, tf.float32) / 255.0
+
+def pixels_to_model_range(pixels: tf.Tensor, normalization: str | None = None) -> tf.Tensor:
+    """``[..., 3]`` float pixel values in [0, 255] -> images in [0, 1], or with
+    ``normalization`` straight to normalised values (``normalize.py``) in one multiply-add."""
+    if normalization is None:
+        return pixels / 255.0
+    mean, std = mean_std(normalization)
+    return pixels * (1.0 / (255.0 * std)) + (-mean / std)
+
+
+def faces_to_float(faces: tf.Tensor, image_size: int, normalization: str | None = None) -> tf.Tensor:
+    """``[T, H, W, 3]`` uint8 -> ``[T, S, S, 3]`` float32 in [0, 1] (resized when H, W != S),
+    or normalised with ``normalization``."""
+    images = pixels_to_model_range(tf.cast(faces, tf.float32), normalization)
     if tuple(images.shape[1:3]) != (image_size, image_size):
         images = tf.image.resize(images, [image_size, image_size], method="bilinear")
     return images
 
 
 def random_resized_crop(faces: tf.Tensor, seed: tf.Tensor, image_size: int,
-                        scale: tuple[float, float], ratio: tuple[float, float]) -> tf.Tensor:
+                        scale: tuple[float, float], ratio: tuple[float, float], *,
+                        flip_seed: tf.Tensor | None = None,
+                        normalization: str | None = None) -> tf.Tensor:
     """``[T, H, W, 3]`` uint8 -> ``[T, S, S, 3]`` float32 in [0, 1], one crop box for all frames.
 
     The box covers a fraction ``scale`` of the area with aspect ratio ``ratio`` (w / h, drawn
-    log-uniformly), at a uniformly drawn position inside the image.
+    log-uniformly), at a uniformly drawn position inside the image. With ``flip_seed`` the
+    crop is mirrored left-right with probability 1/2 (``random_flip``'s draw, done by
+    swapping the box's sides); with ``normalization`` the output is normalised.
     """
     draws = tf.random.stateless_uniform([4], seed)
     area = scale[0] + (scale[1] - scale[0]) * draws[0]
@@ -33,18 +49,23 @@ def random_resized_crop(faces: tf.Tensor, seed: tf.Tensor, image_size: int,
     width = tf.minimum(tf.sqrt(area * tf.exp(log_ratio)), 1.0)
     height = tf.minimum(tf.sqrt(area / tf.exp(log_ratio)), 1.0)
     top = (1.0 - height) * draws[2]
-    left = (1.0 - width) * draws[3]
+    left, right = (1.0 - width) * draws[3], (1.0 - width) * draws[3] + width
+    if flip_seed is not None:
+        left, right = tf.cond(_flip_drawn(flip_seed), lambda: (right, left), lambda: (left, right))
     num_frames = tf.shape(faces)[0]
-    boxes = tf.tile(tf.stack([top, left, top + height, left + width])[tf.newaxis], [num_frames, 1])
+    boxes = tf.tile(tf.stack([top, left, top + height, right])[tf.newaxis], [num_frames, 1])
     crops = tf.image.crop_and_resize(tf.cast(faces, tf.float32), boxes, tf.range(num_frames),
                                      [image_size, image_size], method="bilinear")
-    return crops / 255.0
+    return pixels_to_model_range(crops, normalization)
+
+
+def _flip_drawn(seed: tf.Tensor) -> tf.Tensor:
+    return tf.random.stateless_uniform([], seed) < 0.5
 
 
 def random_flip(frames: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
     """Mirrors all frames of ``[T, H, W, C]`` left-right with probability 1/2."""
-    flip = tf.random.stateless_uniform([], seed) < 0.5
-    return tf.cond(flip, lambda: tf.reverse(frames, axis=[2]), lambda: frames)
+    return tf.cond(_flip_drawn(seed), lambda: tf.reverse(frames, axis=[2]), lambda: frames)
 
 
 def _band_mask(length: int, max_width: int, count: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:

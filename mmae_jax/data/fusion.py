@@ -43,18 +43,19 @@ class _Ops(NamedTuple):
     round: Any
     mod: Any
     permutation: Any   # permutation(rng, n) -> int vector
+    reshape: Any       # reshape(x, shape)
 
 
 def _numpy_ops() -> _Ops:
     return _Ops(np.take, np.concatenate, np.clip, np.round, np.mod,
-                lambda rng, n: np.asarray(rng.permutation(n)))
+                lambda rng, n: np.asarray(rng.permutation(n)), np.reshape)
 
 
 def _jax_ops() -> _Ops:
     import jax
     import jax.numpy as jnp
     return _Ops(jnp.take, jnp.concatenate, jnp.clip, jnp.round, jnp.mod,
-                lambda key, n: jax.random.permutation(key, n))
+                lambda key, n: jax.random.permutation(key, n), jnp.reshape)
 
 
 def _tf_ops() -> _Ops:
@@ -62,7 +63,7 @@ def _tf_ops() -> _Ops:
     return _Ops(lambda x, i, axis: tf.gather(x, i, axis=axis),
                 lambda xs, axis: tf.concat(xs, axis=axis),
                 tf.clip_by_value, tf.round, tf.math.floormod,
-                lambda seed, n: tf.argsort(tf.random.stateless_uniform([n], seed)))
+                lambda seed, n: tf.argsort(tf.random.stateless_uniform([n], seed)), tf.reshape)
 
 
 def _ops_for(x: Any) -> _Ops:
@@ -140,15 +141,54 @@ def fuse(faces: Any, spectrograms: Any, strategy: str, *, rng: Any = None,
         # Face above spectrogram is [T, 2S, S, 3]; halving its height with an area filter is
         # the mean of each pair of rows.
         tall = ops.concatenate([faces, spectrograms], axis=1)
-        return (tall[:, 0::2] + tall[:, 1::2]) / 2
+        t, height, width, channels = (int(n) for n in tall.shape)
+        pairs = ops.reshape(tall, (t, height // 2, 2, width, channels))   # 2S rows: even
+        return (pairs[:, :, 0] + pairs[:, :, 1]) / 2
     if strategy == "sfas":
         return _sum_images(ops, faces, spectrograms, sfas_mode)
-    order = frame_order(strategy, num_frames)
-    if strategy == "rfas":
-        if rng is None:
-            raise ValueError("strategy 'rfas' needs `rng` to draw its frame order")
-        order = ops.take(order, ops.permutation(rng, num_frames), axis=0)
+    order = _drawn(ops, frame_order(strategy, num_frames), strategy, rng)
     return ops.take(ops.concatenate([faces, spectrograms], axis=0), order, axis=0)
+
+
+def read_frame_order(strategy: str, num_frames: int) -> np.ndarray:
+    """``frame_order`` re-indexed into the stack ``[faces read; spectrograms read]``.
+
+    The frames read are those of ``source_frames``, in their order; for every frame-arranging
+    strategy they are T in all (e.g. fslf: faces 0, 2, ... then spectrograms 0, 2, ...).
+    """
+    face_indices, spectrogram_indices = source_frames(strategy, num_frames)
+    position = np.full(2 * num_frames, -1, np.int32)
+    position[face_indices] = np.arange(face_indices.size)
+    position[num_frames + spectrogram_indices] = face_indices.size + np.arange(spectrogram_indices.size)
+    return position[frame_order(strategy, num_frames)]
+
+
+def fuse_read_frames(faces_read: Any, spectrograms_read: Any, strategy: str, *,
+                     rng: Any = None) -> Any:
+    """A frame-arranging strategy from only the frames it reads; equal to ``fuse``.
+
+    Args:
+      faces_read: ``[k, S, S, C]`` the faces at ``source_frames(strategy, T)[0]``.
+      spectrograms_read: ``[T - k, S, S, C]`` the images at ``source_frames(strategy, T)[1]``.
+      strategy: one of ``FRAME_STRATEGIES``; ``rng`` as for ``fuse``.
+
+    Returns:
+      ``[T, S, S, C]``. The frames are only moved, so any per-channel transform (such as the
+      input normalisation) may be applied to the inputs instead of the result.
+    """
+    num_frames = int(faces_read.shape[0]) + int(spectrograms_read.shape[0])
+    ops = _ops_for(faces_read)
+    order = _drawn(ops, read_frame_order(strategy, num_frames), strategy, rng)
+    return ops.take(ops.concatenate([faces_read, spectrograms_read], axis=0), order, axis=0)
+
+
+def _drawn(ops: _Ops, order: Any, strategy: str, rng: Any) -> Any:
+    """``order`` itself, or for ``rfas`` permuted by a draw from ``rng``."""
+    if strategy != "rfas":
+        return order
+    if rng is None:
+        raise ValueError("strategy 'rfas' needs `rng` to draw its frame order")
+    return ops.take(order, ops.permutation(rng, int(order.shape[0])), axis=0)
 
 
 def _sum_images(ops: _Ops, faces: Any, spectrograms: Any, mode: str) -> Any:

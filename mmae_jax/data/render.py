@@ -14,6 +14,8 @@ import functools
 import numpy as np
 import tensorflow as tf
 
+from mmae_jax.data.normalize import normalize
+
 RENDER_MODES = ("viridis", "gray")
 
 
@@ -32,8 +34,10 @@ def normalize_windows(windows: tf.Tensor) -> tf.Tensor:
     return tf.math.divide_no_nan(windows - low, span)
 
 
-def render_spectrograms(windows: tf.Tensor, image_size: int, mode: str = "viridis") -> tf.Tensor:
-    """``[T, F, W]`` float windows -> ``[T, S, S, 3]`` float32 images in [0, 1], S = image_size."""
+def render_spectrograms(windows: tf.Tensor, image_size: int, mode: str = "viridis",
+                        normalization: str | None = None) -> tf.Tensor:
+    """``[T, F, W]`` float windows -> ``[T, S, S, 3]`` float32 images in [0, 1], S = image_size;
+    with ``normalization`` the images come out normalised (``normalize.py``)."""
     if mode not in RENDER_MODES:
         raise ValueError(f"unknown spectrogram_render {mode!r}; choose one of {RENDER_MODES}")
     scaled = normalize_windows(tf.cast(windows, tf.float32))
@@ -41,6 +45,10 @@ def render_spectrograms(windows: tf.Tensor, image_size: int, mode: str = "viridi
     image = tf.image.resize(upright, [image_size, image_size], method="bilinear")
     image = tf.clip_by_value(image, 0.0, 1.0)
     if mode == "gray":
-        return tf.tile(image, [1, 1, 1, 3])
+        image = tf.tile(image, [1, 1, 1, 3])
+        return image if normalization is None else normalize(image, normalization)
+    table = colormap_table(mode)
+    if normalization is not None:
+        table = normalize(table, normalization)       # normalising 256 colours, not the pixels
     levels = tf.cast(tf.round(image[..., 0] * 255.0), tf.int32)       # [T, S, S]
-    return tf.gather(tf.constant(colormap_table(mode)), levels)
+    return tf.gather(tf.constant(table), levels)

@@ -14,7 +14,7 @@ import numpy as np
 import tensorflow as tf
 
 from mmae_jax.data import augment
-from mmae_jax.data.fusion import fuse, source_frames
+from mmae_jax.data.fusion import FRAME_STRATEGIES, fuse, fuse_read_frames, source_frames
 from mmae_jax.data.normalize import normalize
 from mmae_jax.data.render import render_spectrograms
 
@@ -35,7 +35,7 @@ def clip_to_video(read_faces: FrameReader, windows: tf.Tensor, cfg: ml_collectio
 
     Only the frames the strategy reads are decoded, augmented and rendered
     (``fusion.source_frames``: half of each modality for fslf/ffls/ofos/rfas, one modality
-    for face_only/audio_only); the unread positions are zeros that ``fuse`` never picks.
+    for face_only/audio_only), and arranged by ``fusion.fuse_read_frames``.
 
     Args:
       read_faces: stored frame indices ``[k]`` -> ``[k, H, W, 3]`` uint8 face frames.
@@ -53,36 +53,35 @@ def clip_to_video(read_faces: FrameReader, windows: tf.Tensor, cfg: ml_collectio
     windows = tf.gather(windows, frames)
     crop_seed, flip_seed, mask_seed, order_seed = tf.unstack(
         tf.random.experimental.stateless_split(seed, 4))
+    normalization = cfg.normalization if normalized else None
+    # The frame-arranging strategies only move frames: each source is normalised on its own
+    # (k frames, folded into the face crop and the colour table) before it is arranged.
+    arranged = cfg.strategy in FRAME_STRATEGIES
+    source_normalization = normalization if arranged else None
     aug = cfg.augment
     images = tf.zeros([0, cfg.image_size, cfg.image_size, 3], tf.float32)
     if face_positions.size:
         faces = read_faces(frames[face_positions])
+        flip = train and aug.face_flip
         if train and aug.face_crop:
-            images = augment.random_resized_crop(faces, crop_seed, cfg.image_size,
-                                                 tuple(aug.face_crop_scale), tuple(aug.face_crop_ratio))
+            images = augment.random_resized_crop(
+                faces, crop_seed, cfg.image_size, tuple(aug.face_crop_scale),
+                tuple(aug.face_crop_ratio), flip_seed=flip_seed if flip else None,
+                normalization=source_normalization)
         else:
-            images = augment.faces_to_float(faces, cfg.image_size)
-        if train and aug.face_flip:
-            images = augment.random_flip(images, flip_seed)
+            images = augment.faces_to_float(faces, cfg.image_size, source_normalization)
+            if flip:
+                images = augment.random_flip(images, flip_seed)
     if train and (aug.spec_time_mask > 0 or aug.spec_freq_mask > 0):
         windows = augment.mask_spectrograms(windows, mask_seed, aug.spec_time_mask,
                                             aug.spec_freq_mask)
     spectrograms = render_spectrograms(tf.gather(windows, spec_positions), cfg.image_size,
-                                       cfg.spectrogram_render)
-    video = fuse(_place(images, face_positions, cfg.num_frames),
-                 _place(spectrograms, spec_positions, cfg.num_frames),
-                 cfg.strategy, rng=order_seed, sfas_mode=cfg.sfas_mode)
-    return normalize(video, cfg.normalization) if normalized else video
-
-
-def _place(frames: tf.Tensor, positions: np.ndarray, num_frames: int) -> tf.Tensor:
-    """``[k, S, S, 3]`` frames at ``positions`` of a ``[num_frames, S, S, 3]`` zero sequence."""
-    if positions.size == num_frames:
-        return frames
-    shape = tf.concat([[num_frames], tf.shape(frames)[1:]], axis=0)
-    if positions.size == 0:
-        return tf.zeros(shape, tf.float32)
-    return tf.scatter_nd(positions[:, None], frames, shape)
+                                       cfg.spectrogram_render, source_normalization)
+    if arranged:
+        return fuse_read_frames(images, spectrograms, cfg.strategy, rng=order_seed)
+    # cfas and sfas read every frame of both and mix pixels: normalise the mixture.
+    video = fuse(images, spectrograms, cfg.strategy, rng=order_seed, sfas_mode=cfg.sfas_mode)
+    return video if normalization is None else normalize(video, normalization)
 
 
 def prepare_clip(faces: np.ndarray, spectrogram: np.ndarray, cfg: ml_collections.ConfigDict, *,
