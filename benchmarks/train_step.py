@@ -73,6 +73,7 @@ class Contender:
     step: Callable[[], None]
     setup_s: float                 # building it and its first step (compilation included)
     memory_bytes: float | None     # its own peak device memory, where it can be measured
+    hlo_text: str | None = None    # JAX: the optimised HLO of the step (profile_step.py reads it)
 
 
 # --- JAX ---------------------------------------------------------------------------------------
@@ -109,7 +110,7 @@ def jax_contender(cfg: VideoMAEConfig, video: np.ndarray, labels: np.ndarray) ->
         jax.block_until_ready((box[0], loss))
 
     step()
-    return Contender("JAX", step, time.perf_counter() - start, memory_bytes)
+    return Contender("JAX", step, time.perf_counter() - start, memory_bytes, compiled.as_text())
 
 
 # --- PyTorch -----------------------------------------------------------------------------------

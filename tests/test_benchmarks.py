@@ -2,7 +2,7 @@
 
 One module-scoped run of ``benchmarks/report.py --quick`` runs every benchmark script that
 exists (train step: tiny model, 4x32 input, 1 step; preprocessing: 1 repeat; input
-pipeline: 8 clips, 1 batch per strategy) and writes the report; the tests read the report's tables back.
+pipeline: 8 clips, 1 batch per strategy; step profile: tiny, 4x32) and writes the report; the tests read the report's tables back.
 """
 
 from __future__ import annotations
@@ -60,6 +60,15 @@ def test_report_names_machine_versions_and_commands(quick_report):
     assert "python benchmarks/train_step.py --variant tiny" in _section(quick_report, "train_step")
     assert "python benchmarks/pipeline.py --clips 8" in _section(quick_report, "pipeline")
     assert "python benchmarks/prep.py --repeats 1" in _section(quick_report, "prep")
+    assert "python benchmarks/profile_step.py --variant tiny" in _section(quick_report, "profile_step")
+
+
+def test_profile_groups_name_hlo_kinds_and_their_shares_add_up(quick_report):
+    header, rows = common.parse_markdown_table(_section(quick_report, "profile_step"))
+    assert header[:4] == ["ms", "share %", "calls", "HLO kind"], header
+    shares = [float(row[1]) for row in rows]
+    assert rows and sum(shares) <= 100.5 and shares == sorted(shares, reverse=True), rows
+    assert any(row[3] in ("dot", "ynn_fusion", "convolution") for row in rows), rows
 
 
 def test_train_step_table_has_positive_rates_for_both_frameworks(quick_report):
@@ -75,7 +84,7 @@ def test_train_step_table_has_positive_rates_for_both_frameworks(quick_report):
     assert verdict.split()[0] == ("met" if float(row["JAX/eager"]) >= 1.0 else "missed"), row
 
 
-@pytest.mark.parametrize("name", ["train_step", "prep", "pipeline"])
+@pytest.mark.parametrize("name", ["train_step", "prep", "pipeline", "profile_step"])
 def test_every_table_number_is_positive(quick_report, name):
     header, rows = common.parse_markdown_table(_section(quick_report, name))
     numbers = _numbers([cell for row in rows for cell in row])
