@@ -242,17 +242,20 @@ def test_show_fusion_draws_one_row_per_strategy(data_cfg, tmp_path):
     assert height > 1.5 * width      # 8 strategy rows of 4 frames
 
 
-@pytest.mark.parametrize("strategy", ["fslf", "rfas", "face_only", "audio_only", "cfas", "sfas"])
+@pytest.mark.parametrize("strategy", ["fslf", "rfas", "face_only", "audio_only", "cfas",
+                                      "sfas:mean", "sfas:clip", "sfas:wrap"])
 @pytest.mark.parametrize("train", [False, True])
 @pytest.mark.parametrize("render", ["viridis", "gray"])
 def test_normalising_each_source_equals_normalising_the_fused_clip(data_cfg, strategy, train, render):
-    """Frame strategies normalise faces and spectrograms before arranging them (the colour
+    """Where fusion is linear, faces and spectrograms are normalised before fusing (the colour
     table, the crop's scaling): the model must see the same numbers as normalise(fused)."""
     from mmae_jax.data.normalize import normalize
     from mmae_jax.data.transform import clip_to_video
 
     cfg = data_cfg.copy_and_resolve_references()
-    cfg.strategy, cfg.spectrogram_render = strategy, render
+    cfg.strategy, _, sfas_mode = strategy.partition(":")
+    cfg.sfas_mode = sfas_mode or cfg.sfas_mode
+    cfg.spectrogram_render = render
     faces = tf.constant(face_frames(3))
     spectrogram = tf.constant(windows(3))
     args = (lambda indices: tf.gather(faces, indices), spectrogram, cfg, tf.constant([5, 1], tf.int64))

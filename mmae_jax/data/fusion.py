@@ -140,10 +140,10 @@ def fuse(faces: Any, spectrograms: Any, strategy: str, *, rng: Any = None,
     if strategy == "cfas":
         # Face above spectrogram is [T, 2S, S, 3]; halving its height with an area filter is
         # the mean of each pair of rows.
-        tall = ops.concatenate([faces, spectrograms], axis=1)
-        t, height, width, channels = (int(n) for n in tall.shape)
-        pairs = ops.reshape(tall, (t, height // 2, 2, width, channels))   # 2S rows: even
-        return (pairs[:, :, 0] + pairs[:, :, 1]) / 2
+        if int(faces.shape[1]) % 2 == 0:      # no row pair straddles the two images
+            return ops.concatenate([_mean_of_row_pairs(ops, faces),
+                                    _mean_of_row_pairs(ops, spectrograms)], axis=1)
+        return _mean_of_row_pairs(ops, ops.concatenate([faces, spectrograms], axis=1))
     if strategy == "sfas":
         return _sum_images(ops, faces, spectrograms, sfas_mode)
     order = _drawn(ops, frame_order(strategy, num_frames), strategy, rng)
@@ -189,6 +189,13 @@ def _drawn(ops: _Ops, order: Any, strategy: str, rng: Any) -> Any:
     if rng is None:
         raise ValueError("strategy 'rfas' needs `rng` to draw its frame order")
     return ops.take(order, ops.permutation(rng, int(order.shape[0])), axis=0)
+
+
+def _mean_of_row_pairs(ops: _Ops, images: Any) -> Any:
+    """``[T, 2H, W, C] -> [T, H, W, C]``: each output row is the mean of two input rows."""
+    t, height, width, channels = (int(n) for n in images.shape)
+    pairs = ops.reshape(images, (t, height // 2, 2, width, channels))
+    return (pairs[:, :, 0] + pairs[:, :, 1]) / 2
 
 
 def _sum_images(ops: _Ops, faces: Any, spectrograms: Any, mode: str) -> Any:

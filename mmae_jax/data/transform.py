@@ -54,10 +54,12 @@ def clip_to_video(read_faces: FrameReader, windows: tf.Tensor, cfg: ml_collectio
     crop_seed, flip_seed, mask_seed, order_seed = tf.unstack(
         tf.random.experimental.stateless_split(seed, 4))
     normalization = cfg.normalization if normalized else None
-    # The frame-arranging strategies only move frames: each source is normalised on its own
-    # (k frames, folded into the face crop and the colour table) before it is arranged.
+    # Moving frames (the frame-arranging strategies) and averaging pixels (cfas, sfas "mean")
+    # commute with the per-channel normalisation: there each source is normalised on its own,
+    # folded into the face crop and the colour table, and the fused clip is not touched again.
     arranged = cfg.strategy in FRAME_STRATEGIES
-    source_normalization = normalization if arranged else None
+    linear = arranged or cfg.strategy == "cfas" or (cfg.strategy == "sfas" and cfg.sfas_mode == "mean")
+    source_normalization = normalization if linear else None
     aug = cfg.augment
     images = tf.zeros([0, cfg.image_size, cfg.image_size, 3], tf.float32)
     if face_positions.size:
@@ -79,9 +81,9 @@ def clip_to_video(read_faces: FrameReader, windows: tf.Tensor, cfg: ml_collectio
                                        cfg.spectrogram_render, source_normalization)
     if arranged:
         return fuse_read_frames(images, spectrograms, cfg.strategy, rng=order_seed)
-    # cfas and sfas read every frame of both and mix pixels: normalise the mixture.
+    # cfas and sfas read every frame of both and mix pixels.
     video = fuse(images, spectrograms, cfg.strategy, rng=order_seed, sfas_mode=cfg.sfas_mode)
-    return video if normalization is None else normalize(video, normalization)
+    return video if normalization is None or linear else normalize(video, normalization)
 
 
 def prepare_clip(faces: np.ndarray, spectrogram: np.ndarray, cfg: ml_collections.ConfigDict, *,
