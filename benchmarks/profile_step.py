@@ -5,7 +5,8 @@ batch, dtype and attention), runs it once under ``jax.profiler.trace``, reads th
 XPlane file and sums the device-side (XLA thunk) time of every compiled HLO instruction,
 grouped by instruction kind, output shape and the JAX operation it came from (the HLO
 ``op_name``). Prints the largest groups as a table: the profile behind
-``docs/benchmarks_analysis.md``.
+``docs/benchmarks_analysis.md``. It reads XLA:CPU's thunk events, so it runs on the CPU
+backend only; on a GPU, open a ``jax.profiler`` trace in XProf / TensorBoard instead.
 
     python benchmarks/profile_step.py --variant small --threads 1
 """
@@ -98,6 +99,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--top", type=int, default=15, help="table rows")
     args = parser.parse_args(argv)
     cores = len(pin_cores(args.threads))   # before XLA starts its thread pool
+    if jax.default_backend() != "cpu":
+        raise SystemExit(f"profile_step.py reads XLA:CPU thunk events; the backend here is "
+                         f"{jax.default_backend()!r} (run with JAX_PLATFORMS=cpu, or use XProf)")
     cfg = VideoMAEConfig.from_variant(args.variant, num_classes=NUM_CLASSES, num_frames=args.frames,
                                       img_size=args.size, dtype=args.dtype, attention_impl=args.attention)
     rng = np.random.default_rng(0)
