@@ -96,6 +96,22 @@ def test_huggingface_v4_names_in_pytorch_model_bin(tmp_path):
 
 
 @pytest.mark.parametrize("model_class, outputs", [
+    ("VideoMAEForVideoClassification", {"logits", "features"}),
+    ("VideoMAEForPreTraining", {"tokens", "predictions"}),
+])
+def test_huggingface_layer_norm_epsilons_are_carried_over(tmp_path, model_class, outputs):
+    """A large layer_norm_eps makes the epsilon visible in the outputs: parity needs the
+    config's value in the blocks and PyTorch's default 1e-5 in fc_norm / the decoder norm."""
+    classifier = "Classification" in model_class
+    config = _hf_config(layer_norm_eps=0.05, **({"num_labels": 3} if classifier else {"use_mean_pooling": False}))
+    model = reference.randomize_parameters(getattr(transformers, model_class)(config), 6)
+    model.save_pretrained(tmp_path / "hf")
+    result, rows = compare_checkpoint(load_checkpoint(tmp_path / "hf"))
+    assert (result.cfg.layer_norm_eps, result.cfg.head_layer_norm_eps) == (0.05, 1e-5)
+    _assert_parity(rows, outputs)
+
+
+@pytest.mark.parametrize("model_class, outputs", [
     ("VideoMAEForPreTraining", {"tokens", "predictions"}),
     ("VideoMAEModel", {"tokens"}),
 ])

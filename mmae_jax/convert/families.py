@@ -114,7 +114,21 @@ def target_config(source: SourceModel, *, variant: str | None = None, num_classe
         use_mean_pooling=source.use_mean_pooling,
         init_values=LAYER_SCALE_INIT if source.layer_scale else 0.0,
         norm_pix_loss=hf.get("norm_pix_loss", VideoMAEConfig.norm_pix_loss),
+        **_layer_norm_epsilons(source),
     )
+
+
+# transformers' VideoMAEConfig default, and nn.LayerNorm's default (its fc_norm, decoder norm).
+HF_LAYER_NORM_EPS, TORCH_LAYER_NORM_EPS = 1e-12, 1e-5
+
+
+def _layer_norm_epsilons(source: SourceModel) -> dict[str, float]:
+    """The epsilons the source model was run with (see ``VideoMAEConfig.layer_norm_eps``)."""
+    if source.family != "huggingface":
+        return {}            # the official code: 1e-6 everywhere, the config's default
+    hf = source.hf_config or {}
+    return dict(layer_norm_eps=float(hf.get("layer_norm_eps", HF_LAYER_NORM_EPS)),
+                head_layer_norm_eps=TORCH_LAYER_NORM_EPS)
 
 
 def _sizes_from_source(source: SourceModel) -> dict[str, int]:

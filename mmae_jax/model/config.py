@@ -59,6 +59,11 @@ class VideoMAEConfig:
     decoder_num_heads: int = 6
     mask_ratio: float = 0.9
     norm_pix_loss: bool = True
+    # LayerNorm epsilons. VideoMAE uses 1e-6 everywhere; Hugging Face's VideoMAE uses its
+    # config's layer_norm_eps (default 1e-12) in the blocks and the encoder's final norm, and
+    # PyTorch's default 1e-5 in fc_norm and the decoder's final norm (the converter sets both).
+    layer_norm_eps: float = 1e-6        # every block (encoder and decoder), encoder.norm
+    head_layer_norm_eps: float = 1e-6   # fc_norm, decoder.norm
     # Compute.
     dtype: str = "float32"          # compute dtype; parameters are always float32
     attention_impl: str = "auto"    # "einsum" on CPU, else "xla"; or "xla" / "cudnn" / "einsum"
@@ -76,6 +81,9 @@ class VideoMAEConfig:
             raise ValueError(f"img_size {self.img_size} is not a multiple of patch_size {self.patch_size}")
         if not 0.0 <= self.mask_ratio < 1.0:
             raise ValueError(f"mask_ratio must lie in [0, 1), got {self.mask_ratio}")
+        if not (self.layer_norm_eps > 0 and self.head_layer_norm_eps > 0):
+            raise ValueError(f"layer norm epsilons must be positive, got {self.layer_norm_eps} "
+                             f"and {self.head_layer_norm_eps}")
         for name, value, allowed in (("remat_policy", self.remat_policy, REMAT_POLICIES),
                                      ("attention_impl", self.attention_impl, ATTENTION_IMPLEMENTATIONS),
                                      ("dtype", self.dtype, DTYPES)):

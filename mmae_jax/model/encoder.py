@@ -41,9 +41,9 @@ class VideoMAEEncoder(nnx.Module):
         self.pos_drop = nnx.Dropout(cfg.drop_rate, rngs=rngs)
         self.blocks = make_blocks(cfg.embed_dim, cfg.depth, cfg.num_heads, cfg.mlp_ratio,
                                   drop_rate=cfg.drop_rate, drop_path_rate=cfg.drop_path_rate,
-                                  init_values=cfg.init_values, dtype=dtype,
-                                  attention_impl=cfg.attention_impl, rngs=rngs)
-        self.norm = layer_norm(cfg.embed_dim, dtype, rngs) if final_norm else None
+                                  init_values=cfg.init_values, norm_eps=cfg.layer_norm_eps,
+                                  dtype=dtype, attention_impl=cfg.attention_impl, rngs=rngs)
+        self.norm = layer_norm(cfg.embed_dim, cfg.layer_norm_eps, dtype, rngs) if final_norm else None
 
     def __call__(self, x: jax.Array, visible_idx: jax.Array | None = None) -> jax.Array:
         tokens = self.patch_embed(x.astype(self.dtype))                # [B, N, D]
@@ -66,7 +66,8 @@ class VideoMAEClassifier(nnx.Module):
     def __init__(self, cfg: VideoMAEConfig, *, rngs: nnx.Rngs):
         self.cfg = cfg
         self.encoder = VideoMAEEncoder(cfg, final_norm=not cfg.use_mean_pooling, rngs=rngs)
-        self.fc_norm = layer_norm(cfg.embed_dim, cfg.compute_dtype, rngs) if cfg.use_mean_pooling else None
+        self.fc_norm = (layer_norm(cfg.embed_dim, cfg.head_layer_norm_eps, cfg.compute_dtype, rngs)
+                        if cfg.use_mean_pooling else None)
         self.fc_dropout = nnx.Dropout(cfg.fc_drop_rate, rngs=rngs)
         self.head = dense(cfg.embed_dim, cfg.num_classes, jnp.float32, rngs)
         scale = cfg.head_init_scale

@@ -15,12 +15,9 @@ from flax import nnx
 
 from mmae_jax.model.patches import patchify
 
-LAYER_NORM_EPS = 1e-6
-
-
-def layer_norm(dim: int, dtype, rngs: nnx.Rngs) -> nnx.LayerNorm:
-    """LayerNorm with VideoMAE's epsilon; parameters float32, output in ``dtype``."""
-    return nnx.LayerNorm(dim, epsilon=LAYER_NORM_EPS, dtype=dtype, param_dtype=jnp.float32, rngs=rngs)
+def layer_norm(dim: int, epsilon: float, dtype, rngs: nnx.Rngs) -> nnx.LayerNorm:
+    """LayerNorm (VideoMAE's epsilon is 1e-6); parameters float32, output in ``dtype``."""
+    return nnx.LayerNorm(dim, epsilon=epsilon, dtype=dtype, param_dtype=jnp.float32, rngs=rngs)
 
 
 def dense(in_dim: int, out_dim: int, dtype, rngs: nnx.Rngs, *, use_bias: bool = True,
@@ -125,11 +122,11 @@ class Block(nnx.Module):
     """Pre-norm transformer block with optional layer scale and stochastic depth."""
 
     def __init__(self, dim: int, num_heads: int, mlp_ratio: float, *, drop_rate: float,
-                 drop_path_rate: float, init_values: float, dtype, attention_impl: str,
-                 rngs: nnx.Rngs):
-        self.norm1 = layer_norm(dim, dtype, rngs)
+                 drop_path_rate: float, init_values: float, norm_eps: float, dtype,
+                 attention_impl: str, rngs: nnx.Rngs):
+        self.norm1 = layer_norm(dim, norm_eps, dtype, rngs)
         self.attn = Attention(dim, num_heads, drop_rate, dtype, attention_impl, rngs)
-        self.norm2 = layer_norm(dim, dtype, rngs)
+        self.norm2 = layer_norm(dim, norm_eps, dtype, rngs)
         self.mlp = Mlp(dim, int(dim * mlp_ratio), drop_rate, dtype, rngs)
         # Drop path = dropout of the whole residual branch per sample.
         self.drop_path = nnx.Dropout(drop_path_rate, broadcast_dims=(1, 2), rngs=rngs)
@@ -169,11 +166,11 @@ def apply_blocks(blocks, x: jax.Array, remat_policy: str) -> jax.Array:
 
 
 def make_blocks(cfg_dim: int, depth: int, num_heads: int, mlp_ratio: float, *, drop_rate: float,
-                drop_path_rate: float, init_values: float, dtype, attention_impl: str,
-                rngs: nnx.Rngs) -> nnx.List:
+                drop_path_rate: float, init_values: float, norm_eps: float, dtype,
+                attention_impl: str, rngs: nnx.Rngs) -> nnx.List:
     """``depth`` blocks with stochastic-depth rates rising linearly from 0 to ``drop_path_rate``."""
     rates = [drop_path_rate * i / max(depth - 1, 1) for i in range(depth)]
     make = functools.partial(Block, cfg_dim, num_heads, mlp_ratio, drop_rate=drop_rate,
-                             init_values=init_values, dtype=dtype, attention_impl=attention_impl,
-                             rngs=rngs)
+                             init_values=init_values, norm_eps=norm_eps, dtype=dtype,
+                             attention_impl=attention_impl, rngs=rngs)
     return nnx.List([make(drop_path_rate=rate) for rate in rates])

@@ -24,9 +24,9 @@ class VideoMAEDecoder(nnx.Module):
         self.remat_policy = cfg.remat_policy
         self.blocks = make_blocks(cfg.decoder_embed_dim, cfg.decoder_depth, cfg.decoder_num_heads,
                                   cfg.mlp_ratio, drop_rate=0.0, drop_path_rate=0.0,
-                                  init_values=cfg.init_values, dtype=dtype,
-                                  attention_impl=cfg.attention_impl, rngs=rngs)
-        self.norm = layer_norm(cfg.decoder_embed_dim, dtype, rngs)
+                                  init_values=cfg.init_values, norm_eps=cfg.layer_norm_eps,
+                                  dtype=dtype, attention_impl=cfg.attention_impl, rngs=rngs)
+        self.norm = layer_norm(cfg.decoder_embed_dim, cfg.head_layer_norm_eps, dtype, rngs)
         self.head = dense(cfg.decoder_embed_dim, cfg.patch_dim, jnp.float32, rngs)
 
     def __call__(self, x: jax.Array, num_masked: int) -> jax.Array:
