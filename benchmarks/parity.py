@@ -47,8 +47,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    print(f"| variant | family | output | shape | max abs diff | max rel diff |")
-    print(f"|---|---|---|---|---|---|")
+    print("| variant | family | output | shape | max abs diff | max rel diff |")
+    print("|---|---|---|---|---|---|")
     with tempfile.TemporaryDirectory() as folder:
         for variant in args.variants:
             for family, path in write_checkpoints(Path(folder), variant, args.seed).items():

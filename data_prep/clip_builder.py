@@ -33,24 +33,26 @@ SPLIT = "data"
 
 @dataclasses.dataclass(eq=False)
 class ClipBuilderConfig(tfds.core.BuilderConfig):
-    """One way of turning clips into examples; the fields mirror ``ClipSpec`` (see there), plus
-    ``class_set`` (a key of ``protocols.class_names``)."""
+    """One way of turning clips into examples: the ``ClipSpec`` fields a dataset config may set
+    (defaults are ``ClipSpec``'s; see there), plus ``class_set`` (a key of
+    ``protocols.class_names``)."""
 
-    num_frames: int = 16
-    image_size: int = 224
-    framing: str = "face"
-    detector: str = "haar"
-    face_margin: float = 0.25
-    window_seconds: float = 0.5
-    features: str = "logmel"
-    mfcc_stride: float = 0.01
-    peak_normalize: bool = False
+    num_frames: int = ClipSpec.num_frames
+    image_size: int = ClipSpec.image_size
+    framing: str = ClipSpec.framing
+    detector: str = ClipSpec.detector
+    face_margin: float = ClipSpec.face_margin
+    window_seconds: float = ClipSpec.window_seconds
+    features: str = ClipSpec.features
+    mfcc_stride: float = ClipSpec.mfcc_stride
+    peak_normalize: bool = ClipSpec.peak_normalize
     class_set: str = "default"
 
     def clip_spec(self) -> ClipSpec:
-        return ClipSpec(num_frames=self.num_frames, image_size=self.image_size, framing=self.framing,
-                        detector=self.detector, face_margin=self.face_margin, window_seconds=self.window_seconds,
-                        features=self.features, mfcc_stride=self.mfcc_stride, peak_normalize=self.peak_normalize)
+        """The ``ClipSpec`` of this config: every field the two share, the rest at its default."""
+        shared = {field.name for field in dataclasses.fields(ClipSpec)} & {
+            field.name for field in dataclasses.fields(self)}
+        return ClipSpec(**{name: getattr(self, name) for name in shared})
 
 
 def standard_configs(config_class: type[ClipBuilderConfig] = ClipBuilderConfig,

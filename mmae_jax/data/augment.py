@@ -11,16 +11,7 @@ import math
 
 import tensorflow as tf
 
-from mmae_jax.data.normalize import mean_std
-
-
-def pixels_to_model_range(pixels: tf.Tensor, normalization: str | None = None) -> tf.Tensor:
-    """``[..., 3]`` float pixel values in [0, 255] -> images in [0, 1], or with
-    ``normalization`` straight to normalised values (``normalize.py``) in one multiply-add."""
-    if normalization is None:
-        return pixels / 255.0
-    mean, std = mean_std(normalization)
-    return pixels * (1.0 / (255.0 * std)) + (-mean / std)
+from mmae_jax.data.normalize import pixels_to_model_range
 
 
 def faces_to_float(faces: tf.Tensor, image_size: int, normalization: str | None = None) -> tf.Tensor:
@@ -49,7 +40,8 @@ def random_resized_crop(faces: tf.Tensor, seed: tf.Tensor, image_size: int,
     width = tf.minimum(tf.sqrt(area * tf.exp(log_ratio)), 1.0)
     height = tf.minimum(tf.sqrt(area / tf.exp(log_ratio)), 1.0)
     top = (1.0 - height) * draws[2]
-    left, right = (1.0 - width) * draws[3], (1.0 - width) * draws[3] + width
+    left = (1.0 - width) * draws[3]
+    right = left + width
     if flip_seed is not None:
         left, right = tf.cond(_flip_drawn(flip_seed), lambda: (right, left), lambda: (left, right))
     num_frames = tf.shape(faces)[0]

@@ -178,8 +178,12 @@ def fuse_read_frames(faces_read: Any, spectrograms_read: Any, strategy: str, *,
     """
     num_frames = int(faces_read.shape[0]) + int(spectrograms_read.shape[0])
     ops = _ops_for(faces_read)
-    order = _drawn(ops, read_frame_order(strategy, num_frames), strategy, rng)
-    return ops.take(ops.concatenate([faces_read, spectrograms_read], axis=0), order, axis=0)
+    order = read_frame_order(strategy, num_frames)
+    parts = [part for part in (faces_read, spectrograms_read) if int(part.shape[0])]
+    stack = parts[0] if len(parts) == 1 else ops.concatenate(parts, axis=0)
+    if strategy != "rfas" and np.array_equal(order, np.arange(num_frames)):
+        return stack            # ffls, face_only, audio_only: the stack is already in order
+    return ops.take(stack, _drawn(ops, order, strategy, rng), axis=0)
 
 
 def _drawn(ops: _Ops, order: Any, strategy: str, rng: Any) -> Any:

@@ -28,6 +28,15 @@ def normalize(images: Any, name: str) -> Any:
     return (images - mean) / std
 
 
+def pixels_to_model_range(pixels: Any, name: str | None = None) -> Any:
+    """``[..., 3]`` float pixel values in [0, 255] -> images in [0, 1], or with a normalisation
+    ``name`` straight to ``normalize(pixels / 255, name)`` in one multiply-add."""
+    if name is None:
+        return pixels / 255.0
+    mean, std = mean_std(name)
+    return pixels * (1.0 / (255.0 * std)) + (-mean / std)
+
+
 def denormalize(images: Any, name: str) -> Any:
     """Inverse of ``normalize``: back to [0, 1] images for display."""
     mean, std = mean_std(name)

@@ -18,7 +18,6 @@ from typing import Iterator
 
 import jax
 import ml_collections
-import numpy as np
 import tensorflow as tf
 from jax.sharding import NamedSharding
 
