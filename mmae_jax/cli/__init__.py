@@ -10,6 +10,8 @@ import argparse
 import importlib
 import sys
 
+from mmae_jax.errors import EXIT_USER_ERROR, one_line_cause
+
 # Subcommand name -> module under mmae_jax.cli. Modules are imported only when listed
 # here, so that e.g. ``model-info`` never imports TensorFlow or torch.
 SUBCOMMANDS = {
@@ -43,7 +45,14 @@ def main(argv: list[str] | None = None) -> int:
         args.config_argv = unknown
     elif unknown:
         parser.error(f"unrecognized arguments: {' '.join(unknown)}")
-    return int(args.func(args) or 0)
+    try:
+        return int(args.func(args) or 0)
+    except Exception as error:  # expected failures: one line; anything else keeps its traceback
+        cause = one_line_cause(error)
+        if cause is None:
+            raise
+        print(f"error: {cause}", file=sys.stderr)
+        return EXIT_USER_ERROR
 
 
 if __name__ == "__main__":
