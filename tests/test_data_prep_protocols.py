@@ -65,3 +65,68 @@ def test_class_names_and_bad_arguments():
         protocols.kfold_split("ravdess", 6, 1)
     with pytest.raises(ValueError, match="unknown protocol"):
         protocols.assign_splits("ravdess", "lopo", ["a"], [1])
+
+
+HICMAE_CREMA_D_TEST_ACTORS = [(1001, 1018), (1019, 1036), (1037, 1054), (1055, 1072), (1073, 1091)]
+
+
+@pytest.mark.parametrize("dataset", ["ravdess", "crema_d", "iemocap"])
+def test_hicmae_folds_keep_speakers_on_one_side_and_take_no_validation(dataset):
+    speakers = SPEAKERS[dataset]
+    clip_ids = [f"{s}_{i}" for s in speakers for i in range(2)]
+    clip_speakers = [s for s in speakers for _ in range(2)]
+    tested = collections.Counter()
+    for fold in range(protocols.num_folds(dataset)):
+        splits = protocols.assign_splits(dataset, "hicmae", clip_ids, clip_speakers, fold=fold)
+        assert set(splits) == {"train", "test"}
+        train = {s for s, split in zip(clip_speakers, splits) if split == "train"}
+        test = {s for s, split in zip(clip_speakers, splits) if split == "test"}
+        assert not train & test and train | test == set(speakers)
+        tested.update(test)
+        if dataset == "ravdess":
+            assert len(train) == 20 and sorted(test) == list(range(4 * fold + 1, 4 * fold + 5))
+        if dataset == "crema_d":
+            first, last = HICMAE_CREMA_D_TEST_ACTORS[fold]
+            assert sorted(test) == list(range(first, last + 1))
+        if dataset == "iemocap":
+            assert sorted(test) == [10 * (fold + 1), 10 * (fold + 1) + 1]
+    assert set(tested.values()) == {1}
+
+
+def test_hicmae_needs_ravdess_8_classes():
+    protocols.check_class_set("ravdess", "hicmae", protocols.RAVDESS_EMOTIONS)
+    protocols.check_class_set("ravdess", "notebook", protocols.RAVDESS_PAPER7)
+    with pytest.raises(ValueError, match="8 classes"):
+        protocols.check_class_set("ravdess", "hicmae", protocols.RAVDESS_PAPER7)
+
+
+def ravdess_paper7_clips():
+    """RAVDESS's 1,440 speech clips (per actor: 4 neutral, 8 of each other emotion) with the
+    7-class labels (calm merged into neutral: 288 neutral, 192 of each other class)."""
+    clip_ids, labels = [], []
+    for actor in range(1, 25):
+        for emotion in range(8):              # 0 neutral, 1 calm, 2..7
+            for take in range(4 if emotion == 0 else 8):
+                clip_ids.append(f"{actor:02d}-{emotion}-{take}")
+                labels.append(0 if emotion <= 1 else emotion - 1)
+    return clip_ids, labels
+
+
+def test_notebook_split_is_1080_720_360_stratified_overlapping_and_seeded():
+    clip_ids, labels = ravdess_paper7_clips()
+    speakers = [int(clip_id[:2]) for clip_id in clip_ids]
+    splits = protocols.assign_splits("ravdess", "notebook", clip_ids, speakers, seed=0, labels=labels)
+    train = protocols.split_membership(splits, "train")
+    validation = protocols.split_membership(splits, "validation")
+    test = protocols.split_membership(splits, "test")
+    assert (train.sum(), validation.sum(), test.sum()) == (1080, 720, 360)
+    assert not (train & test).any() and not (validation & test).any() and (validation <= train).all()
+    test_per_class = collections.Counter(np.asarray(labels)[test].tolist())
+    assert test_per_class == {0: 72, **{label: 48 for label in range(1, 7)}}
+    again = protocols.assign_splits("ravdess", "notebook", clip_ids[::-1], speakers[::-1], seed=0,
+                                    labels=labels[::-1])
+    assert list(again) == list(splits[::-1])
+    other = protocols.assign_splits("ravdess", "notebook", clip_ids, speakers, seed=1, labels=labels)
+    assert np.mean(other != splits) > 0.3
+    with pytest.raises(ValueError, match="needs one label per clip"):
+        protocols.assign_splits("ravdess", "notebook", clip_ids, speakers)
