@@ -46,6 +46,7 @@ def base_config() -> ml_collections.ConfigDict:
     config.seed = 0
     config.mode = "finetune"              # or linear_probe: frozen backbone, only the head trains
     config.init = ""                      # a converted checkpoint or pre-training export to start from
+    config.init_allow_partial = False     # True: train even when init leaves encoder tensors random
     config.model = model_fields()
     config.data = default_data_config()
     config.batch_size = 16                # global, over all devices and hosts

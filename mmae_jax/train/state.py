@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import logging
 from pathlib import Path
 
 import jax
@@ -11,10 +10,10 @@ import jax.numpy as jnp
 import ml_collections
 from flax import nnx
 
+from mmae_jax.errors import ConfigError
 from mmae_jax.model.config import VideoMAEConfig
+from mmae_jax.model.io import RestoreReport, restore_into
 from mmae_jax.train.mesh import replicated, tree_shardings
-
-log = logging.getLogger(__name__)
 
 
 def model_config(config: ml_collections.ConfigDict, num_classes: int) -> VideoMAEConfig:
@@ -35,6 +34,7 @@ class ModelParts:
     rest: dict                 # pure dict of the non-parameter state (dropout streams), replicated
     trainable: dict            # pure dict of the parameters the optimiser updates
     frozen: dict               # pure dict of the others (empty unless linear probe)
+    init_report: RestoreReport | None = None   # what loading ``config.init`` did, when given
 
 
 def split_model(model: nnx.Module, trainable_filter) -> ModelParts:
@@ -48,12 +48,15 @@ def split_model(model: nnx.Module, trainable_filter) -> ModelParts:
 
 
 def init_model_parts(model_class: type[nnx.Module], cfg: VideoMAEConfig, trainable_filter, seed: int,
-                     mesh, min_shard_size: int, init: str = "") -> tuple[ModelParts, dict]:
+                     mesh, min_shard_size: int, init: str = "", allow_partial: bool = False
+                     ) -> tuple[ModelParts, dict]:
     """``model_class(cfg)`` created already sharded (jit with out_shardings), then ``init`` loaded.
 
     Returns the parts and the shardings of ``trainable`` / ``frozen``. With ``init`` (a
     model directory from conversion, training or pre-training) every tensor whose path and
-    shape match is copied in; the report of loaded / left / unused tensors is logged.
+    shape match is copied in, and ``parts.init_report`` says what was loaded, left and unused.
+    Raises ConfigError when an encoder tensor is left at its initial value (missing from
+    ``init`` or of another shape), unless ``allow_partial``.
     """
     def make():
         parts = split_model(model_class(cfg, rngs=nnx.Rngs(params=seed, dropout=seed + 1)), trainable_filter)
@@ -68,14 +71,36 @@ def init_model_parts(model_class: type[nnx.Module], cfg: VideoMAEConfig, trainab
     parts = ModelParts(abstract_parts.train_graphdef, abstract_parts.eval_graphdef, values["rest"],
                        values["trainable"], values["frozen"])
     if init:
-        from mmae_jax.model.io import restore_into
         model = nnx.merge(parts.train_graphdef, parts.trainable, parts.frozen, parts.rest)
         report = restore_into(model, resolve_init(init))
-        log.info("initial weights from %s: %s", init, report.describe())
+        check_backbone_loaded(report, init, allow_partial)
+        parts.init_report = report
         loaded = split_model(model, trainable_filter)
         parts.trainable = jax.device_put(loaded.trainable, shardings["trainable"])
         parts.frozen = jax.device_put(loaded.frozen, shardings["frozen"])
     return parts, dict(trainable=shardings["trainable"], frozen=shardings["frozen"])
+
+
+BACKBONE_PREFIX = "encoder."
+
+
+def check_backbone_loaded(report: RestoreReport, init: str | Path, allow_partial: bool) -> None:
+    """ConfigError naming every encoder tensor ``init`` did not fill, unless ``allow_partial``.
+
+    Heads and decoders may start fresh (a new number of classes, a classifier from a
+    pretrainer); an encoder left partly random is a different experiment (in linear-probe
+    mode, a head trained on a random frozen backbone).
+    """
+    missing = [path for path in report.left_at_init if path.startswith(BACKBONE_PREFIX)]
+    mismatched = [f"{path} saved {list(saved)} model {list(model)}"
+                  for path, saved, model in report.shape_mismatches if path.startswith(BACKBONE_PREFIX)]
+    if (missing or mismatched) and not allow_partial:
+        listed = "; ".join(mismatched + [f"{path} not in the checkpoint" for path in missing])
+        raise ConfigError(f"init={init} fills {len(report.loaded)} tensors but leaves "
+                          f"{len(missing) + len(mismatched)} encoder tensors at their random initial "
+                          f"values: {listed}",
+                          "use a checkpoint of the same variant, frames and image size, or set "
+                          "--config.init_allow_partial=true to train from a partial load")
 
 
 def resolve_init(path: str | Path) -> Path:
@@ -85,8 +110,13 @@ def resolve_init(path: str | Path) -> Path:
         return path
     if (path / "final_model" / "params").is_dir():
         return path / "final_model"
-    raise FileNotFoundError(f"init={path} is neither a model directory (config.json + params/) nor a "
-                            f"finished run's workdir with final_model/")
+    if path.is_file():
+        raise ConfigError(f"init={path} is a file, not a model directory",
+                          f"convert it first: mmae-jax convert --source {path} --output DIR, then init=DIR")
+    raise ConfigError(f"init={path} is neither a model directory (config.json + params/) nor a "
+                      f"finished run's workdir with final_model/",
+                      "pass the folder written by `mmae-jax convert` or by training" if path.exists()
+                      else "the path does not exist; check its spelling")
 
 
 def create_train_state(parts: ModelParts, param_shardings: dict, tx, mesh, min_shard_size: int):

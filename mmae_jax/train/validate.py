@@ -1,0 +1,85 @@
+"""Checks of an experiment config made before any model is built or data is read.
+
+``validate_experiment`` raises ConfigError for a value that can not give the run asked for
+(a misspelled strategy, a fold the dataset does not have, a batch size of 0, a data folder
+or ``init`` that does not exist) and makes ``data.data_dir`` absolute, so the saved config
+still points at the data when read from another folder.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import ml_collections
+
+from mmae_jax.errors import ConfigError
+
+MODES = ("finetune", "linear_probe")
+
+
+def _choice(field: str, value, choices) -> None:
+    if value not in choices:
+        raise ConfigError(f"{field}={value!r} is not known", f"choose one of {', '.join(map(str, choices))}")
+
+
+def _positive(field: str, value) -> None:
+    if not isinstance(value, int) or value <= 0:
+        raise ConfigError(f"{field}={value!r} must be a positive integer", f"set --config.{field} to 1 or more")
+
+
+def validate_choices(config: ml_collections.ConfigDict) -> None:
+    """The config's names and counts (no file system access)."""
+    from data_prep import protocols
+    from mmae_jax.data.fusion import SFAS_MODES, STRATEGIES
+    from mmae_jax.data.normalize import NORMALIZATIONS
+    from mmae_jax.data.render import RENDER_MODES
+    from mmae_jax.model.config import VARIANTS
+
+    data = config.data
+    _choice("data.strategy", data.strategy, STRATEGIES)
+    _choice("model.variant", config.model.variant, tuple(VARIANTS))
+    _choice("mode", config.mode, MODES)
+    _choice("data.dataset", data.dataset, tuple(protocols.NUM_FOLDS))
+    _choice("data.protocol", data.protocol, protocols.PROTOCOLS)
+    _choice("data.normalization", data.normalization, tuple(NORMALIZATIONS))
+    _choice("data.spectrogram_render", data.spectrogram_render, RENDER_MODES)
+    _choice("data.sfas_mode", data.sfas_mode, SFAS_MODES)
+    if data.protocol in protocols.FOLD_PROTOCOLS:
+        folds = protocols.num_folds(data.dataset)
+        if not (isinstance(data.fold, int) and 0 <= data.fold < folds):
+            raise ConfigError(f"{data.dataset} has folds 0..{folds - 1}, not fold={data.fold}",
+                              f"choose a fold from 0 to {folds - 1}")
+    for field in ("batch_size", "num_epochs", "eval.batch_size", "log_every_steps", "data.num_frames",
+                  "data.image_size", "optim.grad_accum_steps", "eval.every_epochs"):
+        node = config
+        for key in field.split("."):
+            node = node[key]
+        _positive(field, node)
+    patch, tubelet = config.model.get("patch_size", 16), config.model.get("tubelet_size", 2)
+    if data.image_size % patch or data.num_frames % tubelet:
+        raise ConfigError(f"data.image_size={data.image_size} and data.num_frames={data.num_frames} must be "
+                          f"multiples of the patch size {patch} and tubelet size {tubelet}",
+                          "change them to multiples")
+
+
+def validate_paths(config: ml_collections.ConfigDict) -> None:
+    """``data.data_dir`` holds the built dataset (made absolute), ``init`` is a model directory."""
+    from mmae_jax.data.source import stored_builder_dir
+    from mmae_jax.train.state import resolve_init
+
+    data = config.data
+    if data.data_dir and "://" not in data.data_dir:
+        data.data_dir = str(Path(data.data_dir).expanduser().absolute())
+    try:
+        stored_builder_dir(data.data_dir, data.dataset, data.builder_config)
+    except FileNotFoundError as error:
+        raise ConfigError(f"data.data_dir={data.data_dir or '(TFDS default)'}: {error}",
+                          "pass --config.data.data_dir=<the --data-dir given to prepare>") from error
+    if config.init:
+        resolve_init(config.init)
+
+
+def validate_experiment(config: ml_collections.ConfigDict) -> None:
+    """Every check above; raises ConfigError naming the field and the fix."""
+    validate_choices(config)
+    validate_paths(config)

@@ -1,0 +1,203 @@
+"""Guards of a training workdir: one run at a time, one experiment per workdir.
+
+- ``WorkdirLock``: ``run.lock`` holds the pid and host of the run using the workdir. A second
+  run stops with a message; a lock left by a process that no longer runs on this host is
+  replaced.
+- ``check_saved_config``: a workdir holding a run (checkpoints or ``results.json``) is
+  resumed only when its ``config.json`` matches the requested config in every field that
+  changes the model, the data or the training; otherwise the differing fields are named.
+- ``move_aside``: ``--fresh`` renames an old workdir to ``<workdir>.old-<time>`` instead of
+  mixing the new run into it.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import socket
+import time
+from pathlib import Path
+
+import ml_collections
+
+from mmae_jax.errors import WorkdirError
+
+LOCK_FILE = "run.lock"
+CONFIG_FILE = "config.json"
+INIT_REPORT_FILE = "init_report.txt"
+
+# Fields that may change between a run and its resumption: they change neither the model,
+# nor the data, nor the optimisation (logging, checkpoint cadence, evaluation batching,
+# where the data lives, how the devices are laid out).
+RESUMABLE_CHANGES = ("log_every_steps", "checkpoint.", "eval.batch_size", "data.data_dir", "data.prefetch",
+                     "data.num_parallel_calls", "mesh.")
+
+
+def _is_remote(path: Path | str) -> bool:
+    return "://" in str(path)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class WorkdirLock:
+    """``with WorkdirLock(workdir):`` holds ``workdir/run.lock`` for the duration of a run.
+
+    Skipped for remote workdirs (``gs://...``: no atomic create) and on hosts other than
+    process 0 of a multi-host run (the caller passes ``active=False``).
+    """
+
+    def __init__(self, workdir: str | Path, *, active: bool = True):
+        self.path = Path(workdir).absolute() / LOCK_FILE
+        self.active = active and not _is_remote(workdir)
+        self.held = False
+
+    def __enter__(self) -> "WorkdirLock":
+        if not self.active:
+            return self
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        record = json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "started": time.time()})
+        for _ in range(2):
+            try:
+                descriptor = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            except FileExistsError:
+                self._refuse_unless_stale()
+                continue
+            with os.fdopen(descriptor, "w") as file:
+                file.write(record + "\n")
+            self.held = True
+            return self
+        raise WorkdirError(f"{self.path} could not be taken", "another run may have started just now")
+
+    def __exit__(self, *exc) -> None:
+        if self.held:
+            self.path.unlink(missing_ok=True)
+            self.held = False
+
+    def _refuse_unless_stale(self) -> None:
+        """Remove a stale lock (its process is gone from this host), else raise WorkdirError."""
+        owner = read_lock(self.path.parent)
+        if owner is None:       # removed meanwhile, or unreadable: a crash while writing it
+            self.path.unlink(missing_ok=True)
+            return
+        here = owner.get("host") == socket.gethostname()
+        if here and not _alive(int(owner.get("pid", -1))):
+            self.path.unlink(missing_ok=True)
+            return
+        where = f"process {owner.get('pid')} on {owner.get('host')}"
+        raise WorkdirError(f"{self.path.parent} is in use by another run ({where})",
+                           "wait for it to end or choose another --workdir" +
+                           ("" if here else f"; if that run is gone, delete {self.path}"))
+
+
+def read_lock(workdir: str | Path) -> dict | None:
+    """The ``{"pid", "host", "started"}`` record of ``workdir``'s lock, or None."""
+    try:
+        return json.loads((Path(workdir) / LOCK_FILE).read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def holds_run(workdir: str | Path) -> bool:
+    """True when ``workdir`` holds checkpoints or a finished run's ``results.json``."""
+    workdir = Path(workdir)
+    checkpoints = workdir / "checkpoints"
+    return (workdir / "results.json").exists() or (checkpoints.is_dir() and any(checkpoints.iterdir()))
+
+
+def _flatten(tree: dict, prefix: str = "") -> dict:
+    flat = {}
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            flat.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def config_differences(saved: dict, requested: dict) -> list[tuple[str, object, object]]:
+    """``(field, saved, requested)`` for every dotted field whose values differ (JSON values)."""
+    saved_flat, requested_flat = _flatten(saved), _flatten(requested)
+    missing = object()
+    return [(key, saved_flat.get(key, missing), requested_flat.get(key, missing))
+            for key in sorted(set(saved_flat) | set(requested_flat))
+            if saved_flat.get(key, missing) != requested_flat.get(key, missing)]
+
+
+def _resumable(field: str) -> bool:
+    return any(field == allowed or (allowed.endswith(".") and field.startswith(allowed))
+               for allowed in RESUMABLE_CHANGES)
+
+
+def check_saved_config(workdir: str | Path, config: ml_collections.ConfigDict) -> list[str]:
+    """Write ``config.json``, or raise WorkdirError when the workdir holds another experiment.
+
+    A workdir without a run gets the requested config. A workdir with a run is resumed only
+    when every field outside ``RESUMABLE_CHANGES`` matches; changes of those fields are
+    written and returned as ``"field: old -> new"`` lines for the caller to print.
+    """
+    path = Path(workdir) / CONFIG_FILE
+    requested = json.loads(config.to_json_best_effort())
+    text = json.dumps(requested, indent=2) + "\n"
+    if not path.exists() or not holds_run(workdir):
+        path.write_text(text)
+        return []
+    try:
+        saved = json.loads(path.read_text())
+    except ValueError as error:
+        raise WorkdirError(f"{path} is damaged ({error}) and the workdir holds a run",
+                           "rerun with --fresh to start a new run, or choose another --workdir") from error
+    differences = config_differences(saved, requested)
+    blocking = [d for d in differences if not _resumable(d[0])]
+    if blocking:
+        shown = "; ".join(f"{key}: {_show(old)} -> {_show(new)}" for key, old, new in blocking[:8])
+        more = f" and {len(blocking) - 8} more" if len(blocking) > 8 else ""
+        raise WorkdirError(f"{workdir} holds a run of another experiment ({shown}{more})",
+                           "choose another --workdir, or rerun with --fresh to move the old run aside")
+    if differences:
+        path.write_text(text)
+    return [f"{key}: {_show(old)} -> {_show(new)}" for key, old, new in differences]
+
+
+def _show(value) -> str:
+    return "(absent)" if not isinstance(value, (str, int, float, bool, list, dict, type(None))) else json.dumps(value)
+
+
+def move_aside(workdir: str | Path) -> Path | None:
+    """Rename ``workdir`` to ``<workdir>.old-<YYYYmmdd-HHMMSS>`` (None when it does not exist).
+
+    Refuses while a live run holds its lock.
+    """
+    workdir = Path(workdir).absolute()
+    if not workdir.exists():
+        return None
+    owner = read_lock(workdir)
+    if owner and (owner.get("host") != socket.gethostname() or _alive(int(owner.get("pid", -1)))):
+        raise WorkdirError(f"{workdir} is in use by process {owner.get('pid')} on {owner.get('host')}",
+                           "wait for it to end before starting fresh")
+    target = workdir.with_name(f"{workdir.name}.old-{time.strftime('%Y%m%d-%H%M%S')}")
+    try:
+        workdir.rename(target)
+    except OSError as error:
+        if error.errno in (errno.EXDEV, errno.ENOTEMPTY, errno.EEXIST):
+            raise WorkdirError(f"could not move {workdir} aside to {target} ({error.strerror})",
+                               "move or delete it yourself") from error
+        raise
+    return target
+
+
+def write_init_report(workdir: str | Path, init: str, report) -> str:
+    """Write the load report of ``config.init`` to ``workdir/init_report.txt``; returns its one-line summary."""
+    summary = (f"initial weights from {init}: loaded {len(report.loaded)} tensors, "
+               f"{len(report.left_at_init) + len(report.shape_mismatches)} left at init, "
+               f"{len(report.unused)} unused")
+    (Path(workdir) / INIT_REPORT_FILE).write_text(f"{summary}\n{report.describe()}\n")
+    return f"{summary} (details: {Path(workdir) / INIT_REPORT_FILE})"
