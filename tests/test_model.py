@@ -51,6 +51,40 @@ def test_linear_probe_trains_only_the_head():
     assert count_parameters(abstract_classifier(cfg), trainable_filter(cfg)) == 7_175
 
 
+def test_paper_head_trains_a_fresh_norm_and_the_dense_9223_parameters(capsys):
+    assert cli_main(["model-info", "--variant", "large", "--num-classes", "7", "--linear-probe",
+                     "--paper-head"]) == 0
+    line = next(l for l in capsys.readouterr().out.splitlines() if l.startswith("trainable"))
+    assert line.split()[-1] == "9,223"                      # the notebook's model.summary()
+
+
+def test_fresh_head_norm_is_not_filled_from_a_checkpoint_and_gets_gradients():
+    from mmae_jax.model import trainable_filter
+    cfg = VideoMAEConfig.from_variant("tiny", freeze_backbone=True, head_norm="fresh", **TINY)
+    model = VideoMAEClassifier(cfg, rngs=nnx.Rngs(0))
+    assert model.fc_norm is None
+    paths = {".".join(map(str, path)) for path, _ in nnx.to_flat_state(nnx.state(model, trainable_filter(cfg)))}
+    assert paths == {"head.kernel", "head.bias", "head_norm.scale", "head_norm.bias"}
+    x = jax.random.normal(jax.random.key(1), (2, 4, 32, 32, 3))
+    trainable, rest = nnx.state(model, trainable_filter(cfg), ...)
+    graphdef = nnx.graphdef(model)
+
+    def loss(params):
+        return nnx.merge(graphdef, params, rest)(x).sum()
+
+    grads = jax.grad(loss)(trainable)
+    assert float(jnp.abs(grads["head_norm"]["scale"][...]).sum()) > 0
+
+
+def test_glorot_head_is_keras_dense_initialisation():
+    cfg = VideoMAEConfig.from_variant("tiny", head_init="glorot_uniform", **TINY)
+    head = VideoMAEClassifier(cfg, rngs=nnx.Rngs(0)).head
+    limit = np.sqrt(6.0 / (cfg.embed_dim + cfg.num_classes))
+    kernel = np.asarray(head.kernel[...])
+    assert np.abs(kernel).max() <= limit and np.abs(kernel).max() > 0.8 * limit
+    assert not np.asarray(head.bias[...]).any()
+
+
 def test_forward_flops_agree_with_matmul_formula():
     cfg = VideoMAEConfig.from_variant("small", num_classes=7)
     measured, formula = forward_flops(cfg), analytic_forward_flops(cfg)

@@ -14,6 +14,9 @@ def register(subparsers) -> None:
     parser.add_argument("--frames", type=int, default=16)
     parser.add_argument("--size", type=int, default=224)
     parser.add_argument("--linear-probe", action="store_true", help="count only the head as trainable")
+    parser.add_argument("--paper-head", action="store_true",
+                        help="the original notebook's head: a fresh LayerNorm trained with the head "
+                             "(model.head_norm=fresh)")
     parser.set_defaults(func=run)
 
 
@@ -23,7 +26,8 @@ def run(args: argparse.Namespace) -> int:
 
     cfg = VideoMAEConfig.from_variant(args.variant, num_classes=args.num_classes,
                                       num_frames=args.frames, img_size=args.size,
-                                      freeze_backbone=args.linear_probe)
+                                      freeze_backbone=args.linear_probe,
+                                      head_norm="fresh" if args.paper_head else "fc_norm")
     info = model_info(cfg)
     t, h, w, c = info.input_shape
     rows = [

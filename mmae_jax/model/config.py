@@ -25,6 +25,8 @@ VARIANTS: dict[str, dict[str, int]] = {
 }
 
 REMAT_POLICIES = ("none", "full", "dots", "dots_no_batch")
+HEAD_NORMS = ("fc_norm", "fresh")
+HEAD_INITS = ("trunc_normal", "glorot_uniform")
 ATTENTION_IMPLEMENTATIONS = ("auto", "xla", "cudnn", "einsum")
 DTYPES = ("float32", "bfloat16")
 
@@ -51,7 +53,12 @@ class VideoMAEConfig:
     init_values: float = 0.0        # layer scale (gamma_1/gamma_2); 0 disables it
     # Classifier.
     use_mean_pooling: bool = True   # False: final norm, token 0, no fc_norm
-    head_init_scale: float = 0.001
+    head_init_scale: float = 0.001  # multiplies the trunc_normal head's initial kernel and bias
+    head_init: str = "trunc_normal"  # trunc_normal (VideoMAE, std 0.02) | glorot_uniform (Keras Dense)
+    # The norm of the pooled tokens: "fc_norm" (VideoMAE's, loaded from a checkpoint, frozen in a
+    # linear probe) or "fresh" (the original notebook's head: a new LayerNorm named head_norm,
+    # never loaded from a checkpoint, trained with the head even when the backbone is frozen).
+    head_norm: str = "fc_norm"
     freeze_backbone: bool = False   # linear probe: gradients stop before the head
     # MAE pre-training.
     decoder_embed_dim: int = 384
@@ -81,12 +88,16 @@ class VideoMAEConfig:
             raise ValueError(f"img_size {self.img_size} is not a multiple of patch_size {self.patch_size}")
         if not 0.0 <= self.mask_ratio < 1.0:
             raise ValueError(f"mask_ratio must lie in [0, 1), got {self.mask_ratio}")
+        if self.head_norm == "fresh" and not self.use_mean_pooling:
+            raise ValueError("head_norm='fresh' normalises mean-pooled tokens; it needs use_mean_pooling")
         if not (self.layer_norm_eps > 0 and self.head_layer_norm_eps > 0):
             raise ValueError(f"layer norm epsilons must be positive, got {self.layer_norm_eps} "
                              f"and {self.head_layer_norm_eps}")
         for name, value, allowed in (("remat_policy", self.remat_policy, REMAT_POLICIES),
                                      ("attention_impl", self.attention_impl, ATTENTION_IMPLEMENTATIONS),
-                                     ("dtype", self.dtype, DTYPES)):
+                                     ("dtype", self.dtype, DTYPES),
+                                     ("head_norm", self.head_norm, HEAD_NORMS),
+                                     ("head_init", self.head_init, HEAD_INITS)):
             if value not in allowed:
                 raise ValueError(f"{name} must be one of {allowed}, got {value!r}")
 

@@ -59,24 +59,42 @@ class VideoMAEClassifier(nnx.Module):
 
     Mean pooling: mean of tokens -> ``fc_norm`` -> dropout -> ``head``. Without mean
     pooling (``use_mean_pooling=False``): final ``encoder.norm`` -> token 0 -> ``head``,
-    as the official code does. ``freeze_backbone`` stops gradients at the head's input
-    (a linear probe; only ``head`` should then be given to the optimiser).
+    as the official code does. With ``head_norm='fresh'`` the norm is ``head_norm``, a new
+    LayerNorm that no checkpoint fills (the original notebook's head). ``freeze_backbone``
+    stops gradients before the trainable head (``head``, and ``head_norm`` when fresh):
+    a linear probe; ``trainable_filter`` selects what the optimiser gets.
     """
 
     def __init__(self, cfg: VideoMAEConfig, *, rngs: nnx.Rngs):
         self.cfg = cfg
         self.encoder = VideoMAEEncoder(cfg, final_norm=not cfg.use_mean_pooling, rngs=rngs)
-        self.fc_norm = (layer_norm(cfg.embed_dim, cfg.head_layer_norm_eps, cfg.compute_dtype, rngs)
-                        if cfg.use_mean_pooling else None)
+        pooled_norm = (layer_norm(cfg.embed_dim, cfg.head_layer_norm_eps, cfg.compute_dtype, rngs)
+                       if cfg.use_mean_pooling else None)
+        fresh = cfg.head_norm == "fresh"
+        self.fc_norm = None if fresh else pooled_norm
+        self.head_norm = pooled_norm if fresh else None
         self.fc_dropout = nnx.Dropout(cfg.fc_drop_rate, rngs=rngs)
-        self.head = dense(cfg.embed_dim, cfg.num_classes, jnp.float32, rngs)
-        scale = cfg.head_init_scale
-        self.head.kernel[...] = self.head.kernel[...] * scale
-        self.head.bias[...] = self.head.bias[...] * scale
+        if cfg.head_init == "glorot_uniform":
+            self.head = nnx.Linear(cfg.embed_dim, cfg.num_classes, dtype=jnp.float32, param_dtype=jnp.float32,
+                                   kernel_init=nnx.initializers.glorot_uniform(), rngs=rngs)
+        else:
+            self.head = dense(cfg.embed_dim, cfg.num_classes, jnp.float32, rngs)
+            scale = cfg.head_init_scale
+            self.head.kernel[...] = self.head.kernel[...] * scale
+            self.head.bias[...] = self.head.bias[...] * scale
 
     def features(self, x: jax.Array) -> jax.Array:
-        """Pooled features ``[B, D]`` in float32 (the head's input before dropout)."""
+        """Pooled features ``[B, D]`` in float32 (the head's input before dropout).
+
+        With a frozen backbone the gradient stops at the pooled tokens when the norm is fresh
+        (it trains), after ``fc_norm`` otherwise.
+        """
         tokens = self.encoder(x)
+        if self.head_norm is not None:
+            pooled = tokens.mean(axis=1)
+            if self.cfg.freeze_backbone:
+                pooled = jax.lax.stop_gradient(pooled)
+            return self.head_norm(pooled).astype(jnp.float32)
         if self.fc_norm is not None:
             pooled = self.fc_norm(tokens.mean(axis=1))
         else:
@@ -89,7 +107,8 @@ class VideoMAEClassifier(nnx.Module):
 
 
 def trainable_filter(cfg: VideoMAEConfig):
-    """The nnx filter of parameters an optimiser should update: all, or the head alone."""
+    """The nnx filter of parameters an optimiser should update: all, or with a frozen backbone
+    ``head`` and ``head_norm`` (which exists only when ``head_norm='fresh'``)."""
     if cfg.freeze_backbone:
-        return nnx.All(nnx.Param, nnx.PathContains("head"))
+        return nnx.All(nnx.Param, nnx.Any(nnx.PathContains("head"), nnx.PathContains("head_norm")))
     return nnx.Param
