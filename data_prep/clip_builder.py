@@ -7,7 +7,9 @@ configs' class sets to label names through ``protocols.class_names``. Everything
 
 Every example (names are the contract with the input pipeline):
   faces        uint8   [T, S, S, 3]  JPEG-encoded frames (tfds.features.Video)
-  spectrogram  float32 [T, F, W]     window t centred on frame t's time
+  spectrogram  float32 [T, F, W]     window t centred on frame t's time ('aligned' layout), or
+                                     the original's T windows over the whole clip ('paper')
+  spectrogram_half float32 [T/2, F, W]  'paper' layout only: its T / 2 windows (see media.clip)
   label        ClassLabel            emotion names of the config's class set
   speaker      int32                 actor / speaker id (see protocols for the encodings)
   clip_id      string                the source file's stem, or the IEMOCAP utterance id
@@ -24,11 +26,19 @@ import numpy as np
 import tensorflow_datasets as tfds
 
 from data_prep import parallel, protocols
-from data_prep.media.clip import ClipSource, ClipSpec
+from data_prep.media import audio
+from data_prep.media.clip import ClipArrays, ClipSource, ClipSpec
 from data_prep.media.errors import BadInputError
 from data_prep.report import BuildReport
 
 SPLIT = "data"
+
+
+def uses_beam(download_config: tfds.download.DownloadConfig | None) -> bool:
+    """Whether a build runs as an Apache Beam pipeline: its ``DownloadConfig`` names a
+    ``beam_runner`` or ``beam_options`` (see data_prep/beam_build.py); otherwise the in-process pool."""
+    return download_config is not None and (download_config.beam_runner is not None
+                                            or download_config.beam_options is not None)
 
 
 @dataclasses.dataclass(eq=False)
@@ -42,6 +52,11 @@ class ClipBuilderConfig(tfds.core.BuilderConfig):
     framing: str = ClipSpec.framing
     detector: str = ClipSpec.detector
     face_margin: float = ClipSpec.face_margin
+    frame_sampling: str = ClipSpec.frame_sampling
+    frame_stride: int = ClipSpec.frame_stride
+    window_layout: str = ClipSpec.window_layout
+    window_columns: int = ClipSpec.window_columns
+    sample_rate: int = ClipSpec.sample_rate
     window_seconds: float = ClipSpec.window_seconds
     features: str = ClipSpec.features
     mfcc_stride: float = ClipSpec.mfcc_stride
@@ -55,22 +70,54 @@ class ClipBuilderConfig(tfds.core.BuilderConfig):
         return ClipSpec(**{name: getattr(self, name) for name in shared})
 
 
+# What the original's preprocessing scripts do, as ClipSpec fields (see docs/data.md): whole
+# frames, 16 frames every 3rd from the first, the overlapping windows over the whole clip at
+# 44.1 kHz, peak-normalised MFCC at the published 0.0001 s stride, stored 310 columns wide.
+PAPER_FIELDS = dict(framing="whole_frame", frame_sampling="paper_timing", frame_stride=3, window_layout="paper",
+                    window_columns=audio.PAPER_WINDOW_COLUMNS, sample_rate=audio.PAPER_SAMPLE_RATE,
+                    features="mfcc", peak_normalize=True, mfcc_stride=0.0001)
+
+
 def standard_configs(config_class: type[ClipBuilderConfig] = ClipBuilderConfig,
                      paper_class_set: str = "default") -> list[ClipBuilderConfig]:
     """The configs every dataset has, as ``config_class`` (whose own defaults fill the fields these
-    do not set). ``paper`` / ``paper_typo`` follow the original (whole frames, peak-normalised MFCC;
-    stride 0.01 s, or the original code's 0.0001 s)."""
+    do not set). ``paper`` is the original's preprocessing (``PAPER_FIELDS``), ``paper_10ms`` the
+    same with a 0.01 s MFCC stride; ``whole_frame_mfcc`` keeps our aligned windows with the
+    original's framing and features."""
     mfcc = dict(features="mfcc", peak_normalize=True)
     return [
         config_class(name="logmel", description="face crops + 128-bin log-mel windows (default)"),
         config_class(name="whole_frame", framing="whole_frame",
-                          description="whole frames resized (no face crop) + log-mel windows"),
+                     description="whole frames resized (no face crop) + log-mel windows"),
         config_class(name="mfcc_paper", description="face crops + the original's MFCC (stride 0.01 s)", **mfcc),
-        config_class(name="paper", framing="whole_frame", class_set=paper_class_set,
-                          description="the original's choices: whole frames + MFCC (stride 0.01 s)", **mfcc),
-        config_class(name="paper_typo", framing="whole_frame", class_set=paper_class_set, mfcc_stride=0.0001,
-                          description="as 'paper' with the original code's 0.0001 s MFCC stride", **mfcc),
+        config_class(name="whole_frame_mfcc", framing="whole_frame", class_set=paper_class_set,
+                     description="whole frames + the original's MFCC (stride 0.01 s) in windows aligned with "
+                                 "the frames", **mfcc),
+        config_class(name="paper", class_set=paper_class_set,
+                     description="the original's preprocessing: frames 0, 3, ..., 45, overlapping windows over "
+                                 "the clip at 44.1 kHz, MFCC at the published 0.0001 s stride", **PAPER_FIELDS),
+        config_class(name="paper_10ms", class_set=paper_class_set,
+                     description="as 'paper' with a 0.01 s MFCC stride",
+                     **{**PAPER_FIELDS, "mfcc_stride": 0.01}),
     ]
+
+
+def media_features(spec: ClipSpec) -> dict[str, tfds.features.FeatureConnector]:
+    """The features ``process_clip`` fills under ``spec``: faces, spectrogram (and
+    spectrogram_half in the 'paper' window layout)."""
+    features = {"faces": tfds.features.Video(spec.faces_shape(), encoding_format="jpeg"),
+                "spectrogram": tfds.features.Tensor(shape=spec.spectrogram_shape(), dtype=np.float32)}
+    if spec.spectrogram_half_shape() is not None:
+        features["spectrogram_half"] = tfds.features.Tensor(shape=spec.spectrogram_half_shape(), dtype=np.float32)
+    return features
+
+
+def media_values(arrays: ClipArrays) -> dict[str, np.ndarray]:
+    """The values of ``media_features`` for one clip."""
+    values = {"faces": arrays.faces, "spectrogram": arrays.spectrogram}
+    if arrays.spectrogram_half is not None:
+        values["spectrogram_half"] = arrays.spectrogram_half
+    return values
 
 
 @dataclasses.dataclass(frozen=True)
@@ -105,11 +152,9 @@ class ClipDatasetBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True
         return protocols.class_names(self.DATASET, self.builder_config.class_set)
 
     def _info(self) -> tfds.core.DatasetInfo:
-        spec = self.builder_config.clip_spec()
         return self.dataset_info_from_configs(
             features=tfds.features.FeaturesDict({
-                "faces": tfds.features.Video(spec.faces_shape(), encoding_format="jpeg"),
-                "spectrogram": tfds.features.Tensor(shape=spec.spectrogram_shape(), dtype=np.float32),
+                **media_features(self.builder_config.clip_spec()),
                 "label": tfds.features.ClassLabel(names=self.class_names()),
                 "speaker": tfds.features.Scalar(dtype=np.int32),
                 "clip_id": tfds.features.Text(),
@@ -117,8 +162,15 @@ class ClipDatasetBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True
             metadata=tfds.core.MetadataDict(),
         )
 
+    def _generate_splits(self, dl_manager, download_config):
+        self.on_beam = uses_beam(download_config)
+        return super()._generate_splits(dl_manager, download_config)
+
     def _split_generators(self, dl_manager: tfds.download.DownloadManager):
-        return {SPLIT: self._generate_examples(self.source_dir(dl_manager))}
+        root = self.source_dir(dl_manager)
+        if getattr(self, "on_beam", False):
+            return {SPLIT: self._beam_examples(root, dl_manager)}
+        return {SPLIT: self._generate_examples(root)}
 
     def source_dir(self, dl_manager: tfds.download.DownloadManager) -> Path:
         """The folder ``list_clips`` reads: the manual directory by default."""
@@ -142,8 +194,40 @@ class ClipDatasetBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True
                 report.face_fallback(job.clip_id)
             written.append(job)
             report.written += 1
-            yield job.clip_id, {"faces": result.faces, "spectrogram": result.spectrogram, "label": job.label,
-                                "speaker": job.speaker, "clip_id": job.clip_id}
+            yield job.clip_id, {**media_values(result), "label": job.label, "speaker": job.speaker,
+                                "clip_id": job.clip_id}
+        self._finish_build(report, written)
+
+    def _beam_examples(self, root: Path, dl_manager: tfds.download.DownloadManager):
+        """The Beam transform of this build (see data_prep/beam_build.py); the report is made in
+        ``_process_pipeline_result`` once the pipeline has run."""
+        from data_prep import beam_build
+
+        self._beam_report = BuildReport(self.name)
+        self._beam_jobs = self.list_clips(root, self._beam_report)
+        self._beam_records = str(dl_manager.download_dir / "beam_records" / f"{self.name}-{self.builder_config.name}")
+        beam_build.clear_records(self._beam_records)
+        return beam_build.ExamplesOfJobs(self._beam_jobs, self.builder_config.clip_spec(), self._beam_records)
+
+    def _process_pipeline_result(self, pipeline_result) -> None:
+        """After a Beam build: the per-clip records -> the same report and metadata as in-process."""
+        from data_prep import beam_build
+
+        records = {record["clip_id"]: record for record in beam_build.read_records(self._beam_records)}
+        report, written = self._beam_report, []
+        for job in self._beam_jobs:
+            record = records[job.clip_id]
+            if record["status"] == "bad":
+                report.bad_input(BadInputError(record["path"], record["kind"], record["reason"]))
+                continue
+            if not record["face_found"]:
+                report.face_fallback(job.clip_id)
+            written.append(job)
+            report.written += 1
+        self._finish_build(report, written)
+
+    def _finish_build(self, report: BuildReport, written: list[ClipJob]) -> None:
+        """Store the clip list and the report in ``info.metadata`` and print the summary."""
         self.info.metadata["clips"] = {"clip_id": [j.clip_id for j in written],
                                        "speaker": [j.speaker for j in written]}
         self.info.metadata["report"] = {"written": report.written, "skipped": report.skipped,

@@ -12,6 +12,7 @@ BUILDER_MODULES = {
     "crema_d": "data_prep.crema_d.crema_d_dataset_builder",
     "iemocap": "data_prep.iemocap.iemocap_dataset_builder",
     "synthetic": "data_prep.synthetic.synthetic_dataset_builder",
+    "videos": "data_prep.videos.videos_dataset_builder",
 }
 
 
