@@ -5,17 +5,19 @@ from __future__ import annotations
 import argparse
 
 from mmae_jax.cli.runtime import add_distributed_arguments, load_config, start
+from mmae_jax.cli.train import add_workdir_arguments, prepare_workdir
+from mmae_jax.errors import EXIT_PREEMPTED, ConfigError
 
 
 def register(subparsers) -> None:
     kfold = subparsers.add_parser("kfold", help="train every speaker-independent fold, then summarise")
-    kfold.add_argument("--workdir", required=True)
+    add_workdir_arguments(kfold)
     kfold.add_argument("--folds", help="comma-separated fold numbers (default: all of the dataset)")
     add_distributed_arguments(kfold)
     kfold.set_defaults(func=run_kfold, accepts_config=True)
 
     sweep = subparsers.add_parser("sweep", help="train every fusion strategy (and face/audio only)")
-    sweep.add_argument("--workdir", required=True)
+    add_workdir_arguments(sweep)
     sweep.add_argument("--strategies", help="comma-separated (default: the six, face_only, audio_only)")
     sweep.add_argument("--kfold", action="store_true", help="run every fold for each strategy")
     sweep.add_argument("--folds", help="with --kfold: comma-separated fold numbers")
@@ -25,15 +27,27 @@ def register(subparsers) -> None:
 
 def _folds(config, text: str | None) -> list[int]:
     from data_prep.protocols import num_folds
-    return [int(f) for f in text.split(",")] if text else list(range(num_folds(config.data.dataset)))
+    count = num_folds(config.data.dataset)
+    if not text:
+        return list(range(count))
+    folds = [int(f) for f in text.split(",") if f.strip().isdigit()]
+    if len(folds) != len(text.split(",")) or any(f >= count for f in folds):
+        raise ConfigError(f"--folds {text}: {config.data.dataset} has folds 0..{count - 1}",
+                          "give comma-separated fold numbers from that range")
+    return folds
 
 
 def _finish(workdir: str, results_by_strategy: dict) -> int:
-    from mmae_jax.train.sweep import markdown_table, summarize, write_summary
+    """Print and write the summary; EXIT_PREEMPTED when a run was stopped or not started."""
+    from mmae_jax.train.sweep import markdown_table, summarize, was_stopped, write_summary
     rows = summarize(results_by_strategy)
     path = write_summary(workdir, rows)
     print(markdown_table(rows))
     print(f"summary: {path} and {path.with_suffix('.json')}")
+    if any(was_stopped(results) for results in results_by_strategy.values()):
+        print(f"stopped by SIGTERM before every run finished; run the same command to resume "
+              f"(exit code {EXIT_PREEMPTED})")
+        return EXIT_PREEMPTED
     return 0
 
 
@@ -41,6 +55,7 @@ def run_kfold(args: argparse.Namespace) -> int:
     start(args)
     from mmae_jax.train.sweep import run_folds
     config = load_config(args.config_argv)
+    prepare_workdir(args)
     results = run_folds(config, args.workdir, _folds(config, args.folds))
     return _finish(args.workdir, {config.data.strategy: results})
 
@@ -51,18 +66,22 @@ def run_sweep(args: argparse.Namespace) -> int:
 
     from mmae_jax.data.fusion import STRATEGIES
     from mmae_jax.train.loop import train_and_evaluate
-    from mmae_jax.train.sweep import run_folds
+    from mmae_jax.train.sweep import NOT_RUN, run_folds, was_stopped
 
     config = load_config(args.config_argv)
     strategies = args.strategies.split(",") if args.strategies else list(STRATEGIES)
     unknown = sorted(set(strategies) - set(STRATEGIES))
     if unknown:
-        raise SystemExit(f"unknown strategies {unknown}; choose from {list(STRATEGIES)}")
-    results = {}
+        raise ConfigError(f"unknown strategies {unknown}", f"choose from {', '.join(STRATEGIES)}")
+    prepare_workdir(args)
+    results, stopped = {}, False
     for strategy in strategies:
         strategy_config = config.copy_and_resolve_references()
         strategy_config.data.strategy = strategy
         workdir = Path(args.workdir) / strategy
-        results[strategy] = (run_folds(strategy_config, workdir, _folds(config, args.folds)) if args.kfold
-                             else [train_and_evaluate(strategy_config, workdir)])
+        if args.kfold:
+            results[strategy] = run_folds(strategy_config, workdir, _folds(config, args.folds), stopped=stopped)
+        else:
+            results[strategy] = [{"status": NOT_RUN} if stopped else train_and_evaluate(strategy_config, workdir)]
+        stopped = was_stopped(results[strategy])
     return _finish(args.workdir, results)

@@ -6,6 +6,7 @@ import argparse
 import json
 
 from mmae_jax.cli.runtime import add_distributed_arguments, load_config, start
+from mmae_jax.errors import EXIT_PREEMPTED
 
 TRAIN_EPILOG = """examples:
   mmae-jax train --config configs/demo.py --workdir workdirs/demo
@@ -17,7 +18,7 @@ Running the same command again resumes from the workdir's latest checkpoint."""
 def register(subparsers) -> None:
     train = subparsers.add_parser("train", help="fine-tune or linear-probe a classifier",
                                   epilog=TRAIN_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    train.add_argument("--workdir", required=True)
+    add_workdir_arguments(train)
     add_distributed_arguments(train)
     train.set_defaults(func=run_train, accepts_config=True)
 
@@ -25,7 +26,7 @@ def register(subparsers) -> None:
                                      epilog="example:\n  mmae-jax pretrain --config configs/pretrain_demo.py "
                                             "--workdir workdirs/pretrain_demo",
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    pretrain.add_argument("--workdir", required=True)
+    add_workdir_arguments(pretrain)
     add_distributed_arguments(pretrain)
     pretrain.set_defaults(func=run_pretrain, accepts_config=True)
 
@@ -36,14 +37,36 @@ def register(subparsers) -> None:
     evaluate.set_defaults(func=run_evaluate)
 
 
+def add_workdir_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--workdir`` and ``--fresh`` (move an old run aside instead of resuming it)."""
+    parser.add_argument("--workdir", required=True,
+                        help="where checkpoints, logs and results go; the same command again resumes there")
+    parser.add_argument("--fresh", action="store_true",
+                        help="start a new run: rename an existing WORKDIR to WORKDIR.old-<time> first")
+
+
+def prepare_workdir(args: argparse.Namespace) -> None:
+    """With ``--fresh``, move the old workdir aside (process 0) and say where it went."""
+    import jax
+
+    from mmae_jax.train.workdir import move_aside
+    if args.fresh and jax.process_index() == 0:
+        moved = move_aside(args.workdir)
+        if moved is not None:
+            print(f"moved the old run in {args.workdir} to {moved}")
+
+
 def _run(args: argparse.Namespace, job, report) -> int:
-    """Start-up, ``job(config, workdir)``, then ``report(results)`` unless stopped by SIGTERM."""
+    """Start-up, ``job(config, workdir)``, then ``report(results)``; EXIT_PREEMPTED after SIGTERM."""
     start(args)
-    results = job(load_config(args.config_argv), args.workdir)
+    config = load_config(args.config_argv)
+    prepare_workdir(args)
+    results = job(config, args.workdir)
     if results.get("status") == "preempted":
-        print(f"stopped by SIGTERM at step {results['step']}; run the same command to resume")
-    else:
-        report(results)
+        print(f"stopped by SIGTERM at step {results['step']}; run the same command to resume "
+              f"(exit code {EXIT_PREEMPTED})")
+        return EXIT_PREEMPTED
+    report(results)
     return 0
 
 

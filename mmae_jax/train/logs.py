@@ -41,3 +41,20 @@ def read_metrics(workdir: str | Path) -> list[dict]:
     if not path.exists():
         return []
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def drop_rows_after(workdir: str | Path, step: int) -> int:
+    """Remove the ``metrics.jsonl`` rows of steps after ``step`` (a resumed run writes them again).
+
+    Returns the number of rows removed; the file is replaced atomically.
+    """
+    path = Path(workdir) / "metrics.jsonl"
+    if not path.exists():
+        return 0
+    lines = [line for line in path.read_text().splitlines() if line.strip()]
+    kept = [line for line in lines if json.loads(line)["step"] <= step]
+    if len(kept) < len(lines):
+        partial = path.with_suffix(".jsonl.partial")
+        partial.write_text("".join(line + "\n" for line in kept))
+        partial.replace(path)
+    return len(lines) - len(kept)

@@ -28,11 +28,13 @@ from mmae_jax.data.source import open_dataset
 from mmae_jax.model import io as model_io
 from mmae_jax.model.config import VideoMAEConfig
 from mmae_jax.train import checkpointing
-from mmae_jax.train.logs import MetricWriter
+from mmae_jax.train import workdir as workdir_guard
+from mmae_jax.train.logs import MetricWriter, drop_rows_after
 from mmae_jax.train.mesh import batch_sharding, create_mesh, replicated
 from mmae_jax.train.optimizer import make_optimizer
 from mmae_jax.train.state import create_train_state, init_model_parts, model_config
 from mmae_jax.train.steps import TaskLoss, make_train_step
+from mmae_jax.train.validate import validate_experiment
 
 log = logging.getLogger(__name__)
 
@@ -57,13 +59,15 @@ class Trainer:
     """Everything one run needs: mesh, data, model parts, optimiser, jitted step, checkpoints."""
 
     def __init__(self, config: ml_collections.ConfigDict, workdir: str | Path, task: Task):
+        validate_experiment(config)
         self.config = config
         self.task = task
         self.workdir = Path(workdir).absolute()
         self.is_main = jax.process_index() == 0
         if self.is_main:
             self.workdir.mkdir(parents=True, exist_ok=True)
-            (self.workdir / "config.json").write_text(config.to_json_best_effort(indent=2) + "\n")
+            for change in workdir_guard.check_saved_config(self.workdir, config):
+                log.warning("resuming %s with a changed setting: %s", self.workdir, change)
         self.mesh = create_mesh(config.mesh.data, config.mesh.fsdp)
         if config.batch_size % self.mesh.size:
             raise ValueError(f"batch_size {config.batch_size} is not divisible by the {self.mesh.size} devices")
@@ -84,8 +88,10 @@ class Trainer:
 
         parts, param_shardings = init_model_parts(
             task.model_class, self.model_cfg, task.trainable_filter(self.model_cfg), config.seed, self.mesh,
-            config.mesh.min_shard_size, config.init)
+            config.mesh.min_shard_size, config.init, config.init_allow_partial)
         self.parts = parts
+        if parts.init_report is not None and self.is_main:
+            print(workdir_guard.write_init_report(self.workdir, config.init, parts.init_report))
         tx, self.schedule = make_optimizer(
             config.optim, parts.trainable, depth=self.model_cfg.depth,
             total_updates=max(self.total_steps // accum, 1),
@@ -127,6 +133,8 @@ class Trainer:
         config = self.config
         start_step, extra = self.restore()
         extra = extra or {"history": [], "best": None}
+        if self.is_main:
+            drop_rows_after(self.workdir, start_step)
         if start_step >= self.total_steps and (self.workdir / "results.json").exists():
             return json.loads((self.workdir / "results.json").read_text())
 
@@ -189,10 +197,19 @@ class Trainer:
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -> dict:
     """Fine-tune (or linear-probe) a classifier, resuming from ``workdir`` when it holds checkpoints."""
     from mmae_jax.train.classification import ClassificationTask
-    return Trainer(config, workdir, ClassificationTask()).run()
+    return run_task(config, workdir, ClassificationTask())
 
 
 def pretrain(config: ml_collections.ConfigDict, workdir: str | Path) -> dict:
     """MAE pre-training on fused sequences (labels unused), resuming like ``train_and_evaluate``."""
     from mmae_jax.train.pretraining import PretrainingTask
-    return Trainer(config, workdir, PretrainingTask()).run()
+    return run_task(config, workdir, PretrainingTask())
+
+
+def run_task(config: ml_collections.ConfigDict, workdir: str | Path, task: Task) -> dict:
+    """``Trainer(config, workdir, task).run()`` holding the workdir's lock (one run at a time).
+
+    Returns the results, or ``{"status": "preempted", "step": ...}`` after a SIGTERM.
+    """
+    with workdir_guard.WorkdirLock(workdir, active=jax.process_index() == 0):
+        return Trainer(config, workdir, task).run()
