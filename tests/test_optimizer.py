@@ -46,7 +46,7 @@ def test_layerwise_decay_scales_updates_by_depth():
 
 def test_schedule_warms_up_then_decays_and_scales_with_batch():
     params, cfg = tiny_params()
-    optim = ml_collections.ConfigDict(dict(lr=1e-3, min_lr=1e-6, warmup_epochs=2.0, weight_decay=0.05, b1=0.9,
+    optim = ml_collections.ConfigDict(dict(lr=1e-3, min_lr=1e-6, warmup_epochs=2.0, weight_decay=0.05, decay_all=False, eps=1e-8, b1=0.9,
                                            b2=0.999, layer_decay=0.75, grad_clip_norm=1.0, grad_accum_steps=2,
                                            scale_lr_by_batch=True))
     tx, schedule = make_optimizer(optim, params, depth=cfg.depth, total_updates=100, updates_per_epoch=10,
@@ -70,3 +70,40 @@ def test_label_smoothing_and_mixup_keep_probability_mass():
         np.testing.assert_allclose(mixed_targets.sum(-1), 1.0, rtol=1e-6)
         # Clip 0 (zeros) mixed with clip 1 (ones): its mean pixel is the weight of clip 1.
         np.testing.assert_allclose(float(mixed[0].mean()), float(mixed_targets[0, 1]), atol=1e-5)
+
+
+def recipe_optim(recipe: str):
+    from mmae_jax.train.config_defaults import apply_recipe, base_config
+    config = base_config()
+    apply_recipe(config, recipe)
+    return config.optim
+
+
+def decayed_after_one_step(optim) -> dict:
+    """Path -> whether one update with zero gradients moved the (all-ones) parameter."""
+    params, cfg = tiny_params()
+    params = jax.tree.map(jnp.ones_like, params)
+    tx, _ = make_optimizer(optim, params, depth=cfg.depth, total_updates=10, updates_per_epoch=5,
+                           batch_size=16)
+    updates, _ = tx.update(jax.tree.map(jnp.zeros_like, params), tx.init(params), params)
+    moved = jax.tree_util.tree_map_with_path(
+        lambda path, u: (".".join(str(getattr(k, "key", k)) for k in path), bool(jnp.any(u != 0))), updates)
+    return dict(jax.tree.leaves(moved, is_leaf=lambda x: isinstance(x, tuple)))
+
+
+def test_paper_recipe_decays_every_weight_and_videomae_skips_biases_and_norms():
+    paper = decayed_after_one_step(recipe_optim("paper"))
+    assert all(paper.values()) and "encoder.blocks.0.norm1.scale" in paper and "head.bias" in paper
+    videomae = decayed_after_one_step(recipe_optim("videomae"))
+    assert videomae["encoder.blocks.0.attn.qkv.kernel"] and videomae["head.kernel"]
+    assert not videomae["encoder.blocks.0.norm1.scale"] and not videomae["head.bias"]
+    assert not videomae["encoder.blocks.0.attn.q_bias"]
+
+
+def test_paper_recipe_is_keras_adamw_at_a_constant_rate():
+    optim = recipe_optim("paper")
+    assert (optim.eps, optim.lr, optim.weight_decay) == (1e-7, 1e-2, 0.05)
+    params, cfg = tiny_params()
+    _, schedule = make_optimizer(optim, params, depth=cfg.depth, total_updates=6700,
+                                 updates_per_epoch=67, batch_size=16)
+    assert {float(schedule(step)) for step in (0, 1, 3000, 6699)} == {float(np.float32(1e-2))}

@@ -16,8 +16,11 @@ def _dotted(path) -> str:
     return ".".join(str(getattr(key, "key", getattr(key, "idx", key))) for key in path)
 
 
-def decay_mask(params):
-    """True where weight decay applies: tensors of rank >= 2 that are not biases or the mask token."""
+def decay_mask(params, decay_all: bool = False):
+    """True where weight decay applies: tensors of rank >= 2 that are not biases or the mask
+    token (VideoMAE), or every tensor when ``decay_all`` (Keras AdamW, the original notebook)."""
+    if decay_all:
+        return jax.tree.map(lambda _: True, params)
     return jax.tree_util.tree_map_with_path(
         lambda path, leaf: leaf.ndim >= 2 and not _dotted(path).endswith("bias")
         and "mask_token" not in _dotted(path), params)
@@ -60,14 +63,16 @@ def make_optimizer(optim_cfg, params, *, depth: int, total_updates: int, updates
     """The full chain for ``params`` (the trainable ones), wrapped for gradient accumulation.
 
     ``total_updates`` and ``updates_per_epoch`` count optimiser updates (micro-steps divided
-    by ``grad_accum_steps``); ``batch_size`` is the global batch of one update.
+    by ``grad_accum_steps``); ``batch_size`` is the global batch of one update. ``optim_cfg.eps``
+    is Adam's epsilon, ``optim_cfg.decay_all`` decays biases and norms too.
     """
     schedule = learning_rate_schedule(optim_cfg, total_updates, updates_per_epoch, batch_size)
     parts = []
     if optim_cfg.grad_clip_norm:
         parts.append(optax.clip_by_global_norm(optim_cfg.grad_clip_norm))
-    parts.append(optax.adamw(schedule, b1=optim_cfg.b1, b2=optim_cfg.b2, eps=1e-8,
-                             weight_decay=optim_cfg.weight_decay, mask=decay_mask(params)))
+    parts.append(optax.adamw(schedule, b1=optim_cfg.b1, b2=optim_cfg.b2, eps=optim_cfg.eps,
+                             weight_decay=optim_cfg.weight_decay,
+                             mask=decay_mask(params, optim_cfg.decay_all)))
     if optim_cfg.layer_decay != 1.0:
         parts.append(layerwise_lr_decay(params, optim_cfg.layer_decay, depth))
     tx = optax.chain(*parts)
