@@ -19,7 +19,7 @@ def register(subparsers) -> None:
         epilog="example:\n  mmae-jax export --checkpoint workdirs/demo/run --format huggingface "
                "--output exported/demo_hf")
     parser.add_argument("--checkpoint", required=True,
-                        help="model directory, or a training workdir (its best_model, else final_model)")
+                        help="model directory, or a training workdir (its final_model)")
     parser.add_argument("--format", required=True, choices=FORMATS)
     parser.add_argument("--output", required=True, help="new file (pytorch, safetensors) or folder (huggingface)")
     parser.set_defaults(func=run)
