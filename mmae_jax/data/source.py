@@ -19,7 +19,8 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
-from mmae_jax.data.splits import SPLITS, SplitFn, protocol_split_fn
+from mmae_jax.data.splits import SPLITS, SplitFn, check_class_set, protocol_split_fn, split_membership
+from mmae_jax.errors import InputError
 
 # Sequential file reading keeps the global index of an example the same in every slice.
 _READ_CONFIG = dict(interleave_cycle_length=1, shuffle_seed=None)
@@ -35,7 +36,8 @@ class StoredDataset:
       stored_split: the TFDS split holding every example (``data``).
       clip_ids: ``[N]`` clip id of each example, by global index.
       speakers: ``[N]`` int speaker id of each example.
-      split_names: ``[N]`` split ('train' | 'validation' | 'test' | other) of each example.
+      split_names: ``[N]`` split ('train' | 'validation' | 'test' | 'train+validation' (in both)
+        | other) of each example.
     """
 
     builder: tfds.core.DatasetBuilder
@@ -56,7 +58,7 @@ class StoredDataset:
         """Sorted global indices of the examples of ``split``."""
         if split not in SPLITS:
             raise ValueError(f"unknown split {split!r}; choose one of {SPLITS}")
-        return np.flatnonzero(self.split_names == split)
+        return np.flatnonzero(split_membership(self.split_names, split))
 
     def num_examples(self, split: str) -> int:
         return int(self.indices(split).size)
@@ -79,7 +81,7 @@ class StoredDataset:
         ``decode_faces`` / ``decode_windows``.
         """
         start, end = self.host_slice(process_index, process_count)
-        member = tf.constant(self.split_names == split)
+        member = tf.constant(split_membership(self.split_names, split))
         records = self.builder.as_dataset(
             split=f"{self.stored_split}[{start}:{end}]", shuffle_files=False,
             read_config=tfds.ReadConfig(**_READ_CONFIG),
@@ -132,9 +134,15 @@ def stored_builder_dir(data_dir: str, dataset: str, builder_config: str = "") ->
             candidates = versions(configs[0]) if configs else []
     if not candidates:
         name = dataset + (f"/{builder_config}" if builder_config else "")
-        raise FileNotFoundError(f"dataset {name!r} is not built under {root.parent}; "
-                                f"run `mmae-jax prepare {dataset} ...` first")
+        config = f" --config {builder_config}" if builder_config else ""
+        raise MissingBuildError(f"dataset {name!r} is not built under {root.parent}",
+                                f"build it with `mmae-jax prepare {dataset}{config} --manual-dir RAW_{dataset.upper()} "
+                                f"--data-dir {root.parent}`")
     return candidates[-1]
+
+
+class MissingBuildError(InputError, FileNotFoundError):
+    """The stored build a config asks for does not exist; the message names the prepare command."""
 
 
 def load_builder(data_cfg: ml_collections.ConfigDict) -> tfds.core.DatasetBuilder:
@@ -162,29 +170,33 @@ def open_dataset(data_cfg: ml_collections.ConfigDict, split_fn: SplitFn | None =
     per stored dataset, so building the train and eval iterators reads it once.
     """
     key = (data_cfg.data_dir, data_cfg.dataset, data_cfg.builder_config, data_cfg.stored_split)
-    clip_ids, speakers = _read_metadata(*key)
-    assign = split_fn or protocol_split_fn(data_cfg)
+    clip_ids, speakers, labels = _read_metadata(*key)
+    assign = split_fn or protocol_split_fn(data_cfg, labels.tolist())
     split_names = np.asarray(list(assign(list(clip_ids), speakers.tolist())), dtype=object)
     if split_names.shape != clip_ids.shape:
         raise ValueError(f"split assignment gave {split_names.shape[0]} names for "
                          f"{clip_ids.shape[0]} examples")
-    return StoredDataset(load_builder(data_cfg), data_cfg.stored_split, clip_ids, speakers,
-                         split_names)
+    builder = load_builder(data_cfg)
+    if split_fn is None:
+        check_class_set(data_cfg.dataset, data_cfg.protocol, builder.info.features["label"].names)
+    return StoredDataset(builder, data_cfg.stored_split, clip_ids, speakers, split_names)
 
 
 @functools.lru_cache(maxsize=8)
 def _read_metadata(data_dir: str, dataset: str, builder_config: str, stored_split: str
-                   ) -> tuple[np.ndarray, np.ndarray]:
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     cfg = ml_collections.ConfigDict(dict(data_dir=data_dir, dataset=dataset,
                                          builder_config=builder_config, stored_split=stored_split))
     records = load_builder(cfg).as_dataset(
         split=stored_split, shuffle_files=False, read_config=tfds.ReadConfig(**_READ_CONFIG),
-        decoders=tfds.decode.PartialDecoding({"clip_id": True, "speaker": True}))
-    clip_ids, speakers = [], []
+        decoders=tfds.decode.PartialDecoding({"clip_id": True, "speaker": True, "label": True}))
+    clip_ids, speakers, labels = [], [], []
     for batch in records.batch(1024).as_numpy_iterator():
         clip_ids.extend(clip_id.decode() for clip_id in batch["clip_id"])
         speakers.extend(batch["speaker"].tolist())
-    return np.asarray(clip_ids, dtype=object), np.asarray(speakers, dtype=np.int64)
+        labels.extend(batch["label"].tolist())
+    return (np.asarray(clip_ids, dtype=object), np.asarray(speakers, dtype=np.int64),
+            np.asarray(labels, dtype=np.int64))
 
 
 
@@ -195,7 +207,7 @@ def read_stored_example(data_cfg: ml_collections.ConfigDict, clip: int | str) ->
     ``label`` int, ``label_name``, ``speaker`` int, ``clip_id`` str, ``index`` int.
     """
     key = (data_cfg.data_dir, data_cfg.dataset, data_cfg.builder_config, data_cfg.stored_split)
-    clip_ids, _ = _read_metadata(*key)
+    clip_ids, _, _ = _read_metadata(*key)
     if isinstance(clip, str) and not clip.isdigit():
         found = np.flatnonzero(clip_ids == clip)
         if not found.size:
