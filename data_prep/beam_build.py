@@ -58,8 +58,8 @@ class _ProcessClip(beam.DoFn):
         beam.metrics.Metrics.counter("clip_build", "written").inc()
         yield beam.pvalue.TaggedOutput(RECORDS, json.dumps(
             dict(clip_id=job.clip_id, status="written", speaker=job.speaker, face_found=bool(result.face_found))))
-        yield job.clip_id, {"faces": result.faces, "spectrogram": result.spectrogram, "label": job.label,
-                            "speaker": job.speaker, "clip_id": job.clip_id}
+        yield job.clip_id, {**result.stored_values(), "label": job.label, "speaker": job.speaker,
+                            "clip_id": job.clip_id}
 
 
 @beam.ptransform_fn

@@ -27,7 +27,7 @@ import tensorflow_datasets as tfds
 
 from data_prep import parallel, protocols
 from data_prep.media import audio
-from data_prep.media.clip import ClipArrays, ClipSource, ClipSpec
+from data_prep.media.clip import ClipSource, ClipSpec
 from data_prep.media.errors import BadInputError
 from data_prep.report import BuildReport
 
@@ -103,21 +103,13 @@ def standard_configs(config_class: type[ClipBuilderConfig] = ClipBuilderConfig,
 
 
 def media_features(spec: ClipSpec) -> dict[str, tfds.features.FeatureConnector]:
-    """The features ``process_clip`` fills under ``spec``: faces, spectrogram (and
-    spectrogram_half in the 'paper' window layout)."""
+    """The features ``process_clip`` fills under ``spec`` (``ClipArrays.stored_values``): faces,
+    spectrogram (and spectrogram_half in the 'paper' window layout)."""
     features = {"faces": tfds.features.Video(spec.faces_shape(), encoding_format="jpeg"),
                 "spectrogram": tfds.features.Tensor(shape=spec.spectrogram_shape(), dtype=np.float32)}
     if spec.spectrogram_half_shape() is not None:
         features["spectrogram_half"] = tfds.features.Tensor(shape=spec.spectrogram_half_shape(), dtype=np.float32)
     return features
-
-
-def media_values(arrays: ClipArrays) -> dict[str, np.ndarray]:
-    """The values of ``media_features`` for one clip."""
-    values = {"faces": arrays.faces, "spectrogram": arrays.spectrogram}
-    if arrays.spectrogram_half is not None:
-        values["spectrogram_half"] = arrays.spectrogram_half
-    return values
 
 
 @dataclasses.dataclass(frozen=True)
@@ -194,7 +186,7 @@ class ClipDatasetBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True
                 report.face_fallback(job.clip_id)
             written.append(job)
             report.written += 1
-            yield job.clip_id, {**media_values(result), "label": job.label, "speaker": job.speaker,
+            yield job.clip_id, {**result.stored_values(), "label": job.label, "speaker": job.speaker,
                                 "clip_id": job.clip_id}
         self._finish_build(report, written)
 

@@ -37,3 +37,16 @@ def open_built(data_dir: str | Path, name: str, config: str = "logmel") -> tfds.
     ``open_built(d, 'ravdess').as_dataset(split='data')``; clip ids and speakers are in
     ``.info.metadata['clips']``, label names in ``.info.features['label'].names``."""
     return tfds.builder_from_directory(str(dataset_dir(data_dir, name, config)))
+
+
+def prepare_command(name: str, config: str = "", data_dir: str | Path = "DATA_DIR",
+                    manual_dir: str | Path = "RAW_DIR") -> str:
+    """The ``mmae-jax prepare`` command line that builds ``name/config`` into ``data_dir``
+    (``config`` empty: the builder's default); ValueError for an unknown dataset or config."""
+    builder = builder_class(name)
+    known = [c.name for c in builder.BUILDER_CONFIGS]
+    config = config or known[0]
+    if config not in known:
+        raise ValueError(f"dataset {name!r} has no builder config {config!r}; known: {sorted(known)}")
+    manual = "" if name == "synthetic" else f" --manual-dir {manual_dir}"
+    return f"mmae-jax prepare {name} --config {config}{manual} --data-dir {data_dir}"

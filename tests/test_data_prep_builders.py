@@ -154,4 +154,4 @@ def test_tfds_build_finds_each_builder_by_folder(name):
     builder_cls, _ = build._get_builder_cls_and_kwargs(str(folder), has_imports=False)
     assert builder_cls.name == name
     assert builder_cls.BUILDER_CONFIGS[0].name == "logmel"
-    assert {"whole_frame", "mfcc_paper", "paper", "paper_typo"} <= {c.name for c in builder_cls.BUILDER_CONFIGS}
+    assert {"whole_frame", "mfcc_paper", "whole_frame_mfcc", "paper", "paper_10ms"} <= {c.name for c in builder_cls.BUILDER_CONFIGS}

@@ -1,7 +1,9 @@
-"""Audio: mono load at 16 kHz, one window per sampled frame time, and per-window features.
+"""Audio: mono load (16 kHz by default), windows, and per-window features.
 
-Windows are ``[T, N]`` arrays whose centre sample is the frame time; features turn them into a
-spectrogram ``[T, F, W]`` (F bins by W time steps) in one vectorised call:
+Windows are ``[T, N]`` arrays, cut either around the sampled frame times (``cut_windows``,
+centre sample = frame time) or as the original's overlapping spans over the whole clip
+(``paper_window_spans``). Features turn them into a spectrogram ``[T, F, W]`` (F bins by W time
+steps) in one vectorised call, optionally keeping only W = ``columns`` evenly picked time steps:
 
 - ``logmel`` (default; the HiCMAE-style front end): 128 mel bins, 25 ms Hann window (zero-padded
   to a 512-point FFT), 10 ms hop, ``log(power + 1e-6)``.
@@ -25,6 +27,10 @@ import scipy.fft
 from data_prep.media.errors import BadInputError
 
 SAMPLE_RATE = 16000
+PAPER_SAMPLE_RATE = 44100  # moviepy's default read rate, what the original decoded at
+# The original draws each MFCC with matplotlib on a 4x4-inch figure at 100 dpi; the axes cover
+# 0.775 of its 400 px width, so the plot shows 310 time columns (nearest neighbour).
+PAPER_WINDOW_COLUMNS = 310
 WAV_SUFFIXES = (".wav", ".flac")
 
 
@@ -104,6 +110,34 @@ def cut_windows(waveform: Waveform, times: np.ndarray, window_seconds: float, so
     return padded[np.clip(index, 0, len(padded) - 1)]
 
 
+def clip_samples(waveform: Waveform, start: float | None = None, end: float | None = None) -> np.ndarray:
+    """float32 [N]: the samples from ``start`` to ``end`` (seconds in the waveform's timeline;
+    None: its first / last sample)."""
+    first = 0 if start is None else max(int(round((start - waveform.start_time) * waveform.sample_rate)), 0)
+    last = len(waveform.samples) if end is None else int(round((end - waveform.start_time) * waveform.sample_rate))
+    return waveform.samples[first:max(last, first)]
+
+
+def paper_window_spans(length: int, count: int, source: str = "") -> np.ndarray:
+    """int64 [count, 2] sample spans ``[start, end)`` of the original's ``count`` overlapping
+    windows over a clip of ``length`` samples: ``step = length // (count + 1) - 1``, window i is
+    ``[i * step, (i + 2) * step)`` (2 / (count + 1) of the clip long, hop 1 / (count + 1)).
+
+    Raises BadInputError when the clip is too short for a step of one sample.
+    """
+    step = length // (count + 1) - 1
+    if step < 1:
+        raise BadInputError(source, "audio_too_short", f"{length} samples can not make {count} windows")
+    starts = step * np.arange(count, dtype=np.int64)
+    return np.stack([starts, starts + 2 * step], axis=1)
+
+
+def cut_spans(samples: np.ndarray, spans: np.ndarray) -> np.ndarray:
+    """float32 [count, L]: ``samples[start:end]`` of every span (all spans L samples long)."""
+    length = int(spans[0, 1] - spans[0, 0])
+    return samples[spans[:, :1] + np.arange(length)[None, :]]
+
+
 def peak_normalize(samples: np.ndarray) -> np.ndarray:
     """Divide by the largest absolute sample (as the original does per clip); silence stays silence."""
     peak = np.abs(samples).max(initial=0.0)
@@ -115,11 +149,25 @@ def peak_normalize(samples: np.ndarray) -> np.ndarray:
 LOGMEL_WIN_SECONDS, LOGMEL_HOP_SECONDS, LOGMEL_NFFT = 0.025, 0.010, 512
 
 
-def frame_signal(windows: np.ndarray, frame_length: int, step: int, steps: int) -> np.ndarray:
-    """[T, steps, frame_length] frames of each window ([T, N]), zero-padded at the end if needed."""
+def picked_steps(steps: int, columns: int = 0) -> np.ndarray:
+    """int [W] indices of the analysis frames kept: all ``steps`` of them (``columns`` 0), or
+    ``columns`` of them picked nearest at equal spacing, ``floor((j + 0.5) * steps / columns)``:
+    the frame a nearest-neighbour image of ``columns`` pixels shows in pixel j (as matplotlib's
+    ``interpolation="nearest"`` draws a wide MFCC into a narrower plot)."""
+    if columns <= 0:
+        return np.arange(steps)
+    return np.floor((np.arange(columns) + 0.5) * steps / columns).astype(np.int64)
+
+
+def frame_signal(windows: np.ndarray, frame_length: int, step: int, steps: int,
+                 columns: int = 0, keep: int | None = None) -> np.ndarray:
+    """[T, W, keep] frames of each window ([T, N]), zero-padded at the end if needed: frame j
+    starts at ``step * picked_steps(steps, columns)[j]``; only its first ``keep`` samples
+    (default all ``frame_length``) are gathered."""
     needed = (steps - 1) * step + frame_length
     padded = np.pad(windows, ((0, 0), (0, max(needed - windows.shape[1], 0))))
-    index = np.arange(frame_length)[None, :] + step * np.arange(steps)[:, None]
+    keep = frame_length if keep is None else min(keep, frame_length)
+    index = np.arange(keep)[None, :] + step * picked_steps(steps, columns)[:, None]
     return padded[:, index]
 
 
@@ -134,13 +182,15 @@ def _mel_basis(sample_rate: int, n_mels: int) -> np.ndarray:
     return librosa.filters.mel(sr=sample_rate, n_fft=LOGMEL_NFFT, n_mels=n_mels, fmin=20.0).astype(np.float32)
 
 
-def logmel(windows: np.ndarray, sample_rate: int = SAMPLE_RATE, n_mels: int = 128) -> np.ndarray:
+def logmel(windows: np.ndarray, sample_rate: int = SAMPLE_RATE, n_mels: int = 128, columns: int = 0) -> np.ndarray:
     """float32 [T, n_mels, W] log mel power of each window ([T, N]): 25 ms Hann frames zero-padded
-    to a 512-point FFT, 10 ms hop, slaney mel filters from 20 Hz, ``log(power + 1e-6)``."""
+    to a 512-point FFT, 10 ms hop, slaney mel filters from 20 Hz, ``log(power + 1e-6)``.
+    ``columns`` > 0 keeps that many frames (W = columns, see ``picked_steps``)."""
     win = window_samples(LOGMEL_WIN_SECONDS, sample_rate)
+    keep = min(win, LOGMEL_NFFT)  # rfft(x, n) reads only the first n samples of a longer frame
     frames = frame_signal(windows, win, window_samples(LOGMEL_HOP_SECONDS, sample_rate),
-                          logmel_steps(windows.shape[1], sample_rate))
-    power = np.abs(np.fft.rfft(frames * np.hanning(win + 1)[:-1], LOGMEL_NFFT)) ** 2   # [T, W, 257]
+                          logmel_steps(windows.shape[1], sample_rate), columns, keep)
+    power = np.abs(np.fft.rfft(frames * np.hanning(win + 1)[:keep], LOGMEL_NFFT)) ** 2   # [T, W, 257]
     mel = power.astype(np.float32) @ _mel_basis(sample_rate, n_mels).T                # [T, W, n_mels]
     return np.log(np.transpose(mel, (0, 2, 1)) + 1e-6).astype(np.float32)
 
@@ -170,13 +220,20 @@ def mfcc_steps(window_length: int, stride_seconds: float, sample_rate: int = SAM
 
 def mfcc_paper(windows: np.ndarray, stride_seconds: float = 0.01, sample_rate: int = SAMPLE_RATE,
                frame_seconds: float = 0.025, nfft: int = 512, n_filters: int = 40,
-               num_ceps: int = 13, lifter: int = 22) -> np.ndarray:
-    """float32 [T, num_ceps, W] MFCCs of each window ([T, N]) with the original's parameters."""
+               num_ceps: int = 13, lifter: int = 22, columns: int = 0) -> np.ndarray:
+    """float32 [T, num_ceps, W] MFCCs of each window ([T, N]) with the original's parameters.
+
+    ``columns`` > 0 computes only the frames a ``columns``-pixel nearest-neighbour plot shows
+    (W = columns, see ``picked_steps``); every frame's MFCC is computed exactly as without it.
+    A frame longer than ``nfft`` (25 ms at 44.1 kHz is 1,102 samples) enters the FFT cut to
+    its first ``nfft`` samples, as ``np.fft.rfft(frame, nfft)`` does in the original.
+    """
     frame_length = int(round(frame_seconds * sample_rate))
     step = max(int(round(stride_seconds * sample_rate)), 1)
     steps = mfcc_steps(windows.shape[1], stride_seconds, sample_rate, frame_seconds)
+    keep = min(frame_length, nfft)
     emphasized = np.concatenate([windows[:, :1], windows[:, 1:] - 0.97 * windows[:, :-1]], axis=1)
-    frames = frame_signal(emphasized, frame_length, step, steps) * np.hamming(frame_length)  # [T, W, L]
+    frames = frame_signal(emphasized, frame_length, step, steps, columns, keep) * np.hamming(frame_length)[:keep]
     power = np.abs(np.fft.rfft(frames, nfft)) ** 2 / nfft                      # [T, W, nfft/2+1]
     energies = power @ _mel_filterbank(n_filters, nfft, sample_rate).T       # [T, W, n_filters]
     energies = 20 * np.log10(np.where(energies == 0, np.finfo(float).eps, energies))

@@ -1,5 +1,15 @@
 """One clip -> the arrays of one example: ``faces`` [T, S, S, 3] uint8 and ``spectrogram``
-[T, F, W] float32, window t centred on the moment frame t shows."""
+[T, F, W] float32.
+
+Two layouts of frames and windows:
+- ``aligned`` (default): T frames at segment centres, window t centred on the moment frame t shows.
+- ``paper`` (the original's timing, with ``frame_sampling='paper_timing'``): T frames at a fixed
+  stride from the clip's first frame, and two sets of overlapping windows spanning the whole
+  clip, independent of the frames: T windows (``spectrogram``, for the strategies that read T
+  frames of each modality: CFAS, SFAS, audio only) and T / 2 windows (``spectrogram_half``, for
+  those that read T / 2 of each: FSLF, FFLS, OFOS, RFAS; they take the faces at even positions,
+  i.e. the frames at twice the stride).
+"""
 
 from __future__ import annotations
 
@@ -15,9 +25,16 @@ class ClipSpec:
     """How every clip of a build is turned into arrays (all fields come from the builder config).
 
     framing: 'face' (detector crop) or 'whole_frame'. features: 'logmel' or 'mfcc'.
-    mfcc_stride: MFCC frame stride in seconds (0.01; the original code's 0.0001 on request).
+    frame_sampling: 'uniform' (segment centres) or 'paper_timing' (every ``frame_stride``-th
+      frame from the clip's first, see ``video.frames_at_stride``).
+    window_layout: 'aligned' (window t centred on frame t's time, ``window_seconds`` long) or
+      'paper' (the original's overlapping windows over the whole clip, see the module doc).
+    window_columns: 0 keeps every feature time step; > 0 keeps that many, picked nearest at even
+      spacing (required by the 'paper' layout, whose windows' lengths depend on the clip's).
+    sample_rate: the rate audio is decoded at (16 kHz; the original read 44.1 kHz).
+    mfcc_stride: MFCC frame stride in seconds (0.01, or the original code's 0.0001).
     peak_normalize: divide the clip's waveform by its peak first (the original does).
-    window_seconds: length of the audio window cut around every frame time.
+    window_seconds: length of the audio window cut around every frame time ('aligned' only).
     detect_every: the face detector runs on every n-th sampled frame; the smoothed track fills in.
     max_side: frames are decoded at most this large (longer side) before framing.
     """
@@ -29,6 +46,10 @@ class ClipSpec:
     face_margin: float = 0.25
     detect_every: int = 4
     max_side: int | None = 640
+    frame_sampling: str = "uniform"
+    frame_stride: int = 3
+    window_layout: str = "aligned"
+    window_columns: int = 0
     sample_rate: int = audio.SAMPLE_RATE
     window_seconds: float = 0.5
     features: str = "logmel"
@@ -41,13 +62,32 @@ class ClipSpec:
             raise ValueError(f"framing must be 'face' or 'whole_frame', got {self.framing!r}")
         if self.features not in ("logmel", "mfcc"):
             raise ValueError(f"features must be 'logmel' or 'mfcc', got {self.features!r}")
+        if self.frame_sampling not in ("uniform", "paper_timing"):
+            raise ValueError(f"frame_sampling must be 'uniform' or 'paper_timing', got {self.frame_sampling!r}")
+        if self.window_layout not in ("aligned", "paper"):
+            raise ValueError(f"window_layout must be 'aligned' or 'paper', got {self.window_layout!r}")
+        if self.window_layout == "paper" and (self.window_columns <= 0 or self.num_frames % 2):
+            raise ValueError("window_layout='paper' needs window_columns > 0 (its windows' lengths vary "
+                             f"by clip) and an even num_frames; got {self.window_columns}, {self.num_frames}")
+
+    def feature_bins(self) -> int:
+        """F: mel bins or MFCC coefficients."""
+        return self.n_mels if self.features == "logmel" else 13
 
     def spectrogram_shape(self) -> tuple[int, int, int]:
         """(T, F, W) of the ``spectrogram`` feature."""
+        if self.window_columns > 0:
+            return self.num_frames, self.feature_bins(), self.window_columns
         n = audio.window_samples(self.window_seconds, self.sample_rate)
         if self.features == "logmel":
             return self.num_frames, self.n_mels, audio.logmel_steps(n, self.sample_rate)
         return self.num_frames, 13, audio.mfcc_steps(n, self.mfcc_stride, self.sample_rate)
+
+    def spectrogram_half_shape(self) -> tuple[int, int, int] | None:
+        """(T / 2, F, W) of the ``spectrogram_half`` feature ('paper' layout), else None."""
+        if self.window_layout != "paper":
+            return None
+        return self.num_frames // 2, self.feature_bins(), self.window_columns
 
     def faces_shape(self) -> tuple[int, int, int, int]:
         return self.num_frames, self.image_size, self.image_size, 3
@@ -77,6 +117,14 @@ class ClipArrays:
     faces: np.ndarray        # uint8 [T, S, S, 3]
     spectrogram: np.ndarray  # float32 [T, F, W]
     face_found: bool
+    spectrogram_half: np.ndarray | None = None  # float32 [T / 2, F, W], 'paper' layout only
+
+    def stored_values(self) -> dict[str, np.ndarray]:
+        """The example's media features by name: faces, spectrogram (, spectrogram_half)."""
+        values = {"faces": self.faces, "spectrogram": self.spectrogram}
+        if self.spectrogram_half is not None:
+            values["spectrogram_half"] = self.spectrogram_half
+        return values
 
 
 def _keep_region(frames: np.ndarray, region: str | None) -> np.ndarray:
@@ -86,29 +134,70 @@ def _keep_region(frames: np.ndarray, region: str | None) -> np.ndarray:
     return {"left": frames[:, :, :half], "right": frames[:, :, half:]}[region]
 
 
+def window_features(windows: np.ndarray, spec: ClipSpec) -> np.ndarray:
+    """float32 [T, F, W] features of windows [T, N]."""
+    if spec.features == "logmel":
+        return audio.logmel(windows, spec.sample_rate, n_mels=spec.n_mels, columns=spec.window_columns)
+    return audio.mfcc_paper(windows, spec.mfcc_stride, spec.sample_rate, columns=spec.window_columns)
+
+
+def _load_waveform(source: ClipSource, spec: ClipSpec) -> audio.Waveform:
+    return audio.load_audio(source.audio or source.video, spec.sample_rate)
+
+
+def _audio_offset(source: ClipSource, sampled: video.SampledFrames) -> float:
+    """Video time of the audio timeline's t=0: a separate file starts at ``audio_start`` (or with
+    the video's first frame); a container's own track shares the video's timeline."""
+    if source.audio is None:
+        return 0.0
+    return sampled.video_start if source.audio_start is None else source.audio_start
+
+
 def clip_spectrogram(source: ClipSource, sampled: video.SampledFrames, spec: ClipSpec) -> np.ndarray:
-    """float32 [T, F, W]: one feature window per sampled frame time."""
-    audio_path = source.audio or source.video
-    waveform = audio.load_audio(audio_path, spec.sample_rate)
+    """float32 [T, F, W]: one feature window per sampled frame time ('aligned' layout)."""
+    waveform = _load_waveform(source, spec)
     if spec.peak_normalize:
         waveform = dataclasses.replace(waveform, samples=audio.peak_normalize(waveform.samples))
-    times = sampled.times
-    if source.audio is not None:  # a separate file: its t=0 is the video time audio_start
-        times = times - (sampled.video_start if source.audio_start is None else source.audio_start)
-    windows = audio.cut_windows(waveform, times, spec.window_seconds, source=audio_path)
-    if spec.features == "logmel":
-        return audio.logmel(windows, spec.sample_rate, n_mels=spec.n_mels)
-    return audio.mfcc_paper(windows, spec.mfcc_stride, spec.sample_rate)
+    windows = audio.cut_windows(waveform, sampled.times - _audio_offset(source, sampled), spec.window_seconds,
+                                source=source.audio or source.video)
+    return window_features(windows, spec)
+
+
+def paper_spectrograms(source: ClipSource, sampled: video.SampledFrames, spec: ClipSpec
+                       ) -> tuple[np.ndarray, np.ndarray]:
+    """float32 [T, F, W] and [T / 2, F, W] ('paper' layout): the clip's audio (its ``[start, end)``
+    range, the whole track when unset), peak-normalised if asked, cut into T and T / 2 windows by
+    ``audio.paper_window_spans``."""
+    waveform = _load_waveform(source, spec)
+    offset = _audio_offset(source, sampled)
+    samples = audio.clip_samples(waveform, None if source.start is None else source.start - offset,
+                                 None if source.end is None else source.end - offset)
+    if spec.peak_normalize:
+        samples = audio.peak_normalize(samples)
+    name = source.audio or source.video
+    return tuple(window_features(audio.cut_spans(samples, audio.paper_window_spans(len(samples), count, name)), spec)
+                 for count in (spec.num_frames, spec.num_frames // 2))
+
+
+def sample_clip_frames(source: ClipSource, spec: ClipSpec) -> video.SampledFrames:
+    """The T frames of the clip under ``spec.frame_sampling``."""
+    if spec.frame_sampling == "paper_timing":
+        return video.frames_at_stride(source.video, spec.num_frames, spec.frame_stride, source.start, source.end,
+                                      spec.max_side)
+    return video.sample_frames(source.video, spec.num_frames, source.start, source.end, spec.max_side)
 
 
 def process_clip(source: ClipSource, spec: ClipSpec, detector: faces.FaceDetector | None = None) -> ClipArrays:
     """Decode, frame and featurise one clip. Raises media.errors.BadInputError for input it can
     not use."""
-    sampled = video.sample_frames(source.video, spec.num_frames, source.start, source.end, spec.max_side)
+    sampled = sample_clip_frames(source, spec)
     frames = _keep_region(sampled.frames, source.region)
     if spec.framing == "whole_frame":
         framed = faces.Framed(faces.whole_frames(frames, spec.image_size), True)
     else:
         framed = faces.face_crops(frames, detector or faces.make_detector(spec.detector), spec.image_size,
                                   spec.face_margin, spec.detect_every)
+    if spec.window_layout == "paper":
+        full, half = paper_spectrograms(source, sampled, spec)
+        return ClipArrays(framed.images, full, framed.face_found, half)
     return ClipArrays(framed.images, clip_spectrogram(source, sampled, spec), framed.face_found)

@@ -1,9 +1,16 @@
-"""Video decoding with PyAV and uniform temporal sampling of T frames.
+"""Video decoding with PyAV and temporal sampling of T frames, two ways.
 
-The clip ``[start, end)`` is cut into T equal segments and frame t is the frame *on screen* at
-the centre of segment t, ``times[t] = start + (t + 0.5) * (end - start) / T``. Audio windows are
-later centred on exactly these times, so frame t and window t describe the same moment.
-Only the chosen frames are converted to RGB, and decoding stops at ``end``.
+``sample_frames`` (uniform, the default): the clip ``[start, end)`` is cut into T equal segments
+and frame t is the frame *on screen* at the centre of segment t,
+``times[t] = start + (t + 0.5) * (end - start) / T``. Audio windows are later centred on exactly
+these times, so frame t and window t describe the same moment.
+
+``frames_at_stride`` (the original's ``uniform_temporal_subsample(clip_idx=0, total_clips=1)``):
+the frames with index ``k * stride`` counted from the clip's first frame, an index past the
+clip's last frame replaced by the last frame; independent of the clip's length.
+
+Only the chosen frames are converted to RGB, and decoding stops at ``end`` (or after the last
+frame needed).
 """
 
 from __future__ import annotations
@@ -107,3 +114,51 @@ def sample_frames(path: str, num_frames: int, start: float | None = None, end: f
         raise BadInputError(path, "too_short", f"{frames_in_range} frames in [{seg_start:.3f}, {end:.3f}) s, "
                                                f"{num_frames} needed")
     return SampledFrames(np.stack(picked), times, video_start)
+
+
+def stride_indices(num_frames: int, stride: int, available: int) -> np.ndarray:
+    """int [num_frames]: ``min(k * stride, available - 1)``, the frame indices the original's
+    ``uniform_temporal_subsample(x, num_frames, clip_idx=0, total_clips=1, frame_rate=stride)``
+    takes from a clip of ``available`` frames."""
+    return np.minimum(np.arange(num_frames) * stride, available - 1)
+
+
+def frames_at_stride(path: str, num_frames: int, stride: int, start: float | None = None,
+                     end: float | None = None, max_side: int | None = None) -> SampledFrames:
+    """``num_frames`` frames at indices ``stride_indices`` of the clip ``[start, end)`` (default:
+    the whole video), counting from its first frame. ``times`` are the picked frames' times.
+    Raises BadInputError for a file that can not be opened or decoded, has no video stream, or
+    has no frame in the range."""
+    wanted = set(range(0, num_frames * stride, stride))
+    last_wanted = (num_frames - 1) * stride
+    with _open(path) as container:
+        if not container.streams.video:
+            raise BadInputError(path, "no_video", "the file has no video stream")
+        stream = container.streams.video[0]
+        video_start = float(stream.start_time * stream.time_base) if stream.start_time else 0.0
+        seg_start = video_start if start is None else max(start, video_start)
+        if start is not None and start > video_start:
+            container.seek(int(start / stream.time_base), stream=stream, backward=True)
+        reformatter = VideoReformatter()
+        picked: dict[int, tuple[np.ndarray, float]] = {}
+        index, last = -1, None
+        try:
+            for frame in container.decode(stream):
+                if frame.time is None or frame.time < seg_start:
+                    continue
+                if end is not None and frame.time >= end:
+                    break
+                index += 1
+                last = frame
+                if index in wanted:
+                    picked[index] = (_to_rgb(frame, max_side, reformatter), float(frame.time))
+                if index >= last_wanted:
+                    break
+        except av.error.FFmpegError as err:
+            raise BadInputError(path, "corrupt", f"decoding failed: {err}") from err
+        if last is None:
+            raise BadInputError(path, "too_short", f"no frame in [{seg_start:.3f}, {end}) s")
+        if index not in picked:  # the clip ended before the last wanted index: it repeats
+            picked[index] = (_to_rgb(last, max_side, reformatter), float(last.time))
+    chosen = [picked[int(i)] for i in stride_indices(num_frames, stride, index + 1)]
+    return SampledFrames(np.stack([rgb for rgb, _ in chosen]), np.array([t for _, t in chosen]), video_start)
