@@ -51,9 +51,11 @@ def test_schedule_warms_up_then_decays_and_scales_with_batch():
                                            scale_lr_by_batch=True))
     tx, schedule = make_optimizer(optim, params, depth=cfg.depth, total_updates=100, updates_per_epoch=10,
                                   batch_size=512)
-    assert float(schedule(0)) == 0.0
-    assert np.isclose(float(schedule(20)), 2e-3)                       # peak = 1e-3 * 512 / 256
-    assert np.isclose(float(schedule(100)), 1e-6)
+    assert float(schedule(0)) == 0.0                                   # VideoMAE's np.linspace(0, peak, 20):
+    assert np.isclose(float(schedule(10)), 2e-3 * 10 / 19)             # the peak is reached at update 19
+    assert np.isclose(float(schedule(19)), 2e-3)                       # peak = 1e-3 * 512 / 256
+    assert np.isclose(float(schedule(20)), 2e-3)
+    assert np.isclose(float(schedule(100)), 2e-6)                      # min_lr scales with the batch too
     state = tx.init(params)
     grads = jax.tree.map(jnp.ones_like, params)
     updates, state = tx.update(grads, state, params)                   # first micro-step: accumulate only

@@ -48,14 +48,20 @@ def layerwise_lr_decay(params, decay: float, depth: int) -> optax.GradientTransf
 
 def learning_rate_schedule(optim_cfg, total_updates: int, updates_per_epoch: int,
                            batch_size: int) -> optax.Schedule:
-    """Linear warm-up for ``warmup_epochs`` then cosine down to ``min_lr``.
+    """VideoMAE's ``utils.cosine_scheduler``, one value per update: over the ``W`` warm-up
+    updates a linear ramp from 0 that reaches the peak at update ``W - 1`` (``np.linspace``),
+    then a cosine from the peak down to ``min_lr`` over the remaining updates.
 
-    The peak is ``lr``, multiplied by ``batch_size / 256`` when ``scale_lr_by_batch`` (VideoMAE).
+    With ``scale_lr_by_batch`` (VideoMAE) the peak ``lr`` and ``min_lr`` are both multiplied
+    by ``batch_size / 256``.
     """
-    peak = optim_cfg.lr * (batch_size / 256.0 if optim_cfg.scale_lr_by_batch else 1.0)
-    warmup = min(int(optim_cfg.warmup_epochs * updates_per_epoch), max(total_updates - 1, 0))
-    return optax.warmup_cosine_decay_schedule(0.0 if warmup else peak, peak, warmup,
-                                              max(total_updates, warmup + 1), optim_cfg.min_lr)
+    scale = batch_size / 256.0 if optim_cfg.scale_lr_by_batch else 1.0
+    peak, final = optim_cfg.lr * scale, optim_cfg.min_lr * scale
+    warmup = min(int(optim_cfg.warmup_epochs * updates_per_epoch), total_updates)
+    cosine = optax.cosine_decay_schedule(peak, max(total_updates - warmup, 1), alpha=final / peak if peak else 0.0)
+    if not warmup:
+        return cosine
+    return optax.join_schedules([optax.linear_schedule(0.0, peak, warmup - 1), cosine], [warmup])
 
 
 def make_optimizer(optim_cfg, params, *, depth: int, total_updates: int, updates_per_epoch: int,
