@@ -4,8 +4,9 @@
     mmae-jax pretrain --config configs/pretrain_demo.py --workdir workdirs/pretrain_demo
     mmae-jax train --config configs/demo.py:init=workdirs/pretrain_demo,mode=linear_probe --workdir ...
 
-Args: strategy (which fused sequence to reconstruct), protocol, fold (pre-training uses the
-train split only), variant, init (e.g. a converted official pre-training checkpoint made with
+Args: strategy (which fused sequence to reconstruct), protocol, fold (pre-training reads the
+train split only, and ``config.corpus`` adds unlabeled corpora or other labelled sets' train
+clips, refused if any is a test clip of this protocol and fold), variant, init (e.g. a converted official pre-training checkpoint made with
 ``mmae-jax convert --keep-decoder``), runlocal.
 """
 
@@ -19,6 +20,7 @@ def get_config(arg: str | None = None):
     config = base_config()
     apply_pretraining_recipe(config)
     config.init = args.init
+    config.corpus = ""          # extra sources, e.g. "videos" (see mmae_jax/data/corpus.py); empty: data's train split
     config.model.variant = args.variant
     config.data.update(dataset="synthetic", data_dir="workdirs/demo/tfds", strategy=args.strategy,
                        protocol=args.protocol, fold=args.fold, image_size=64, num_frames=16)

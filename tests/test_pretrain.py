@@ -101,3 +101,96 @@ def test_pretraining_resumes_after_sigterm_at_the_same_step(data_dir, tmp_path, 
     results = pretrain(config, tmp_path)
     steps = [r["step"] for r in read_metrics(tmp_path) if r["split"] == "train"]
     assert steps == list(range(1, 9)) and results["steps"] == 8
+
+
+# ----------------------------------------------------------------------------- corpora
+
+def _write_fold_labelled(data_dir, name="synthetic"):
+    """Labelled clips whose label is their speaker's k-fold (6 folds, actor a in fold (a - 1) % 6)."""
+    import tensorflow_datasets as tfds
+    from stored_dataset import make_examples
+
+    examples = make_examples(12, 2, 6, frames=4, size=32, bins=8, width=6)
+    for example in examples:
+        example["label"] = (example["speaker"] - 1) % 6
+    _store(data_dir, name, examples, [f"fold{i}" for i in range(6)])
+
+
+def _write_unlabeled(data_dir, count=24):
+    from stored_dataset import make_examples
+
+    examples = make_examples(count, 1, 1, frames=4, size=32, bins=8, width=6, seed=5)
+    for i, example in enumerate(examples):
+        example.update(label=0, speaker=-1, clip_id=f"id{i:05d}/video/00001")
+    _store(data_dir, "videos", examples, ["unlabeled"])
+
+
+def _store(data_dir, name, examples, names):
+    import tensorflow_datasets as tfds
+
+    first = examples[0]
+    features = tfds.features.FeaturesDict({
+        "faces": tfds.features.Tensor(shape=first["faces"].shape, dtype=np.uint8),
+        "spectrogram": tfds.features.Tensor(shape=first["spectrogram"].shape, dtype=np.float32),
+        "label": tfds.features.ClassLabel(names=names),
+        "speaker": tfds.features.Scalar(dtype=np.int64),
+        "clip_id": tfds.features.Text(),
+    })
+    tfds.dataset_builders.store_as_tfds_dataset(
+        name=name, version="1.0.0", features=features, data_dir=str(data_dir), disable_shuffling=True,
+        split_datasets={"data": [(example["clip_id"], example) for example in examples]})
+
+
+@pytest.fixture(scope="module")
+def corpus_dir(tmp_path_factory):
+    path = tmp_path_factory.mktemp("corpus")
+    _write_fold_labelled(path)
+    _write_unlabeled(path)
+    return path
+
+
+def corpus_config(data_dir, corpus_text, fold=1):
+    config = tiny(pretrain_demo.get_config(f"protocol=kfold,fold={fold}"), data_dir, num_epochs=1)
+    config.corpus = corpus_text
+    return config
+
+
+def test_corpus_reads_every_unlabeled_clip_and_only_train_clips_of_labelled_sets(corpus_dir):
+    from mmae_jax.data import corpus
+
+    config = corpus_config(corpus_dir, "videos, synthetic")
+    opened = corpus.open_corpus(config.data, corpus.entries(config.corpus))
+    read = opened.train_clip_ids()
+    assert sorted(read["videos"]) == [f"id{i:05d}/video/00001" for i in range(24)]
+    # fold 1 is the test fold, fold 2 validation: actors 2, 8 and 3, 9 are never read.
+    assert sorted({int(c.split("-")[1]) for c in read["synthetic"]}) == [1, 4, 5, 6, 7, 10, 11, 12]
+    assert opened.num_examples("train") == 24 + 16 and opened.num_examples("validation") == 4
+    stream = corpus.corpus_train_dataset(opened, local_batch_size=8, process_index=0, process_count=1)
+    labels = np.concatenate([batch["label"] for batch in stream.take(30).as_numpy_iterator()])
+    assert not np.isin(labels, [1, 2]).any()                 # no test (fold 1) or validation (fold 2) clip
+    assert set(labels.tolist()) == {0, 3, 4, 5}
+    # label 0: the 24 unlabeled clips and the 4 fold-0 clips out of 40 -> 0.7 of the stream
+    assert 0.6 < np.mean(labels == 0) < 0.8
+
+
+def test_corpus_that_would_read_test_clips_is_refused(corpus_dir):
+    from mmae_jax.data import corpus
+    from mmae_jax.errors import ConfigError
+
+    config = corpus_config(corpus_dir, "videos,synthetic:kfold:3", fold=1)   # trains on fold 1
+    with pytest.raises(ConfigError, match="would pre-train on 4 test clips of synthetic"):
+        corpus.open_corpus(config.data, corpus.entries(config.corpus))
+    with pytest.raises(ConfigError, match="not dataset"):
+        corpus.open_corpus(config.data, ["synthetic:kfold:0:extra"])
+    corpus.open_corpus(config.data, corpus.entries("synthetic:kfold:1"))   # the evaluation fold itself: allowed
+
+
+def test_pretraining_on_a_corpus_then_linear_probe(corpus_dir, tmp_path):
+    from mmae_jax.train.loop import pretrain, train_and_evaluate
+
+    results = pretrain(corpus_config(corpus_dir, "videos,synthetic"), tmp_path / "pt")
+    assert results["corpus"] == ["videos", "synthetic"] and results["steps"] == 5      # ceil(40 / 8)
+    probe = tiny(demo.get_config(f"protocol=kfold,fold=1,mode=linear_probe,init={tmp_path / 'pt'}"), corpus_dir,
+                 num_epochs=1)
+    probe_results = train_and_evaluate(probe, tmp_path / "probe")
+    assert probe_results["test"]["num_examples"] == 4

@@ -72,7 +72,8 @@ class Trainer:
         if config.batch_size % self.mesh.size:
             raise ValueError(f"batch_size {config.batch_size} is not divisible by the {self.mesh.size} devices")
         self.data_sharding = batch_sharding(self.mesh)
-        self.dataset = open_dataset(config.data)
+        # A task may read its own data (pre-training: a corpus of stored datasets, see data/corpus.py).
+        self.dataset = task.open_data(config) if hasattr(task, "open_data") else open_dataset(config.data)
         self.class_names = self.dataset.class_names
         self.model_cfg = model_config(config, len(self.class_names))
 
@@ -139,8 +140,9 @@ class Trainer:
             return json.loads((self.workdir / "results.json").read_text())
 
         writer = MetricWriter(self.workdir)
-        batches = pipeline.make_train_iterator(config.data, global_batch_size=config.batch_size,
-                                               sharding=self.data_sharding, start_step=start_step)
+        batches = (self.task.train_batches(self, start_step) if hasattr(self.task, "train_batches") else
+                   pipeline.make_train_iterator(config.data, global_batch_size=config.batch_size,
+                                                sharding=self.data_sharding, start_step=start_step))
         bar = tqdm(total=self.total_steps, initial=start_step, disable=not self.is_main,
                    desc=f"{self.task.kind} {config.data.strategy}", unit="step", dynamic_ncols=True)
         last_time, last_step = time.perf_counter(), start_step

@@ -1,5 +1,8 @@
 """The MAE pre-training task: tube-masked reconstruction of fused sequences (labels unused).
 
+Data: ``config.corpus`` (see mmae_jax/data/corpus.py: unlabeled corpora and labelled sets'
+train clips, never a test clip of ``config.data``), or ``config.data``'s train split.
+
 At evaluation epochs: the reconstruction loss on the validation clips (fixed masks, so the
 numbers are comparable across epochs) and a picture of original / masked / reconstructed
 frames. At the end: ``final_model/`` (kind ``pretrainer``), which ``init=`` of a
@@ -15,7 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from mmae_jax.data import pipeline
+from mmae_jax.data import corpus, pipeline
 from mmae_jax.model.masking import boolean_mask, tube_mask
 from mmae_jax.model.patches import patchify, pixel_targets, unpatchify
 from mmae_jax.model.pretrain import VideoMAEPretrainer
@@ -99,6 +102,20 @@ class PretrainingTask:
 
     def __init__(self):
         self._eval_fn = None
+        self.corpus: corpus.Corpus | None = None
+
+    def open_data(self, config) -> corpus.Corpus:
+        """The pre-training corpus ``config.corpus`` (empty: ``config.data``'s train split),
+        refused when it would read a test clip of ``config.data``."""
+        self.corpus = corpus.open_corpus(config.data, corpus.entries(config.get("corpus", "")))
+        return self.corpus
+
+    def train_batches(self, trainer, start_step: int):
+        if not trainer.config.get("corpus"):
+            return pipeline.make_train_iterator(trainer.config.data, global_batch_size=trainer.config.batch_size,
+                                                sharding=trainer.data_sharding, start_step=start_step)
+        return corpus.make_train_iterator(self.corpus, global_batch_size=trainer.config.batch_size,
+                                          sharding=trainer.data_sharding, start_step=start_step)
 
     def trainable_filter(self, cfg):
         return nnx.Param
@@ -137,5 +154,6 @@ class PretrainingTask:
 
     def finish(self, trainer, extra: dict) -> dict:
         trainer.export("final_model")
-        return dict(trainer.run_summary(), reconstruction_history=extra["history"],
+        return dict(trainer.run_summary(), corpus=corpus.entries(trainer.config.get("corpus", "")),
+                    reconstruction_history=extra["history"],
                     final_model=str(trainer.workdir / "final_model"))
