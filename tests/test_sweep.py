@@ -40,3 +40,32 @@ def test_config_overrides_work_in_process_and_typos_fail():
     assert (config.batch_size, config.data.fold, config.data.strategy) == (4, 2, "ofos")
     with pytest.raises(Exception, match="batch_sise"):
         load_config(["--config", demo, "--config.batch_sise=4"])
+
+
+def run_result(dataset, protocol, war, uar):
+    return dict(result(war, uar), dataset=dataset, protocol=protocol)
+
+
+def test_paper_numbers_appear_beside_ours_only_for_the_papers_dataset_and_protocol(tmp_path):
+    from mmae_jax.train.sweep import markdown_table, summarize, write_summary
+    rows = summarize({"fslf": [run_result("ravdess", "notebook", 80.0, 79.0)],
+                      "face_only": [run_result("ravdess", "notebook", 70.0, 69.0)]})
+    table = markdown_table(rows, splits_sha256="ab" * 32)
+    assert "paper UAR / WAR % |" in table.splitlines()[0]
+    assert "| fslf | 1 | 79.00 ± 0.00 | 80.00 ± 0.00 | - | - | 83.23 / 83.61 |" in table
+    assert "| face_only | 1 | 69.00 ± 0.00 | 70.00 ± 0.00 | - | - | - / 74.13 |" in table
+    assert "sha256 " + "ab" * 32 in table
+    write_summary(tmp_path, rows, "ab" * 32)
+    stored = json.loads((tmp_path / "summary.json").read_text())
+    assert stored[0]["paper"] == {"uar": 83.23, "war": 83.61} and stored[0]["splits_sha256"] == "ab" * 32
+    other = markdown_table(summarize({"fslf": [run_result("ravdess", "kfold", 80.0, 79.0)]}))
+    assert "paper" not in other and "83.23" not in other
+    crema = markdown_table(summarize({"fslf": [run_result("crema_d", "notebook", 80.0, 79.0)]}))
+    assert "79.12 / 79.36" in crema
+
+
+def test_hicmae_runs_name_the_best_published_systems():
+    from mmae_jax.train.sweep import markdown_table, summarize
+    table = markdown_table(summarize({"fslf": [run_result("crema_d", "hicmae", 80.0, 79.0)]}))
+    assert "HiCMAE-B 84.91 / 84.89" in table and "AVF-MAE++ 86.02 / 85.95" in table
+    assert "paper UAR" not in table

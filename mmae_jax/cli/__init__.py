@@ -27,11 +27,13 @@ SUBCOMMANDS = {
     "kfold": "sweep",
     "sweep": "sweep",
     "predict": "predict",
+    "splits": "splits",
     "export": "export",
 }
 # Commands that read or write TFDS data: TensorFlow is started (quietly, off the accelerators)
 # before they run.
-TENSORFLOW_COMMANDS = {"prepare", "show-fusion", "train", "evaluate", "pretrain", "kfold", "sweep", "predict"}
+TENSORFLOW_COMMANDS = {"prepare", "show-fusion", "train", "evaluate", "pretrain", "kfold", "sweep", "predict",
+                       "splits"}
 
 
 class HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from mmae_jax.cli.runtime import add_distributed_arguments, load_config, start
 from mmae_jax.cli.train import add_workdir_arguments, prepare_workdir
@@ -37,12 +38,32 @@ def _folds(config, text: str | None) -> list[int]:
     return folds
 
 
-def _finish(workdir: str, results_by_strategy: dict) -> int:
+def _split_files(workdir: str, config, folds: list[int] | None) -> str:
+    """Write the runs' split files to ``workdir/splits`` (process 0); their hash, or "" elsewhere.
+
+    ``folds``: the folds run (k-fold), or None for single runs of the config's protocol.
+    """
+    import jax
+
+    from data_prep.protocols import FOLD_PROTOCOLS
+    from mmae_jax.data.split_files import write_split_files
+
+    if jax.process_index() != 0:
+        return ""
+    data = config.data.copy_and_resolve_references()
+    if folds is not None and data.protocol not in FOLD_PROTOCOLS:
+        data.protocol = "kfold"
+    if folds is None and data.protocol in FOLD_PROTOCOLS:
+        folds = [data.fold]
+    return write_split_files(data, Path(workdir) / "splits", folds)
+
+
+def _finish(workdir: str, results_by_strategy: dict, splits_sha256: str = "") -> int:
     """Print and write the summary; EXIT_PREEMPTED when a run was stopped or not started."""
     from mmae_jax.train.sweep import markdown_table, summarize, was_stopped, write_summary
     rows = summarize(results_by_strategy)
-    path = write_summary(workdir, rows)
-    print(markdown_table(rows))
+    path = write_summary(workdir, rows, splits_sha256)
+    print(markdown_table(rows, splits_sha256))
     print(f"summary: {path} and {path.with_suffix('.json')}")
     if any(was_stopped(results) for results in results_by_strategy.values()):
         print(f"stopped by SIGTERM before every run finished; run the same command to resume "
@@ -56,14 +77,13 @@ def run_kfold(args: argparse.Namespace) -> int:
     from mmae_jax.train.sweep import run_folds
     config = load_config(args.config_argv)
     prepare_workdir(args)
-    results = run_folds(config, args.workdir, _folds(config, args.folds))
-    return _finish(args.workdir, {config.data.strategy: results})
+    folds = _folds(config, args.folds)
+    results = run_folds(config, args.workdir, folds)
+    return _finish(args.workdir, {config.data.strategy: results}, _split_files(args.workdir, config, folds))
 
 
 def run_sweep(args: argparse.Namespace) -> int:
     start(args)
-    from pathlib import Path
-
     from mmae_jax.data.fusion import STRATEGIES
     from mmae_jax.train.loop import train_and_evaluate
     from mmae_jax.train.sweep import NOT_RUN, run_folds, was_stopped
@@ -84,4 +104,5 @@ def run_sweep(args: argparse.Namespace) -> int:
         else:
             results[strategy] = [{"status": NOT_RUN} if stopped else train_and_evaluate(strategy_config, workdir)]
         stopped = was_stopped(results[strategy])
-    return _finish(args.workdir, results)
+    folds = _folds(config, args.folds) if args.kfold else None
+    return _finish(args.workdir, results, _split_files(args.workdir, config, folds))

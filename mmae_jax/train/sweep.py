@@ -1,4 +1,5 @@
-"""Runs over folds and strategies, and their summary tables (mean ± std of WAR and UAR)."""
+"""Runs over folds and strategies, and their summary tables (mean ± std of WAR and UAR, with
+the published numbers beside them when the dataset and protocol are the publication's)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,29 @@ import jax
 import ml_collections
 import numpy as np
 
+from data_prep.protocols import FOLD_PROTOCOLS
 from mmae_jax.train.loop import train_and_evaluate
+
+# The paper's Tables I-III (UAR, WAR in %; None where the paper gives none), measured under
+# the notebook's protocol. Strategies are named as in mmae_jax.data.fusion.
+PAPER_RESULTS = {
+    "ravdess": {"face_only": (None, 74.13), "audio_only": (None, 80.55), "rfas": (75.97, 75.44),
+                "sfas": (75.79, 76.94), "ofos": (77.78, 78.61), "cfas": (80.65, 81.39),
+                "ffls": (82.27, 83.56), "fslf": (83.23, 83.61)},
+    "crema_d": {"face_only": (None, 77.83), "audio_only": (None, 78.45), "rfas": (74.62, 74.90),
+                "sfas": (75.73, 75.48), "ofos": (76.88, 76.54), "cfas": (78.24, 78.16),
+                "ffls": (78.59, 78.85), "fslf": (79.12, 79.36)},
+    "iemocap": {"face_only": (None, 56.13), "audio_only": (None, 58.69), "rfas": (58.62, 59.98),
+                "sfas": (60.39, 60.17), "ofos": (61.87, 61.12), "cfas": (61.98, 62.25),
+                "ffls": (62.92, 63.43), "fslf": (63.21, 63.73)},
+}
+PAPER_PROTOCOL = "notebook"
+# The best published audio-visual systems under HiCMAE's speaker-independent folds (UAR, WAR %).
+HICMAE_PROTOCOL_RESULTS = {
+    "ravdess": {"HiCMAE-B": (87.96, 87.99), "AVF-MAE++": (87.44, 87.57)},
+    "crema_d": {"HiCMAE-B": (84.91, 84.89), "AVF-MAE++": (86.02, 85.95)},
+    "iemocap": {"HiCMAE-B": (68.21, 68.36), "AVF-MAE++": (72.71, 73.83)},
+}
 
 
 PREEMPTED, NOT_RUN = "preempted", "not_run"
@@ -18,7 +41,8 @@ PREEMPTED, NOT_RUN = "preempted", "not_run"
 
 def run_folds(config: ml_collections.ConfigDict, workdir: str | Path, folds: Sequence[int], *,
               stopped: bool = False) -> list[dict]:
-    """Train and evaluate every fold of the k-fold protocol into ``workdir/fold_<k>``.
+    """Train and evaluate every fold into ``workdir/fold_<k>``: of the config's fold protocol
+    (kfold, hicmae), or of ``kfold`` when the config's protocol has no folds.
 
     One entry per fold: its results, or ``{"status": "preempted" | "not_run", "fold": k}``.
     After a SIGTERM (or with ``stopped``) no further fold is started; running the same
@@ -30,7 +54,8 @@ def run_folds(config: ml_collections.ConfigDict, workdir: str | Path, folds: Seq
             results.append({"status": NOT_RUN, "fold": fold})
             continue
         fold_config = config.copy_and_resolve_references()
-        fold_config.data.protocol = "kfold"
+        if fold_config.data.protocol not in FOLD_PROTOCOLS:
+            fold_config.data.protocol = "kfold"
         fold_config.data.fold = fold
         result = train_and_evaluate(fold_config, Path(workdir) / f"fold_{fold}")
         stopped = result.get("status") == PREEMPTED
@@ -50,9 +75,19 @@ def _mean_std(values: list[float]) -> dict | None:
     return {"mean": float(array.mean()), "std": float(array.std(ddof=1)) if len(array) > 1 else 0.0}
 
 
+def paper_result(dataset: str, protocol: str, strategy: str) -> dict | None:
+    """``{"uar": ..., "war": ...}`` of the paper for this run, or None when the run is not
+    the paper's experiment (another dataset or protocol)."""
+    if protocol != PAPER_PROTOCOL or strategy not in PAPER_RESULTS.get(dataset, {}):
+        return None
+    uar, war = PAPER_RESULTS[dataset][strategy]
+    return {"uar": uar, "war": war}
+
+
 def summarize(results_by_strategy: dict[str, list[dict]]) -> list[dict]:
     """One row per strategy: runs, WAR and UAR (mean, std) on test at the last epoch and at
-    the best-validation epoch (absent when the protocol has no validation split).
+    the best-validation epoch (absent when the protocol has no validation split), and the
+    paper's numbers (``paper``) when the runs' dataset and protocol are the paper's.
 
     ``unfinished`` lists the runs without results (``"fold 3"``, or ``"run"`` outside k-fold);
     ``expected`` counts all runs asked for.
@@ -69,30 +104,57 @@ def summarize(results_by_strategy: dict[str, list[dict]]) -> list[dict]:
         if best:
             row["best_validation_war"] = _mean_std([b["war"] for b in best])
             row["best_validation_uar"] = _mean_std([b["uar"] for b in best])
+        runs = {(r.get("dataset"), r.get("protocol")) for r in finished}
+        if len(runs) == 1:
+            dataset, protocol = runs.pop()
+            row.update(dataset=dataset, protocol=protocol)
+            reference = paper_result(dataset, protocol, strategy)
+            if reference:
+                row["paper"] = reference
         rows.append(row)
     return rows
 
 
-def markdown_table(rows: list[dict]) -> str:
+def markdown_table(rows: list[dict], splits_sha256: str = "") -> str:
+    """The summary table; a paper column when some row has the paper's numbers, a line with
+    the best published results under the hicmae protocol, and the split files' hash."""
     def cell(stat: dict | None) -> str:
         return "-" if stat is None else f"{stat['mean']:.2f} ± {stat['std']:.2f}"
 
-    lines = ["| strategy | runs | UAR % (last epoch) | WAR % (last epoch) | UAR % (best val) | WAR % (best val) |",
-             "|---|---|---|---|---|---|"]
+    def published(row: dict) -> str:
+        paper = row.get("paper")
+        if not paper:
+            return "-"
+        return " / ".join("-" if value is None else f"{value:.2f}" for value in (paper["uar"], paper["war"]))
+
+    with_paper = any("paper" in row for row in rows)
+    lines = ["| strategy | runs | UAR % (last epoch) | WAR % (last epoch) | UAR % (best val) | WAR % (best val) |"
+             + (" paper UAR / WAR % |" if with_paper else ""),
+             "|---|---|---|---|---|---|" + ("---|" if with_paper else "")]
     for row in rows:
         runs = str(row["runs"])
         if row.get("unfinished"):
             runs = f"{row['runs']} of {row['expected']} (unfinished: {', '.join(row['unfinished'])})"
         lines.append(f"| {row['strategy']} | {runs} | {cell(row['uar'])} | {cell(row['war'])} | "
-                     f"{cell(row.get('best_validation_uar'))} | {cell(row.get('best_validation_war'))} |")
+                     f"{cell(row.get('best_validation_uar'))} | {cell(row.get('best_validation_war'))} |"
+                     + (f" {published(row)} |" if with_paper else ""))
+    hicmae = {row.get("dataset") for row in rows if row.get("protocol") == "hicmae"}
+    for dataset in sorted(d for d in hicmae if d in HICMAE_PROTOCOL_RESULTS):
+        systems = ", ".join(f"{name} {uar:.2f} / {war:.2f}"
+                            for name, (uar, war) in HICMAE_PROTOCOL_RESULTS[dataset].items())
+        lines.append(f"\nPublished on {dataset} under these folds (UAR / WAR %): {systems}.")
+    if splits_sha256:
+        lines.append(f"\nSplit files (`mmae-jax splits`, written to splits/): sha256 {splits_sha256}")
     return "\n".join(lines) + "\n"
 
 
-def write_summary(workdir: str | Path, rows: list[dict]) -> Path:
-    """``summary.md`` and ``summary.json`` in ``workdir`` (process 0 only); returns the .md path."""
+def write_summary(workdir: str | Path, rows: list[dict], splits_sha256: str = "") -> Path:
+    """``summary.md`` and ``summary.json`` in ``workdir`` (process 0 only); returns the .md path.
+    ``splits_sha256``, the hash of the split files, is named in both."""
     path = Path(workdir) / "summary.md"
     if jax.process_index() == 0:
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(markdown_table(rows))
-        (Path(workdir) / "summary.json").write_text(json.dumps(rows, indent=2) + "\n")
+        path.write_text(markdown_table(rows, splits_sha256))
+        stored = [dict(row, splits_sha256=splits_sha256) if splits_sha256 else row for row in rows]
+        (Path(workdir) / "summary.json").write_text(json.dumps(stored, indent=2) + "\n")
     return path
