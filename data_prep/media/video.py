@@ -9,7 +9,8 @@ these times, so frame t and window t describe the same moment.
 the frames with index ``k * stride`` counted from the clip's first frame, an index past the
 clip's last frame replaced by the last frame; independent of the clip's length.
 
-Only the chosen frames are converted to RGB, and decoding stops at ``end`` (or after the last
+Frames come out upright: the display matrix of phone videos (portrait clips stored as landscape
+pictures) is applied; a mirrored one is refused as bad input. Only the chosen frames are converted to RGB, and decoding stops at ``end`` (or after the last
 frame needed).
 """
 
@@ -54,11 +55,35 @@ def _duration(container, stream) -> float | None:
     return None
 
 
-def _to_rgb(frame: av.VideoFrame, max_side: int | None, reformatter: VideoReformatter) -> np.ndarray:
-    """uint8 [H, W, 3]; the reformatter keeps one swscale context for all frames of a clip."""
+def upright_quarter_turns(path: str, frame: av.VideoFrame) -> int:
+    """Counter-clockwise quarter turns (0..3) that show ``frame`` upright, from its display matrix.
+
+    Phone videos store portrait clips as landscape pictures plus a display matrix (PyAV:
+    ``frame.rotation``, degrees counter-clockwise). Raises BadInputError (kind ``orientation``)
+    for a mirrored matrix or an angle that is not a multiple of 90 degrees.
+    """
+    matrix = next((np.frombuffer(bytes(data), np.int32) for data in frame.side_data
+                   if str(data.type).endswith("DISPLAYMATRIX")), None)
+    if matrix is None:
+        return 0
+    a, b, c, d = (float(value) for value in matrix[[0, 1, 3, 4]])
+    if a * d - b * c < 0:
+        raise BadInputError(path, "orientation", "the display matrix mirrors the picture; re-encode it "
+                                                 "upright (e.g. ffmpeg -i IN -c:a copy OUT)")
+    if frame.rotation % 90:
+        raise BadInputError(path, "orientation", f"the display matrix turns the picture by {frame.rotation} "
+                                                 f"degrees; re-encode it upright")
+    return (frame.rotation // 90) % 4
+
+
+def _to_rgb(frame: av.VideoFrame, max_side: int | None, reformatter: VideoReformatter, path: str) -> np.ndarray:
+    """uint8 [H, W, 3] upright (display matrix applied); the reformatter keeps one swscale context
+    for all frames of a clip."""
     scale = 1.0 if max_side is None else min(1.0, max_side / max(frame.width, frame.height))
     width, height = round(frame.width * scale), round(frame.height * scale)
-    return reformatter.reformat(frame, format="rgb24", width=width, height=height).to_ndarray()
+    rgb = reformatter.reformat(frame, format="rgb24", width=width, height=height).to_ndarray()
+    turns = upright_quarter_turns(path, frame)
+    return np.ascontiguousarray(np.rot90(rgb, turns)) if turns else rgb
 
 
 def sample_frames(path: str, num_frames: int, start: float | None = None, end: float | None = None,
@@ -97,7 +122,7 @@ def sample_frames(path: str, num_frames: int, start: float | None = None, end: f
                     continue
                 # Every pending target shown before this frame's time belongs to the previous frame.
                 while previous is not None and next_target < num_frames and times[next_target] < frame.time:
-                    previous_rgb = previous_rgb if previous_rgb is not None else _to_rgb(previous, max_side, reformatter)
+                    previous_rgb = previous_rgb if previous_rgb is not None else _to_rgb(previous, max_side, reformatter, path)
                     picked[next_target] = previous_rgb
                     next_target += 1
                 if frame.time >= end:
@@ -108,7 +133,7 @@ def sample_frames(path: str, num_frames: int, start: float | None = None, end: f
             raise BadInputError(path, "corrupt", f"decoding failed: {err}") from err
         if previous is not None:
             for index in range(next_target, num_frames):
-                previous_rgb = previous_rgb if previous_rgb is not None else _to_rgb(previous, max_side, reformatter)
+                previous_rgb = previous_rgb if previous_rgb is not None else _to_rgb(previous, max_side, reformatter, path)
                 picked[index] = previous_rgb
     if frames_in_range < num_frames or any(p is None for p in picked):
         raise BadInputError(path, "too_short", f"{frames_in_range} frames in [{seg_start:.3f}, {end:.3f}) s, "
@@ -151,7 +176,7 @@ def frames_at_stride(path: str, num_frames: int, stride: int, start: float | Non
                 index += 1
                 last = frame
                 if index in wanted:
-                    picked[index] = (_to_rgb(frame, max_side, reformatter), float(frame.time))
+                    picked[index] = (_to_rgb(frame, max_side, reformatter, path), float(frame.time))
                 if index >= last_wanted:
                     break
         except av.error.FFmpegError as err:
@@ -159,6 +184,6 @@ def frames_at_stride(path: str, num_frames: int, stride: int, start: float | Non
         if last is None:
             raise BadInputError(path, "too_short", f"no frame in [{seg_start:.3f}, {end}) s")
         if index not in picked:  # the clip ended before the last wanted index: it repeats
-            picked[index] = (_to_rgb(last, max_side, reformatter), float(last.time))
+            picked[index] = (_to_rgb(last, max_side, reformatter, path), float(last.time))
     chosen = [picked[int(i)] for i in stride_indices(num_frames, stride, index + 1)]
     return SampledFrames(np.stack([rgb for rgb, _ in chosen]), np.array([t for _, t in chosen]), video_start)
