@@ -3,7 +3,8 @@
 Each subcommand module exposes ``register(subparsers)``, which adds its parser and sets
 ``func`` to a callable taking the parsed arguments and returning an exit code. A parser
 that sets ``accepts_config=True`` gets ``--config FILE_OR_NAME[:ARGS]``, ``--config.KEY=VALUE``
-and ``--print-config`` (mmae_jax/cli/runtime.py); every parser gets ``--verbose``.
+and ``--print-config`` (mmae_jax/cli/runtime.py); ``accepts_config="overrides"`` hands on the
+``--config.KEY=VALUE`` arguments alone (``evaluate``); every parser gets ``--verbose``.
 """
 
 from __future__ import annotations
@@ -63,7 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
         subparser.formatter_class = HelpFormatter
         subparser.add_argument("--verbose", action="store_true", default=argparse.SUPPRESS,
                                help="show library log lines (TensorFlow, absl, orbax) and warnings")
-        if subparser.get_default("accepts_config"):
+        if subparser.get_default("accepts_config") is True:
             add_config_arguments(subparser)
     return parser
 

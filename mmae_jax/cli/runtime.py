@@ -161,7 +161,11 @@ def load_config(config_argv: list[str]):
     # sys_argv: the overrides come from these arguments, not from sys.argv (in-process calls).
     config_flags.DEFINE_config_file("config", None, "experiment config file", flag_values=flag_values,
                                     lock_config=True, sys_argv=argv)
-    flag_values(argv)
+    try:
+        flag_values(argv)
+    except (flags.Error, AttributeError, KeyError) as error:   # an unknown or malformed --config.KEY
+        raise ConfigError(f"bad config argument: {str(error).strip(chr(34))}",
+                          "--config.KEY=VALUE needs a KEY of the config (see --print-config)") from error
     if flag_values.config is None:
         raise ConfigError("no experiment config given", f"add {CONFIG_USAGE}")
     return flag_values.config

@@ -14,6 +14,14 @@ TRAIN_EPILOG = """examples:
       --config.data.data_dir=/data/tfds --config.batch_size=32
 Running the same command again resumes from the workdir's latest checkpoint."""
 
+EVALUATE_EPILOG = """config overrides:
+  --config.KEY=VALUE    change one field of the saved config for this evaluation
+                        (a misspelled KEY is an error)
+examples:
+  mmae-jax evaluate --workdir workdirs/demo/run --model best
+  mmae-jax evaluate --workdir runs/r2 --model 1200 --split validation
+  mmae-jax evaluate --workdir runs/r2 --config.data.data_dir=/other/tfds --config.data.fold=3 --name fold3"""
+
 
 def register(subparsers) -> None:
     train = subparsers.add_parser("train", help="fine-tune or linear-probe a classifier",
@@ -30,11 +38,21 @@ def register(subparsers) -> None:
     add_distributed_arguments(pretrain)
     pretrain.set_defaults(func=run_pretrain, accepts_config=True)
 
-    evaluate = subparsers.add_parser("evaluate", help="evaluate a training workdir on a split")
+    evaluate = subparsers.add_parser(
+        "evaluate", help="evaluate a training workdir's model on a split",
+        description="Restores the parameters alone (no optimiser) and evaluates them under the workdir's "
+                    "saved config.json, which is never rewritten; --config.KEY=VALUE changes a field for this "
+                    "evaluation only (another data_dir, fold or dataset). Results: "
+                    "WORKDIR/evaluations/NAME/{results.json,config.json,confusion.png,confusion.pdf}.",
+        epilog=EVALUATE_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     evaluate.add_argument("--workdir", required=True)
     evaluate.add_argument("--split", default="test", choices=("train", "validation", "test"))
+    evaluate.add_argument("--model", default="final", metavar="best|final|STEP",
+                          help="best_model/, final_model/ or the train checkpoint of step STEP")
+    evaluate.add_argument("--name", default="",
+                          help="folder under WORKDIR/evaluations (default: MODEL_SPLIT, plus a hash of the overrides)")
     add_distributed_arguments(evaluate)
-    evaluate.set_defaults(func=run_evaluate)
+    evaluate.set_defaults(func=run_evaluate, accepts_config="overrides")
 
 
 def add_workdir_arguments(parser: argparse.ArgumentParser) -> None:
@@ -90,8 +108,11 @@ def run_pretrain(args: argparse.Namespace) -> int:
 def run_evaluate(args: argparse.Namespace) -> int:
     start(args)
     from mmae_jax.train.evaluate import evaluate_workdir
-    report = evaluate_workdir(args.workdir, args.split)
-    print(json.dumps({k: report[k] for k in ("war", "uar", "per_class_recall", "num_examples")}, indent=2))
+    report = evaluate_workdir(args.workdir, args.split, model=args.model, overrides=args.config_argv,
+                              name=args.name)
+    print(json.dumps({k: report[k] for k in ("model", "step", "split", "war", "uar", "per_class_recall",
+                                             "num_examples")}, indent=2))
+    print(f"results: {report['output_dir']}/results.json")
     return 0
 
 

@@ -1,33 +1,154 @@
-"""Evaluating a finished (or interrupted) training workdir on one split."""
+"""Evaluating a training workdir's model on one split, without a Trainer.
+
+Only the parameters are read (orbax restores ``trainable`` and ``frozen`` alone from a train
+checkpoint, or the ``params/`` of ``best_model`` / ``final_model``); no optimiser state, no
+initial-weights reload. The workdir's saved ``config.json`` is the experiment (changed only in
+memory by ``--config.KEY=VALUE`` overrides, never rewritten); the results go to
+``workdir/evaluations/<name>/``: ``results.json``, ``config.json`` (the config evaluated) and
+the confusion matrix as PNG and PDF.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import json
+import time
 from pathlib import Path
+from typing import Sequence
 
+import jax
 import ml_collections
+import orbax.checkpoint as ocp
+from flax import nnx
 
+from mmae_jax.data.source import open_dataset, stored_builder_dir
+from mmae_jax.errors import ConfigError, InputError
+from mmae_jax.model.encoder import VideoMAEClassifier, trainable_filter
+from mmae_jax.model.io import PARAMS_DIR
+from mmae_jax.train.evaluation import evaluate_split
+from mmae_jax.train.mesh import batch_sharding, create_mesh, replicated, tree_shardings
 from mmae_jax.train.plots import plot_confusion
+from mmae_jax.train.provenance import provenance
+from mmae_jax.train.state import model_config, split_model
+from mmae_jax.train.steps import make_eval_step
+
+MODEL_DIRS = {"best": "best_model", "final": "final_model"}
 
 
-def evaluate_workdir(workdir: str | Path, split: str = "test") -> dict:
-    """Restore the latest checkpoint of ``workdir``, evaluate ``split``, write ``eval_<split>.json``."""
-    from mmae_jax.train.classification import ClassificationTask
-    from mmae_jax.train.loop import Trainer
+def saved_config(workdir: Path, overrides: Sequence[str] = ()) -> ml_collections.ConfigDict:
+    """The workdir's ``config.json`` with ``--config.KEY=VALUE`` ``overrides`` applied (typos fail)."""
+    from absl import flags
+    from ml_collections import config_flags
 
+    path = workdir / "config.json"
+    if not path.is_file():
+        raise InputError(f"{path} not found: {workdir} is not a training workdir",
+                         "give the --workdir of a `mmae-jax train` run")
+    config = ml_collections.ConfigDict(json.loads(path.read_text()))
+    bad = [arg for arg in overrides if not arg.startswith("--config.")]
+    if bad:
+        raise ConfigError(f"evaluate takes only --config.KEY=VALUE overrides, got {' '.join(bad)}",
+                          "the experiment is the workdir's config.json")
+    flag_values = flags.FlagValues()
+    argv = ["mmae-jax", *overrides]
+    try:
+        config_flags.DEFINE_config_dict("config", config, flag_values=flag_values, lock_config=True,
+                                        sys_argv=argv)
+        flag_values(argv)
+    except (flags.Error, AttributeError, KeyError, ValueError, TypeError) as error:
+        raise ConfigError(f"bad override in {' '.join(overrides)}: {str(error).strip(chr(34))}",
+                          "use --config.KEY=VALUE with a KEY of the workdir's config.json") from error
+    return flag_values.config
+
+
+def restore_parameters(workdir: Path, which: str, abstract: dict, shardings: dict) -> tuple[dict, int]:
+    """``({"trainable": ..., "frozen": ...}, step)`` of model ``which`` (best, final or a step number).
+
+    ``abstract``: ShapeDtypeStruct trees of the two parameter groups; ``shardings``: their placement.
+    """
+    target = jax.tree.map(lambda a, s: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=s), abstract, shardings)
+    if which in MODEL_DIRS:
+        model_dir = workdir / MODEL_DIRS[which]
+        if not (model_dir / PARAMS_DIR).is_dir():
+            raise InputError(f"{model_dir} holds no model", "train to the end, or give --model STEP")
+        step = json.loads((model_dir / "config.json").read_text()).get("metadata", {}).get("step", -1)
+        full = _merge(target["trainable"], target["frozen"])
+        restored = ocp.StandardCheckpointer().restore(model_dir / PARAMS_DIR, full)
+        return _split_like(restored, target), int(step)
+    if not which.isdigit():
+        raise ConfigError(f"--model {which!r}", "choose best, final or a saved step number")
+    step_dir = workdir / "checkpoints" / which / "state"
+    if not step_dir.is_dir():
+        saved = sorted(int(p.name) for p in (workdir / "checkpoints").glob("[0-9]*"))
+        raise InputError(f"no checkpoint of step {which} in {workdir}/checkpoints", f"saved steps: {saved}")
+    restore_args = ocp.checkpoint_utils.construct_restore_args(target)
+    restored = ocp.PyTreeCheckpointer().restore(step_dir, args=ocp.args.PyTreeRestore(
+        item=target, restore_args=restore_args, partial_restore=True))
+    return {"trainable": restored["trainable"], "frozen": restored["frozen"]}, int(which)
+
+
+def _merge(a: dict, b: dict) -> dict:
+    """Two disjoint nested dicts as one."""
+    merged = dict(a)
+    for key, value in b.items():
+        merged[key] = _merge(merged[key], value) if isinstance(value, dict) and key in merged else value
+    return merged
+
+
+def _split_like(full: dict, groups: dict) -> dict:
+    """``full`` cut into the nested key structure of each of ``groups``."""
+    def pick(tree, like):
+        return {key: pick(tree[key], sub) if isinstance(sub, dict) else tree[key] for key, sub in like.items()}
+    return {name: pick(full, like) for name, like in groups.items()}
+
+
+def default_name(which: str, split: str, overrides: Sequence[str]) -> str:
+    """``<model>_<split>``, plus a short hash of the overrides when there are any."""
+    name = f"{which}_{split}"
+    if overrides:
+        name += "_" + hashlib.sha256("\0".join(overrides).encode()).hexdigest()[:8]
+    return name
+
+
+def evaluate_workdir(workdir: str | Path, split: str = "test", *, model: str = "final",
+                     overrides: Sequence[str] = (), name: str = "") -> dict:
+    """Evaluate ``model`` of ``workdir`` on ``split``; write and return the report.
+
+    The report holds WAR, UAR, per-class recall, confusion matrix, the step, the overrides,
+    ``provenance`` and ``output_dir`` (``workdir/evaluations/<name>``).
+    """
+    started = time.perf_counter()
     workdir = Path(workdir).absolute()
-    config_path = workdir / "config.json"
-    if not config_path.is_file():
-        raise FileNotFoundError(f"{config_path} not found: {workdir} is not a training workdir")
-    config = ml_collections.ConfigDict(json.loads(config_path.read_text()))
-    task = ClassificationTask()
-    trainer = Trainer(config, workdir, task)
-    step, _ = trainer.restore()
-    if step == 0:
-        raise FileNotFoundError(f"{workdir}/checkpoints holds no checkpoint to evaluate")
-    report = task.evaluate(trainer, split) | {"step": step, "split": split}
-    if trainer.is_main:
-        (workdir / f"eval_{split}.json").write_text(json.dumps(report, indent=2) + "\n")
-        plot_confusion(report["confusion_matrix"], trainer.class_names, workdir / f"confusion_{split}.png",
-                       f"{split}, step {step}: WAR {report['war']:.1f}%, UAR {report['uar']:.1f}%")
+    config = saved_config(workdir, overrides)
+    dataset = open_dataset(config.data)
+    class_names = dataset.class_names
+    cfg = model_config(config, len(class_names))
+    mesh = create_mesh(config.mesh.data, config.mesh.fsdp)
+
+    abstract_model = nnx.eval_shape(lambda: VideoMAEClassifier(cfg, rngs=nnx.Rngs(0)))
+    parts = split_model(abstract_model, trainable_filter(cfg))
+    groups = dict(trainable=parts.trainable, frozen=parts.frozen)
+    shardings = {k: tree_shardings(v, mesh, config.mesh.min_shard_size) for k, v in groups.items()}
+    state, step = restore_parameters(workdir, model, groups, shardings)
+    # The non-parameter state (dropout streams; unused in eval mode). Only it is computed:
+    # the parameter initialisers are dead code in this jit.
+    rest = jax.jit(lambda: split_model(VideoMAEClassifier(cfg, rngs=nnx.Rngs(0)), trainable_filter(cfg)).rest,
+                   out_shardings=replicated(mesh))()
+    eval_step = jax.jit(make_eval_step(parts.eval_graphdef, rest, tuple(config.eval.views),
+                                       normalization=config.data.normalization))
+    report = evaluate_split(eval_step, state, config.data, split, class_names,
+                            batch_size=config.eval.batch_size, sharding=batch_sharding(mesh))
+    output = workdir / "evaluations" / (name or default_name(model, split, overrides))
+    report |= dict(model=model, step=step, split=split, overrides=list(overrides), output_dir=str(output),
+                   dataset=config.data.dataset, strategy=config.data.strategy, protocol=config.data.protocol,
+                   fold=config.data.fold)
+    builder_dir = stored_builder_dir(config.data.data_dir, config.data.dataset, config.data.builder_config)
+    report["provenance"] = provenance(builder_dir, time.perf_counter() - started)
+    if jax.process_index() == 0:
+        output.mkdir(parents=True, exist_ok=True)
+        (output / "results.json").write_text(json.dumps(report, indent=2) + "\n")
+        (output / "config.json").write_text(config.to_json_best_effort(indent=2) + "\n")
+        plot_confusion(report["confusion_matrix"], class_names, output / "confusion.png",
+                       f"{config.data.dataset} / {config.data.strategy} / fold {config.data.fold}: {split}, "
+                       f"{model} model (step {step})", war=report["war"], uar=report["uar"])
     return report
