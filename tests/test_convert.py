@@ -236,3 +236,52 @@ def test_library_never_imports_torch():
     out = subprocess.run([sys.executable, "-c", "import json; " + code], capture_output=True, text=True,
                          check=True).stdout
     assert json.loads(out.strip().splitlines()[-1]) == []
+
+
+# --- a Hugging Face model id, resolved from a local hub cache ---------------------------------
+def _hub_cache_with(tmp_path, repo_id: str, model) -> tuple:
+    """``model`` saved the way the hub cache holds a download: files in blobs/ named by their
+    hash, ``snapshots/<commit>/`` linking to them, ``refs/main`` naming the commit."""
+    import hashlib
+    import os
+    saved = tmp_path / "saved"
+    model.save_pretrained(saved)
+    commit = "0123456789abcdef0123456789abcdef01234567"
+    repo = tmp_path / "hub" / f"models--{repo_id.replace('/', '--')}"
+    (repo / "refs").mkdir(parents=True)
+    (repo / "refs" / "main").write_text(commit)
+    (repo / "blobs").mkdir()
+    (repo / "snapshots" / commit).mkdir(parents=True)
+    for file in saved.iterdir():
+        blob = repo / "blobs" / hashlib.sha256(file.read_bytes()).hexdigest()
+        blob.write_bytes(file.read_bytes())
+        os.symlink(os.path.relpath(blob, repo / "snapshots" / commit), repo / "snapshots" / commit / file.name)
+    return tmp_path / "hub", saved
+
+
+def test_huggingface_model_id_converts_offline_from_the_hub_cache(tmp_path):
+    labels = {0: "abseiling", 1: "air drumming", 2: "answering questions"}
+    config = _hf_config(num_labels=3, id2label=labels, label2id={v: k for k, v in labels.items()})
+    model = reference.randomize_parameters(transformers.VideoMAEForVideoClassification(config), 5)
+    cache, saved = _hub_cache_with(tmp_path, "SomeOrg/videomae-tiny-test", model)
+    env = dict(__import__("os").environ, HF_HUB_OFFLINE="1", HF_HUB_CACHE=str(cache), HF_HOME=str(tmp_path / "home"))
+    script = ("import sys; from mmae_jax.cli import main; sys.exit(main(sys.argv[1:]))")
+    done = subprocess.run([sys.executable, "-c", script, "convert", "--source", "SomeOrg/videomae-tiny-test",
+                           "--output", str(tmp_path / "jax")], env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    _, kind, metadata = read_config(tmp_path / "jax")
+    assert (kind, metadata["source"], metadata["class_names"]) == (
+        "classifier", "SomeOrg/videomae-tiny-test", ["abseiling", "air drumming", "answering questions"])
+    # the converted weights are the checkpoint's: the same as converting the saved folder itself
+    from_folder = convert(load_checkpoint(saved)).model
+    restored = build_model(from_folder.cfg, "classifier", seed=9)
+    report = restore_into(restored, tmp_path / "jax")
+    assert report.complete
+    clips = np.random.default_rng(1).standard_normal((2, 4, 32, 32, 3)).astype(np.float32)
+    np.testing.assert_allclose(np.asarray(restored(clips)), np.asarray(from_folder(clips)), atol=1e-6, rtol=0)
+    with torch.no_grad():
+        expected = model.eval()(torch.from_numpy(clips.transpose(0, 1, 4, 2, 3))).logits.numpy()
+    np.testing.assert_allclose(np.asarray(restored(clips)), expected, atol=TOLERANCE, rtol=0)
+    missing = subprocess.run([sys.executable, "-c", script, "convert", "--source", "SomeOrg/not-cached",
+                              "--output", str(tmp_path / "none")], env=env, capture_output=True, text=True)
+    assert missing.returncode == 2 and "SomeOrg/not-cached: not found in the local hub cache" in missing.stderr

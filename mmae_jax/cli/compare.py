@@ -12,7 +12,9 @@ def register(subparsers) -> None:
         description="Builds the PyTorch model from the checkpoint (mmae_jax.convert.torch_reference for "
                     "official .pth files, transformers for Hugging Face folders), converts it in memory, "
                     "runs both in float32 on the same random input and prints one row per output.")
-    parser.add_argument("--source", required=True, help="checkpoint file or Hugging Face folder")
+    parser.add_argument("--source", required=True,
+                        help="checkpoint file, Hugging Face folder, or Hugging Face model id ORG/NAME[@REVISION] "
+                             "(fetched into the hub cache; HF_HUB_OFFLINE=1 reads only the cache)")
     parser.add_argument("--variant", help="default: read from the checkpoint")
     parser.add_argument("--batch", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)

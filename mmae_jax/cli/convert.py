@@ -8,11 +8,13 @@ import sys
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
-        "convert", help="convert an official VideoMAE .pth or a Hugging Face VideoMAE folder",
+        "convert", help="convert an official VideoMAE .pth, a Hugging Face VideoMAE folder or model id",
         description="Reads official fine-tuned or pre-training checkpoints (.pth/.pt/.bin/.safetensors) and "
-                    "Hugging Face VideoMAE folders, checks every tensor against the model and writes "
+                    "Hugging Face VideoMAE folders or model ids, checks every tensor against the model and writes "
                     "OUTPUT/config.json + OUTPUT/params (orbax). Nothing is written if anything does not fit.")
-    parser.add_argument("--source", required=True, help="checkpoint file or Hugging Face folder")
+    parser.add_argument("--source", required=True,
+                        help="checkpoint file, Hugging Face folder, or Hugging Face model id ORG/NAME[@REVISION] "
+                             "(fetched into the hub cache; HF_HUB_OFFLINE=1 reads only the cache)")
     parser.add_argument("--output", required=True, help="new model directory")
     parser.add_argument("--variant", help="tiny/small/base/large/huge; default: read from the checkpoint")
     parser.add_argument("--num-classes", type=int,

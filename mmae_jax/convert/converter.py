@@ -109,8 +109,14 @@ def convert_checkpoint(source: str | Path, output: str | Path, *, trust_pickle: 
         raise FileExistsError(f"{output} exists and is not empty; choose a new output directory")
     checkpoint = load_checkpoint(source, trust_pickle=trust_pickle)
     result = convert(checkpoint, **options)
-    metadata = dict(source=str(Path(source).absolute()), family=result.family, wrapper_entry=checkpoint.entry,
-                    fresh=result.fresh, dropped=result.dropped, notes=result.notes)
+    metadata = dict(source=checkpoint.hub_id or str(Path(source).absolute()), family=result.family,
+                    wrapper_entry=checkpoint.entry, fresh=result.fresh, dropped=result.dropped, notes=result.notes)
+    if checkpoint.hub_id:
+        metadata["hub_snapshot"] = str(checkpoint.path.parent)
+    names = checkpoint.class_names
+    if result.kind == "classifier" and names and len(names) == result.cfg.num_classes and \
+            not any(path.startswith("head.") for path in result.fresh):
+        metadata["class_names"] = names       # the head was converted, so its labels hold
     save_model(output, result.model, result.cfg, kind=result.kind, metadata=metadata)
     return result
 

@@ -1,4 +1,7 @@
-"""Reading PyTorch checkpoints safely: .pth / .pt / .bin, .safetensors, Hugging Face folders.
+"""Reading PyTorch checkpoints safely: .pth / .pt / .bin, .safetensors, Hugging Face folders,
+and Hugging Face model ids (``MCG-NJU/videomae-large-finetuned-kinetics[@revision]``), fetched
+with ``huggingface_hub.snapshot_download`` into (or, with ``HF_HUB_OFFLINE=1``, read from) the
+local hub cache.
 
 A ``.pth`` file is a pickle and can run code when loaded, so it is read with
 ``torch.load(weights_only=True)`` plus an allow-list of harmless types that training
@@ -12,7 +15,9 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import pickle
+import re
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +26,9 @@ import numpy as np
 HF_CONFIG = "config.json"
 HF_WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json",
                    "pytorch_model.bin", "pytorch_model.bin.index.json")
+# The files of a hub repository that conversion reads (weights in either format, sharded or not).
+HUB_PATTERNS = [HF_CONFIG, "*.safetensors", "*.safetensors.index.json", "*.bin", "*.bin.index.json"]
+_HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9][A-Za-z0-9_.-]*(@[A-Za-z0-9_./-]+)?$")
 # Entries under which training scripts nest the state dict, in the order they are tried.
 STATE_DICT_ENTRIES = ("model", "module", "state_dict", "model_state")
 
@@ -37,6 +45,15 @@ class LoadedCheckpoint:
     tensors: dict[str, np.ndarray]
     hf_config: dict[str, Any] | None      # config.json of a Hugging Face folder
     entry: str | None                     # the wrapper entry ("model", "module" ...) if any
+    hub_id: str | None = None             # the Hugging Face model id it was resolved from
+
+    @property
+    def class_names(self) -> list[str] | None:
+        """The head's class names (a Hugging Face config's ``id2label``, in label order), if any."""
+        id2label = (self.hf_config or {}).get("id2label") or {}
+        if not id2label:
+            return None
+        return [id2label.get(str(i), id2label.get(i)) for i in range(len(id2label))]
 
 
 def require_torch():
@@ -55,17 +72,47 @@ def safe_globals() -> list:
             np.dtypes.Int64DType, np.dtypes.Int32DType, np._core.multiarray.scalar]
 
 
+def is_hub_id(source: str | Path) -> bool:
+    """True for ``ORG/NAME[@REVISION]`` that is not an existing local path."""
+    return not Path(source).exists() and bool(_HUB_ID.match(str(source)))
+
+
+def resolve_hub_id(model_id: str) -> Path:
+    """The local snapshot folder of a Hugging Face model id, downloaded if needed.
+
+    ``ORG/NAME@REVISION`` picks a branch, tag or commit. ``HF_HUB_OFFLINE=1`` reads only the
+    local cache (``HF_HUB_CACHE``, ``HF_HOME``: huggingface_hub's own settings).
+    """
+    try:
+        from huggingface_hub import constants, snapshot_download
+    except ImportError as error:
+        raise CheckpointError(f"{model_id}: resolving a Hugging Face model id needs huggingface_hub "
+                              f"(pip install 'mmae_jax[torch]')") from error
+    repo_id, _, revision = model_id.partition("@")
+    offline = constants.HF_HUB_OFFLINE or os.environ.get("HF_HUB_OFFLINE", "").upper() in ("1", "ON", "YES", "TRUE")
+    try:
+        return Path(snapshot_download(repo_id, revision=revision or None, allow_patterns=HUB_PATTERNS,
+                                      local_files_only=offline))
+    except Exception as error:  # the hub's errors: not cached, not found, gated, no network
+        where = "in the local hub cache (HF_HUB_OFFLINE is set)" if offline else "on the Hugging Face hub"
+        raise CheckpointError(f"{model_id}: not found {where}: {type(error).__name__}: "
+                              f"{str(error).splitlines()[0] if str(error) else ''}") from error
+
+
 def load_checkpoint(source: str | Path, *, trust_pickle: bool = False) -> LoadedCheckpoint:
-    """Read a checkpoint file or a Hugging Face folder into numpy arrays.
+    """Read a checkpoint file, a Hugging Face folder or a Hugging Face model id into numpy arrays.
 
     ``source`` may be a ``.pth``/``.pt``/``.bin`` file (state dict at the top level or under
-    ``model``/``module``/``state_dict``), a ``.safetensors`` file, or a Hugging Face
-    folder (``config.json`` + ``model.safetensors`` or ``pytorch_model.bin``, possibly sharded).
+    ``model``/``module``/``state_dict``), a ``.safetensors`` file, a Hugging Face
+    folder (``config.json`` + ``model.safetensors`` or ``pytorch_model.bin``, possibly sharded),
+    or a model id on the hub (``ORG/NAME[@REVISION]``, see ``resolve_hub_id``).
     A weights file lying in a Hugging Face folder is read together with its ``config.json``.
     """
+    if is_hub_id(source):
+        return dataclasses.replace(_load_hf_folder(resolve_hub_id(str(source)), trust_pickle), hub_id=str(source))
     path = Path(source)
     if not path.exists():
-        raise CheckpointError(f"{path}: no such file or directory")
+        raise CheckpointError(f"{path}: no such file or directory (nor a Hugging Face model id ORG/NAME)")
     if path.is_dir():
         return _load_hf_folder(path, trust_pickle)
     hf_config = _hf_config_next_to(path)
