@@ -1,4 +1,5 @@
-"""Metric logs written by process 0 only: a JSONL file and TensorBoard event files."""
+"""Metric logs written by process 0 only: a JSONL file and TensorBoard event files (scalars,
+the run's hyper-parameters with its test metrics, and pictures such as the confusion matrix)."""
 
 from __future__ import annotations
 
@@ -30,10 +31,59 @@ class MetricWriter:
             if math.isfinite(value):
                 self._tb.add_scalar(f"{prefix}/{name}", value, step)
 
+    def write_hparams(self, hparams: dict, metrics: dict[str, float]) -> None:
+        """TensorBoard's HPARAMS tab: ``hparams`` (a nested config, flattened to dotted names) and
+        the final ``metrics`` (e.g. ``{"test/war": 61.2}``), which are also written as scalars."""
+        if not self.active:
+            return
+        from tensorboardX.summary import hparams as hparams_summary
+
+        flat = {key: value if isinstance(value, (bool, int, float, str)) else str(value)
+                for key, value in _flatten(hparams).items()}
+        writer = self._tb._get_file_writer()
+        for summary in hparams_summary(flat, metrics):
+            writer.add_summary(summary)
+
+    def write_image(self, tag: str, png: str | Path, step: int) -> None:
+        """A PNG file (a plot of the run) as a TensorBoard image."""
+        if not self.active:
+            return
+        import matplotlib.pyplot as plt
+        import numpy as np
+
+        pixels = plt.imread(str(png))[..., :3]                        # [H, W, 3] floats in [0, 1]
+        self._tb.add_image(tag, (pixels * 255).round().astype(np.uint8), step, dataformats="HWC")
+
     def close(self) -> None:
         if self.active:
             self._jsonl.close()
             self._tb.close()
+
+
+def write_test_summary(workdir: str | Path, step: int, config: dict, results: dict, confusion_png: Path) -> None:
+    """TensorBoard's record of a finished classification run: the test WAR / UAR (last epoch and
+    at the best validation epoch) as scalars and against the config in HPARAMS, and the confusion image."""
+    writer = MetricWriter(workdir)
+    metrics = {}
+    for prefix, report in (("test", results["test"]),
+                           ("test_at_best_validation", (results.get("test_at_best_validation") or {}).get("test"))):
+        if report:
+            writer.write(step, {"war": report["war"], "uar": report["uar"]}, prefix)
+            metrics.update({f"{prefix}/war": report["war"], f"{prefix}/uar": report["uar"]})
+    writer.write_hparams(config, metrics)
+    writer.write_image("test/confusion", confusion_png, step)
+    writer.close()
+
+
+def _flatten(tree: dict, prefix: str = "") -> dict:
+    """``{"a": {"b": 1}}`` -> ``{"a.b": 1}``."""
+    flat = {}
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            flat.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
 
 
 def read_metrics(workdir: str | Path) -> list[dict]:

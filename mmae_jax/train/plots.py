@@ -48,7 +48,7 @@ def plot_confusion(matrix: Sequence[Sequence[int]], class_names: Sequence[str], 
 
 
 def plot_training_curves(records: list[dict], path: str | Path, title: str = "") -> list[Path]:
-    """Training loss over steps, and validation WAR (circles, solid) / UAR (squares, dashed)."""
+    """Training loss over steps, and validation WAR (dots, solid) / UAR (hollow squares, dashed)."""
     fig, (loss_ax, acc_ax) = plt.subplots(1, 2, figsize=(10, 3.8))
     train = [r for r in records if r.get("split") == "train" and "loss" in r]
     loss_ax.plot([r["step"] for r in train], [r["loss"] for r in train])
@@ -56,9 +56,9 @@ def plot_training_curves(records: list[dict], path: str | Path, title: str = "")
     loss_ax.set_ylabel("training loss")
     loss_ax.set_title("training loss", fontsize=9)
     val = [r for r in records if r.get("split") == "validation"]
-    for key, marker, style in (("war", "o", "-"), ("uar", "s", "--")):
+    for key, marker, style, size in (("war", "o", "-", 5), ("uar", "s", "--", 9)):   # hollow squares: both show
         acc_ax.plot([r["step"] for r in val], [r[key] for r in val], marker=marker, linestyle=style,
-                    label=key.upper())
+                    markersize=size, markerfacecolor="none" if key == "uar" else None, label=key.upper())
     acc_ax.set_xlabel("step")
     acc_ax.set_ylabel("validation %")
     acc_ax.set_title("validation WAR / UAR", fontsize=9)
