@@ -9,7 +9,7 @@ import jax
 
 from mmae_jax.model.encoder import VideoMAEClassifier, trainable_filter
 from mmae_jax.train.evaluation import evaluate_split
-from mmae_jax.train.logs import MetricWriter, read_metrics
+from mmae_jax.train.logs import MetricWriter, read_metrics, write_test_summary
 from mmae_jax.train.plots import plot_confusion, plot_training_curves
 from mmae_jax.train.steps import classification_loss, make_eval_step
 
@@ -60,7 +60,11 @@ class ClassificationTask:
                        test=_summary(test) | {"confusion_matrix": test["confusion_matrix"]},
                        test_at_best_validation=extra["best"], validation_history=extra["history"])
         if trainer.is_main:
-            plot_confusion(test["confusion_matrix"], trainer.class_names, trainer.workdir / "confusion_test.png",
-                           f"test, last epoch: WAR {test['war']:.1f}%, UAR {test['uar']:.1f}%")
-            plot_training_curves(read_metrics(trainer.workdir), trainer.workdir / "training_curves.png")
+            data = trainer.config.data
+            run = f"{data.dataset} / {data.strategy} / {data.protocol} fold {data.fold}"
+            confusion_png, _ = plot_confusion(test["confusion_matrix"], trainer.class_names,
+                                              trainer.workdir / "confusion_test.png", f"{run}: test, last epoch",
+                                              war=test["war"], uar=test["uar"])
+            plot_training_curves(read_metrics(trainer.workdir), trainer.workdir / "training_curves.png", run)
+            write_test_summary(trainer.workdir, trainer.total_steps, results["config"], results, confusion_png)
         return results

@@ -32,6 +32,7 @@ from mmae_jax.train import workdir as workdir_guard
 from mmae_jax.train.logs import MetricWriter, drop_rows_after
 from mmae_jax.train.mesh import batch_sharding, create_mesh, replicated
 from mmae_jax.train.optimizer import make_optimizer
+from mmae_jax.train.provenance import provenance
 from mmae_jax.train.state import create_train_state, init_model_parts, model_config
 from mmae_jax.train.steps import TaskLoss, make_train_step
 from mmae_jax.train.validate import validate_experiment
@@ -131,6 +132,7 @@ class Trainer:
         return step, extra
 
     def run(self) -> dict:
+        started = time.perf_counter()
         config = self.config
         start_step, extra = self.restore()
         extra = extra or {"history": [], "best": None}
@@ -180,6 +182,8 @@ class Trainer:
             writer.close()
             self.manager.wait_until_finished()
         results = self.task.finish(self, extra)
+        results["provenance"] = dict(provenance(self.dataset.builder.data_dir, time.perf_counter() - started),
+                                     resumed_from_step=start_step)
         if self.is_main:
             (self.workdir / "results.json").write_text(json.dumps(results, indent=2) + "\n")
         return results
