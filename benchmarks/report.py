@@ -32,6 +32,8 @@ BENCHMARKS: tuple[tuple[str, list[str], list[str] | None], ...] = (
     ("benchmarks/pipeline.py", [], ["--clips", "8", "--batches", "1"]),
     ("benchmarks/profile_step.py", ["--variant", "small", "--threads", "1"],
      ["--variant", "tiny", "--frames", "4", "--size", "32", "--batch", "1"]),
+    ("benchmarks/pretrain_step.py", [], ["--variants", "tiny", "--frames", "4", "--size", "32", "--batch", "1",
+                                         "--steps", "1", "--warmup", "0", "--mask-ratio", "0.5"]),
 )
 GPU_REPORT = "docs/benchmarks_gpu.md"
 ANALYSIS = "docs/benchmarks_analysis.md"    # hand-written: what limits the numbers, what would move them

@@ -84,7 +84,15 @@ def test_train_step_table_has_positive_rates_for_both_frameworks(quick_report):
     assert verdict.split()[0] == ("met" if float(row["JAX/eager"]) >= 1.0 else "missed"), row
 
 
-@pytest.mark.parametrize("name", ["train_step", "prep", "pipeline", "profile_step"])
+def test_pretrain_step_table_gives_both_rates_and_their_ratio(quick_report):
+    header, rows = common.parse_markdown_table(_section(quick_report, "pretrain_step"))
+    row = dict(zip(header, rows[0]))
+    assert (row["variant"], row["input"], row["encoder tokens (visible/all)"]) == ("tiny", "4x32", "4/8"), row
+    ratio = float(row["pre-train clips/s"]) / float(row["fine-tune clips/s"])
+    assert float(row["pre-train / fine-tune"]) == pytest.approx(ratio, rel=0.02, abs=0.01), row
+
+
+@pytest.mark.parametrize("name", ["train_step", "prep", "pipeline", "profile_step", "pretrain_step"])
 def test_every_table_number_is_positive(quick_report, name):
     header, rows = common.parse_markdown_table(_section(quick_report, name))
     numbers = _numbers([cell for row in rows for cell in row])
