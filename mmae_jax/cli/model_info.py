@@ -1,4 +1,4 @@
-"""``mmae-jax model-info``: parameter count, tokens and forward FLOPs of a variant."""
+"""``mmae-jax model-info``: parameter count, tokens and forward FLOPs of a variant or a saved model."""
 
 from __future__ import annotations
 
@@ -8,7 +8,12 @@ import argparse
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
         "model-info", help="print parameters, tokens and FLOPs of a VideoMAE variant",
-        description="Counts are computed from the model's shapes; no weights are allocated.")
+        description="Counts are computed from the model's shapes; no weights are allocated. FLOPs are "
+                    "XLA's count of the forward pass, a multiply-add counted as two (GFLOPs = 2 x GMACs; "
+                    "papers that quote GMACs as 'FLOPs' give half this number).")
+    parser.add_argument("--model", metavar="DIR",
+                        help="a model directory or training workdir (its final_model): use its config "
+                             "instead of --variant/--num-classes/--frames/--size/--paper-head")
     parser.add_argument("--variant", default="base", help="tiny, small, base, large or huge")
     parser.add_argument("--num-classes", type=int, default=7)
     parser.add_argument("--frames", type=int, default=16)
@@ -24,12 +29,21 @@ def run(args: argparse.Namespace) -> int:
     from mmae_jax.model.config import VideoMAEConfig
     from mmae_jax.model.info import model_info
 
-    cfg = VideoMAEConfig.from_variant(args.variant, num_classes=args.num_classes,
-                                      num_frames=args.frames, img_size=args.size,
-                                      freeze_backbone=args.linear_probe,
-                                      head_norm="fresh" if args.paper_head else "fc_norm")
+    if args.model:
+        from mmae_jax.model.io import read_config
+        from mmae_jax.train.state import resolve_init
+
+        cfg, _, _ = read_config(resolve_init(args.model))
+        if args.linear_probe:
+            cfg = cfg.replace(freeze_backbone=True)
+    else:
+        cfg = VideoMAEConfig.from_variant(args.variant, num_classes=args.num_classes,
+                                          num_frames=args.frames, img_size=args.size,
+                                          freeze_backbone=args.linear_probe,
+                                          head_norm="fresh" if args.paper_head else "fc_norm")
     info = model_info(cfg)
     t, h, w, c = info.input_shape
+    gflops = info.forward_flops / 1e9
     rows = [
         ("variant", info.variant),
         ("input (T, H, W, C)", f"{t} x {h} x {w} x {c}"),
@@ -37,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
         ("parameters", f"{info.parameters:,}"),
         ("trainable parameters", f"{info.trainable_parameters:,}"),
         ("tokens per clip", f"{info.tokens:,}"),
-        ("forward GFLOPs per clip", f"{info.forward_flops / 1e9:,.1f}"),
+        ("forward GFLOPs per clip", f"{gflops:,.{1 if gflops >= 1 else 4}f} (2 x MACs)"),
     ]
     width = max(len(name) for name, _ in rows)
     for name, value in rows:
