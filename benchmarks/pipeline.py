@@ -24,8 +24,7 @@ import tensorflow_datasets as tfds  # noqa: E402
 from common import markdown_table  # noqa: E402
 from mmae_jax.data import augment  # noqa: E402
 from mmae_jax.data.config import default_data_config  # noqa: E402
-from mmae_jax.data.fusion import fuse, fuse_read_frames  # noqa: E402
-from mmae_jax.data.normalize import normalize  # noqa: E402
+from mmae_jax.data.fusion import fuse, fuse_read_frames, to_uint8  # noqa: E402
 from mmae_jax.data.pipeline import train_dataset  # noqa: E402
 from mmae_jax.data.render import render_spectrograms  # noqa: E402
 
@@ -67,19 +66,17 @@ def clips_per_second(run, clips: int, repeats: int = 1) -> float:
 def stage_rows(cfg, example_faces: tf.Tensor, encoded: tf.Tensor, feature) -> list[tuple[str, float]]:
     seed = tf.constant([0, 1], tf.int64)
     windows = tf.random.normal([T, F, W])
-    images = tf.random.uniform([T, S, S, 3])
+    images = tf.random.uniform([T, S, S, 3], maxval=255.0)
     aug = cfg.augment
-    read = images[: T // 2]
+    read = to_uint8(images[: T // 2])
     stages = {
         "decode 16 JPEG frames": tf.function(lambda: feature.decode_example(encoded)),
-        "face crop + flip + normalise": tf.function(lambda: augment.random_resized_crop(
-            example_faces, seed, S, aug.face_crop_scale, aug.face_crop_ratio, flip_seed=seed,
-            normalization="paper")),
-        "render 16 windows (viridis, normalised)": tf.function(
-            lambda: render_spectrograms(windows, S, normalization="paper")),
-        "arrange 8 + 8 frames read (fslf)": tf.function(lambda: fuse_read_frames(read, read, "fslf")),
-        "fuse 16 + 16 frames (fslf)": tf.function(lambda: fuse(images, images, "fslf")),
-        "normalise 16 frames (cfas, sfas)": tf.function(lambda: normalize(images, "paper")),
+        "face crop + flip -> uint8": tf.function(lambda: to_uint8(augment.random_resized_crop(
+            example_faces, seed, S, aug.face_crop_scale, aug.face_crop_ratio, flip_seed=seed))),
+        "render 16 windows (viridis, uint8)": tf.function(lambda: render_spectrograms(windows, S)),
+        "arrange 8 + 8 uint8 frames read (fslf)": tf.function(lambda: fuse_read_frames(read, read, "fslf")),
+        "mix 16 + 16 float frames, round (cfas)": tf.function(
+            lambda: to_uint8(fuse(images, images, "cfas"))),
     }
     return [(f"stage: {name}", clips_per_second(fn, 1, repeats=20)) for name, fn in stages.items()]
 

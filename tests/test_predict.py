@@ -96,6 +96,7 @@ def test_predictor_input_is_the_training_pipelines_evaluation_input(workdir):
     tf.data evaluation pipeline would feed it for the same stored clip."""
     import ml_collections
 
+    from mmae_jax.data.normalize import to_model_input
     from mmae_jax.data.transform import prepare_clip
     from mmae_jax.infer.attribution import FusionSpec
     from mmae_jax.infer.predictor import modality_images
@@ -107,7 +108,8 @@ def test_predictor_input_is_the_training_pipelines_evaluation_input(workdir):
     for strategy, sfas_mode in [("fslf", "mean"), ("ofos", "mean"), ("cfas", "mean"), ("sfas", "mean"),
                                 ("sfas", "wrap"), ("face_only", "mean")]:
         data_cfg.update(strategy=strategy, sfas_mode=sfas_mode)
-        expected = prepare_clip(example["faces"], example["spectrogram"], data_cfg)
+        expected = to_model_input(prepare_clip(example["faces"], example["spectrogram"], data_cfg),
+                                  data_cfg.normalization)
         got = FusionSpec(strategy, sfas_mode, data_cfg.normalization).model_input(
             jnp.asarray(faces), jnp.asarray(spectrograms), None)
         np.testing.assert_allclose(np.asarray(got), expected, atol=2e-5, err_msg=f"{strategy}/{sfas_mode}")
@@ -143,7 +145,7 @@ T, S = 4, 8
 
 def _images(seed):
     rng = np.random.default_rng(seed)
-    return rng.uniform(0.1, 1.0, (T, S, S, 3)).astype(np.float32)
+    return rng.uniform(25, 255, (T, S, S, 3)).astype(np.float32)      # pixel values
 
 
 def _probe(region):

@@ -44,13 +44,13 @@ def run(args: argparse.Namespace) -> int:
     example = read_stored_example(cfg, args.clip)
     cfg.num_frames = args.frames or len(example["faces"])
     rows = {strategy: prepare_clip(example["faces"], example["spectrogram"], cfg,
-                                   strategy=strategy, seed=args.seed, normalized=False)
+                                   strategy=strategy, seed=args.seed)
             for strategy in STRATEGIES}
     figure, axes = plt.subplots(len(rows), cfg.num_frames, squeeze=False,
                                 figsize=(cfg.num_frames * 0.9, len(rows) * 0.95))
     for axis_row, (strategy, video) in zip(axes, rows.items()):
         for axis, frame in zip(axis_row, video):
-            axis.imshow(frame.clip(0.0, 1.0))
+            axis.imshow(frame)                                    # uint8 pixels
             axis.set_xticks([])
             axis.set_yticks([])
         axis_row[0].set_ylabel(strategy.upper().replace("_", " "), rotation=0, ha="right",

@@ -1,5 +1,8 @@
 """Training augmentations (TensorFlow, stateless: every draw comes from an explicit seed).
 
+Faces stay pixel values 0..255: uint8 in, float32 out where they are resampled (the caller
+rounds once, see ``transform.py``).
+
 Faces get a random resized crop and a horizontal flip, drawn once per clip so that all T
 frames move together; spectrogram windows get optional time and frequency masks
 (SpecAugment-style), drawn per window and filled with that window's mean.
@@ -11,28 +14,25 @@ import math
 
 import tensorflow as tf
 
-from mmae_jax.data.normalize import pixels_to_model_range
 
 
-def faces_to_float(faces: tf.Tensor, image_size: int, normalization: str | None = None) -> tf.Tensor:
-    """``[T, H, W, 3]`` uint8 -> ``[T, S, S, 3]`` float32 in [0, 1] (resized when H, W != S),
-    or normalised with ``normalization``."""
-    images = pixels_to_model_range(tf.cast(faces, tf.float32), normalization)
-    if tuple(images.shape[1:3]) != (image_size, image_size):
-        images = tf.image.resize(images, [image_size, image_size], method="bilinear")
-    return images
+def resize_faces(faces: tf.Tensor, image_size: int) -> tf.Tensor:
+    """``[T, H, W, 3]`` uint8 -> ``[T, S, S, 3]``: unchanged (uint8) when H = W = S, else
+    resized bilinearly to float32 pixel values."""
+    if tuple(faces.shape[1:3]) == (image_size, image_size):
+        return faces
+    return tf.image.resize(faces, [image_size, image_size], method="bilinear")
 
 
 def random_resized_crop(faces: tf.Tensor, seed: tf.Tensor, image_size: int,
                         scale: tuple[float, float], ratio: tuple[float, float], *,
-                        flip_seed: tf.Tensor | None = None,
-                        normalization: str | None = None) -> tf.Tensor:
-    """``[T, H, W, 3]`` uint8 -> ``[T, S, S, 3]`` float32 in [0, 1], one crop box for all frames.
+                        flip_seed: tf.Tensor | None = None) -> tf.Tensor:
+    """``[T, H, W, 3]`` uint8 -> ``[T, S, S, 3]`` float32 pixel values, one crop box for all frames.
 
     The box covers a fraction ``scale`` of the area with aspect ratio ``ratio`` (w / h, drawn
     log-uniformly), at a uniformly drawn position inside the image. With ``flip_seed`` the
     crop is mirrored left-right with probability 1/2 (``random_flip``'s draw, done by
-    swapping the box's sides); with ``normalization`` the output is normalised.
+    swapping the box's sides).
     """
     draws = tf.random.stateless_uniform([4], seed)
     area = scale[0] + (scale[1] - scale[0]) * draws[0]
@@ -46,9 +46,8 @@ def random_resized_crop(faces: tf.Tensor, seed: tf.Tensor, image_size: int,
         left, right = tf.cond(_flip_drawn(flip_seed), lambda: (right, left), lambda: (left, right))
     num_frames = tf.shape(faces)[0]
     boxes = tf.tile(tf.stack([top, left, top + height, right])[tf.newaxis], [num_frames, 1])
-    crops = tf.image.crop_and_resize(tf.cast(faces, tf.float32), boxes, tf.range(num_frames),
-                                     [image_size, image_size], method="bilinear")
-    return pixels_to_model_range(crops, normalization)
+    return tf.image.crop_and_resize(faces, boxes, tf.range(num_frames), [image_size, image_size],
+                                    method="bilinear")
 
 
 def _flip_drawn(seed: tf.Tensor) -> tf.Tensor:

@@ -1,7 +1,7 @@
 """The fusion strategies of MultiMAE-DER: one definition for NumPy, TensorFlow and JAX.
 
 Every strategy turns T face frames and T rendered spectrogram images (both ``[T, S, S, 3]``
-floats in [0, 1], window t centred on frame t's time) into one ``[T, S, S, 3]`` sequence:
+pixel values 0..255, window t centred on frame t's time) into one ``[T, S, S, 3]`` sequence:
 
 ========== =================================================================
 fslf       spectrograms 0, 2, ..., T-2, then faces 0, 2, ..., T-2
@@ -18,6 +18,13 @@ The frame-arranging strategies are a gather from the 2T-frame stack ``[faces;
 spectrograms]`` (see ``frame_order``), so every backend runs the same few array calls.
 ``fuse`` picks the backend from its inputs: NumPy arrays, ``tf.Tensor`` (inside tf.data
 graphs too) or ``jax.Array`` (inside ``jax.jit`` too).
+
+Pixel values and rounding: the frame-arranging strategies only move frames, so they work on
+uint8 (or any dtype) and are exact. cfas and sfas mix pixels and take float pixel values;
+the host pipeline rounds their result once with ``to_uint8`` (half to even), so a mixed
+pixel is within 0.5 of the exact mix: cfas and sfas ``mean`` average two values (a half
+rounds to the even neighbour), sfas ``clip`` rounds the saturated sum, and sfas ``wrap``
+adds the two rounded values modulo 256, which is exact on integers.
 """
 
 from __future__ import annotations
@@ -29,8 +36,9 @@ import numpy as np
 
 FRAME_STRATEGIES = ("fslf", "ffls", "ofos", "rfas", "face_only", "audio_only")
 STRATEGIES = FRAME_STRATEGIES + ("cfas", "sfas")
-# How sfas adds two images in [0, 1]: `mean` keeps the range ((f + s) / 2); `clip` saturates
-# f + s at 1; `wrap` reproduces the original's uint8 addition that wraps past 255.
+# How sfas adds two images of pixel values 0..255: `mean` keeps the range ((f + s) / 2);
+# `clip` saturates f + s at 255; `wrap` reproduces the original's uint8 addition that wraps
+# past 255.
 SFAS_MODES = ("mean", "clip", "wrap")
 
 
@@ -121,15 +129,15 @@ def fuse(faces: Any, spectrograms: Any, strategy: str, *, rng: Any = None,
     """Builds the fused ``[T, S, S, 3]`` sequence from ``faces`` and ``spectrograms``.
 
     Args:
-      faces: ``[T, S, S, 3]`` float face frames in [0, 1].
-      spectrograms: ``[T, S, S, 3]`` float spectrogram images in [0, 1], window t at frame t.
+      faces: ``[T, S, S, 3]`` face frames, pixel values 0..255 (float for cfas and sfas).
+      spectrograms: ``[T, S, S, 3]`` spectrogram images like ``faces``, window t at frame t.
       strategy: one of ``STRATEGIES``.
       rng: only for ``rfas``: a ``np.random.Generator`` for NumPy inputs, a stateless seed
         (int tensor of shape [2]) for TF inputs, a ``jax.random`` key for JAX inputs.
       sfas_mode: one of ``SFAS_MODES``.
 
     Returns:
-      ``[T, S, S, 3]`` of the inputs' backend and float dtype.
+      ``[T, S, S, 3]`` of the inputs' backend and dtype (cfas, sfas: not rounded).
     """
     if tuple(faces.shape) != tuple(spectrograms.shape) or len(faces.shape) != 4:
         raise ValueError(f"faces and spectrograms must both be [T, S, S, 3], got "
@@ -173,8 +181,8 @@ def fuse_read_frames(faces_read: Any, spectrograms_read: Any, strategy: str, *,
       strategy: one of ``FRAME_STRATEGIES``; ``rng`` as for ``fuse``.
 
     Returns:
-      ``[T, S, S, C]``. The frames are only moved, so any per-channel transform (such as the
-      input normalisation) may be applied to the inputs instead of the result.
+      ``[T, S, S, C]``. The frames are only moved, so any per-pixel transform (such as the
+      rounding to uint8) may be applied to the inputs instead of the result.
     """
     num_frames = int(faces_read.shape[0]) + int(spectrograms_read.shape[0])
     ops = _ops_for(faces_read)
@@ -206,8 +214,17 @@ def _sum_images(ops: _Ops, faces: Any, spectrograms: Any, mode: str) -> Any:
     if mode == "mean":
         return (faces + spectrograms) / 2
     if mode == "clip":
-        return ops.clip(faces + spectrograms, 0.0, 1.0)
+        return ops.clip(faces + spectrograms, 0.0, 255.0)
     if mode == "wrap":
-        summed = ops.round(faces * 255.0) + ops.round(spectrograms * 255.0)
-        return ops.mod(summed, 256.0) / 255.0
+        return ops.mod(ops.round(faces) + ops.round(spectrograms), 256.0)
     raise ValueError(f"unknown sfas_mode {mode!r}; choose one of {SFAS_MODES}")
+
+
+def to_uint8(pixels: Any) -> Any:
+    """Float pixel values -> uint8, rounded half to even and clipped to 0..255 (same backend)."""
+    ops = _ops_for(pixels)
+    rounded = ops.clip(ops.round(pixels), 0.0, 255.0)
+    tf = sys.modules.get("tensorflow")
+    if tf is not None and tf.is_tensor(rounded):
+        return tf.cast(rounded, tf.uint8)
+    return rounded.astype(np.uint8)

@@ -1,4 +1,9 @@
-"""Input normalisation of the fused clips: ``(x - mean) / std`` per channel, x in [0, 1]."""
+"""The host/device boundary of pixel values: uint8 in, normalised float32 out, in one place.
+
+The host pipeline hands the device uint8 clips (pixel values 0..255); ``to_model_input``
+turns them into what the model reads, ``(x / 255 - mean) / std`` per channel, inside the
+jitted train, eval and predict steps. Nothing else normalises.
+"""
 
 from __future__ import annotations
 
@@ -28,13 +33,18 @@ def normalize(images: Any, name: str) -> Any:
     return (images - mean) / std
 
 
-def pixels_to_model_range(pixels: Any, name: str | None = None) -> Any:
-    """``[..., 3]`` float pixel values in [0, 255] -> images in [0, 1], or with a normalisation
-    ``name`` straight to ``normalize(pixels / 255, name)`` in one multiply-add."""
-    if name is None:
-        return pixels / 255.0
+def to_model_input(pixels: Any, name: str) -> Any:
+    """``[..., 3]`` pixel values 0..255 (uint8, or float) -> the normalised float32 model input.
+
+    One multiply-add per value: ``pixels * (1 / (255 std)) - mean / std``. NumPy arrays give
+    NumPy (pictures on the host); anything else goes through ``jax.numpy`` (the steps).
+    """
     mean, std = mean_std(name)
-    return pixels * (1.0 / (255.0 * std)) + (-mean / std)
+    scale, offset = 1.0 / (255.0 * std), -mean / std
+    if isinstance(pixels, np.ndarray):
+        return pixels.astype(np.float32) * scale + offset
+    import jax.numpy as jnp
+    return jnp.asarray(pixels, jnp.float32) * scale + offset
 
 
 def denormalize(images: Any, name: str) -> Any:

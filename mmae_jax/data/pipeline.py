@@ -1,5 +1,9 @@
 """The input pipeline: tf.data per host, global ``jax.Array`` batches per step.
 
+Clips leave the host as uint8 pixel values ``[B, T, S, S, 3]`` (``transform.clip_to_video``);
+the steps turn them into the normalised float input on the device. The iterators keep the
+next global batch(es) already on the devices (``sharding.prefetch_to_device``).
+
 Training stream of host p: epoch e is this host's train examples shuffled with a seed drawn
 from (seed, p, e); epochs follow each other without a gap, and element k of the stream is
 augmented with a seed drawn from (seed, p, k). Nothing depends on earlier elements, so a
@@ -21,7 +25,7 @@ import ml_collections
 import tensorflow as tf
 from jax.sharding import NamedSharding
 
-from mmae_jax.data.sharding import host_batch_size, to_global
+from mmae_jax.data.sharding import host_batch_size, prefetch_to_device, to_global
 from mmae_jax.data.source import StoredDataset, open_dataset
 from mmae_jax.data.splits import SPLITS, SplitFn
 from mmae_jax.data.transform import clip_to_video
@@ -62,7 +66,7 @@ def _to_example(source: StoredDataset, cfg: ml_collections.ConfigDict, *, train:
 def train_dataset(cfg: ml_collections.ConfigDict, *, local_batch_size: int, process_index: int,
                   process_count: int, start_step: int = 0, split_fn: SplitFn | None = None
                   ) -> tf.data.Dataset:
-    """Endless host batches ``{"video": [L, T, S, S, 3] float32, "label": [L] int32}``."""
+    """Endless host batches ``{"video": [L, T, S, S, 3] uint8, "label": [L] int32}``."""
     source = open_dataset(cfg, split_fn)
     records = source.host_records("train", process_index, process_count)
     per_epoch = source.host_count("train", process_index, process_count)
@@ -92,7 +96,7 @@ def eval_dataset(cfg: ml_collections.ConfigDict, split: str, *, local_batch_size
                  ) -> tuple[tf.data.Dataset, int]:
     """Finite host batches of ``split`` and their number (the same on every host).
 
-    Batches: ``{"video": [L, T, S, S, 3] float32, "label": [L] int32, "mask": [L] bool,
+    Batches: ``{"video": [L, T, S, S, 3] uint8, "label": [L] int32, "mask": [L] bool,
     "index": [L] int32}``; ``index`` is the example's global index (-1 for padding).
     """
     source = open_dataset(cfg, split_fn)
@@ -113,34 +117,36 @@ def eval_dataset(cfg: ml_collections.ConfigDict, split: str, *, local_batch_size
 
 def make_train_iterator(data_cfg: ml_collections.ConfigDict, *, global_batch_size: int,
                         sharding: NamedSharding, start_step: int = 0,
-                        split_fn: SplitFn | None = None) -> Iterator[dict]:
-    """Endless global batches ``{"video": [B, T, S, S, 3] float32, "label": [B] int32}``.
+                        split_fn: SplitFn | None = None, device_prefetch: int = 2) -> Iterator[dict]:
+    """Endless global batches ``{"video": [B, T, S, S, 3] uint8, "label": [B] int32}``.
 
     Each process reads its own part of the train split; arrays are placed with ``sharding``'s
-    batch axes. ``start_step=s`` continues exactly where an uninterrupted run was at step s.
+    batch axes, ``device_prefetch`` batches ahead of the consumer (0: placed when asked for).
+    ``start_step=s`` continues exactly where an uninterrupted run was at step s.
     """
     local = host_batch_size(global_batch_size, sharding)
     dataset = train_dataset(data_cfg, local_batch_size=local, process_index=jax.process_index(),
                             process_count=jax.process_count(), start_step=start_step,
                             split_fn=split_fn)
-    for host_batch in dataset.as_numpy_iterator():
-        yield to_global(host_batch, sharding)
+    placed = (to_global(host_batch, sharding) for host_batch in dataset.as_numpy_iterator())
+    yield from prefetch_to_device(placed, device_prefetch)
 
 
 def make_eval_iterator(data_cfg: ml_collections.ConfigDict, split: str, *,
                        global_batch_size: int, sharding: NamedSharding,
-                       split_fn: SplitFn | None = None) -> Iterator[dict]:
+                       split_fn: SplitFn | None = None, device_prefetch: int = 2) -> Iterator[dict]:
     """Global batches of ``split`` reading every example exactly once over all hosts.
 
     Yields ``{"video", "label", "mask": [B] bool, "index": [B] int32}``; padded clips have
     mask False and index -1. ``index`` maps to ``open_dataset(data_cfg).clip_ids``.
+    ``device_prefetch`` as for ``make_train_iterator``.
     """
     local = host_batch_size(global_batch_size, sharding)
     dataset, _ = eval_dataset(data_cfg, split, local_batch_size=local,
                               process_index=jax.process_index(),
                               process_count=jax.process_count(), split_fn=split_fn)
-    for host_batch in dataset.as_numpy_iterator():
-        yield to_global(host_batch, sharding)
+    placed = (to_global(host_batch, sharding) for host_batch in dataset.as_numpy_iterator())
+    yield from prefetch_to_device(placed, device_prefetch)
 
 
 def dataset_summary(data_cfg: ml_collections.ConfigDict, split_fn: SplitFn | None = None

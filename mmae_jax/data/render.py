@@ -1,10 +1,11 @@
 """Spectrogram windows -> RGB images, the way the paper shows audio to a video model.
 
 ``render_spectrograms`` maps ``[T, F, W]`` windows (F frequency bins, W time steps) to
-``[T, S, S, 3]`` float images in [0, 1]: each window is min-max normalised on its own,
-drawn with the lowest frequency at the bottom row (as matplotlib shows a spectrogram),
-resized bilinearly to S x S and coloured with viridis (the paper's matplotlib default)
-or replicated to three grey channels.
+``[T, S, S, 3]`` images of pixel values 0..255 (uint8, or float32 for mixing): each window
+is min-max normalised on its own, drawn with the lowest frequency at the bottom row (as
+matplotlib shows a spectrogram), resized bilinearly to S x S and coloured with viridis (the
+paper's matplotlib default: 256 colours, each level rounded first) or replicated to three
+grey channels.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import functools
 import numpy as np
 import tensorflow as tf
 
-from mmae_jax.data.normalize import normalize
+from mmae_jax.data.fusion import to_uint8
 
 RENDER_MODES = ("viridis", "gray")
 
@@ -35,9 +36,12 @@ def normalize_windows(windows: tf.Tensor) -> tf.Tensor:
 
 
 def render_spectrograms(windows: tf.Tensor, image_size: int, mode: str = "viridis",
-                        normalization: str | None = None) -> tf.Tensor:
-    """``[T, F, W]`` float windows -> ``[T, S, S, 3]`` float32 images in [0, 1], S = image_size;
-    with ``normalization`` the images come out normalised (``normalize.py``)."""
+                        dtype: tf.DType = tf.uint8) -> tf.Tensor:
+    """``[T, F, W]`` float windows -> ``[T, S, S, 3]`` pixel values 0..255, S = image_size.
+
+    ``dtype`` uint8 rounds each pixel (half to even); float32 keeps the exact values (viridis:
+    the colour table's, gray: the resized intensity), for strategies that mix pixels.
+    """
     if mode not in RENDER_MODES:
         raise ValueError(f"unknown spectrogram_render {mode!r}; choose one of {RENDER_MODES}")
     scaled = normalize_windows(tf.cast(windows, tf.float32))
@@ -45,10 +49,9 @@ def render_spectrograms(windows: tf.Tensor, image_size: int, mode: str = "viridi
     image = tf.image.resize(upright, [image_size, image_size], method="bilinear")
     image = tf.clip_by_value(image, 0.0, 1.0)
     if mode == "gray":
-        image = tf.tile(image, [1, 1, 1, 3])
-        return image if normalization is None else normalize(image, normalization)
-    table = colormap_table(mode)
-    if normalization is not None:
-        table = normalize(table, normalization)       # normalising 256 colours, not the pixels
+        pixels = to_uint8(image * 255.0) if dtype == tf.uint8 else image * 255.0
+        return tf.tile(pixels, [1, 1, 1, 3])
+    table = colormap_table(mode) * np.float32(255.0)                 # a 256-colour lookup
+    table = to_uint8(table) if dtype == tf.uint8 else table
     levels = tf.cast(tf.round(image[..., 0] * 255.0), tf.int32)       # [T, S, S]
     return tf.gather(tf.constant(table), levels)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Mapping
+import collections
+from typing import Iterable, Iterator, Mapping, TypeVar
 
 import jax
 import numpy as np
@@ -35,3 +36,22 @@ def to_global(host_batch: Mapping[str, np.ndarray], sharding: NamedSharding) -> 
     batch = batch_sharding(sharding)
     return {name: jax.make_array_from_process_local_data(batch, value)
             for name, value in host_batch.items()}
+
+
+Batch = TypeVar("Batch")
+
+
+def prefetch_to_device(batches: Iterable[Batch], size: int = 2) -> Iterator[Batch]:
+    """Keeps ``size`` batches of ``batches`` (global ``jax.Array`` pytrees) placed ahead.
+
+    Placing an array (``to_global``) only starts its copy to the devices, so taking the next
+    batch from ``batches`` while the consumer's step runs overlaps the host's work and the
+    transfer with the device's compute. ``size`` 0 yields each batch as it is made.
+    """
+    queue: collections.deque = collections.deque()
+    for batch in batches:
+        queue.append(batch)
+        if len(queue) > size:
+            yield queue.popleft()
+    while queue:
+        yield queue.popleft()

@@ -1,8 +1,17 @@
-"""One stored clip -> one model input: subsample, augment, render, fuse, normalise.
+"""One stored clip -> one uint8 model input: subsample, augment, render, fuse, round.
 
-``clip_to_video`` is the TensorFlow function the tf.data pipeline maps over examples;
-``prepare_clip`` runs the same function eagerly on NumPy arrays (no JAX), for prediction on
-new videos and for pictures of the strategies.
+``clip_to_video`` is the TensorFlow function the tf.data pipeline maps over examples; it
+returns pixel values 0..255 as uint8, the bytes that cross to the device. The float
+conversion and the normalisation happen on the device, in the jitted steps
+(``normalize.to_model_input``). ``prepare_clip`` runs the same function eagerly on NumPy
+arrays (no JAX), for pictures of the strategies; ``source_images`` gives the face and
+spectrogram images before fusion (prediction and attribution fuse them on the device).
+
+Where the pixels are rounded: faces resampled by the crop or the resize, and gray
+spectrograms, are float until they are rounded to uint8 (half to even); viridis colours are
+the 256 colours of the table, each rounded. The frame-arranging strategies round each source
+and then move frames; cfas and sfas mix the float pixels and round the mix once. Every
+pixel of the model input is within 0.5 / 255 / std of the unrounded clip.
 """
 
 from __future__ import annotations
@@ -14,8 +23,7 @@ import numpy as np
 import tensorflow as tf
 
 from mmae_jax.data import augment
-from mmae_jax.data.fusion import FRAME_STRATEGIES, fuse, fuse_read_frames, source_frames
-from mmae_jax.data.normalize import normalize
+from mmae_jax.data.fusion import FRAME_STRATEGIES, fuse, fuse_read_frames, source_frames, to_uint8
 from mmae_jax.data.render import render_spectrograms
 
 
@@ -29,75 +37,104 @@ def uniform_frame_indices(stored: int, wanted: int) -> np.ndarray:
 FrameReader = Callable[[np.ndarray], tf.Tensor]
 
 
-def clip_to_video(read_faces: FrameReader, windows: tf.Tensor, cfg: ml_collections.ConfigDict,
-                  seed: tf.Tensor, *, train: bool, normalized: bool = True) -> tf.Tensor:
-    """Builds the fused clip the model reads.
+def _clip_seeds(seed: tf.Tensor) -> list[tf.Tensor]:
+    """The crop, flip, spectrogram-mask and rfas-order seeds of one clip's ``[2]`` seed."""
+    return tf.unstack(tf.random.experimental.stateless_split(seed, 4))
 
-    Only the frames the strategy reads are decoded, augmented and rendered
-    (``fusion.source_frames``: half of each modality for fslf/ffls/ofos/rfas, one modality
-    for face_only/audio_only), and arranged by ``fusion.fuse_read_frames``.
+
+def source_images(read_faces: FrameReader, windows: tf.Tensor, cfg: ml_collections.ConfigDict,
+                  seed: tf.Tensor, *, train: bool, positions: tuple[np.ndarray, np.ndarray] | None = None,
+                  dtype: tf.DType = tf.uint8) -> tuple[tf.Tensor, tf.Tensor]:
+    """The face images and spectrogram images of one clip, before fusion.
 
     Args:
       read_faces: stored frame indices ``[k]`` -> ``[k, H, W, 3]`` uint8 face frames.
       windows: ``[T0, F, W]`` float spectrogram windows, window t centred on frame t.
-      cfg: the data config (strategy, num_frames, image_size, render, normalisation, augment).
-      seed: ``[2]`` int stateless seed of this clip (augmentation and the rfas order).
+      cfg: the data config (strategy, num_frames, image_size, render, augment).
+      seed: ``[2]`` int stateless seed of this clip (augmentation; ``clip_to_video``: also
+        the rfas order).
       train: apply the training augmentations of ``cfg.augment``.
-      normalized: apply ``cfg.normalization`` (False gives [0, 1] images for display).
+      positions: (face positions, spectrogram positions) among the T subsampled frames;
+        default: the frames ``cfg.strategy`` reads (``fusion.source_frames``).
+      dtype: uint8 (rounded) or float32 (exact) pixel values 0..255.
 
     Returns:
-      ``[T, S, S, 3]`` float32, T = cfg.num_frames, S = cfg.image_size.
+      faces ``[k, S, S, 3]`` and spectrogram images ``[m, S, S, 3]`` of ``dtype``.
     """
     frames = uniform_frame_indices(int(windows.shape[0]), cfg.num_frames)
-    face_positions, spec_positions = source_frames(cfg.strategy, cfg.num_frames)
-    windows = tf.gather(windows, frames)
-    crop_seed, flip_seed, mask_seed, order_seed = tf.unstack(
-        tf.random.experimental.stateless_split(seed, 4))
-    normalization = cfg.normalization if normalized else None
-    # Moving frames (the frame-arranging strategies) and averaging pixels (cfas, sfas "mean")
-    # commute with the per-channel normalisation: there each source is normalised on its own,
-    # folded into the face crop and the colour table, and the fused clip is not touched again.
-    arranged = cfg.strategy in FRAME_STRATEGIES
-    linear = arranged or cfg.strategy == "cfas" or (cfg.strategy == "sfas" and cfg.sfas_mode == "mean")
-    source_normalization = normalization if linear else None
+    face_positions, spec_positions = positions or source_frames(cfg.strategy, cfg.num_frames)
+    crop_seed, flip_seed, mask_seed, _ = _clip_seeds(seed)
     aug = cfg.augment
-    images = tf.zeros([0, cfg.image_size, cfg.image_size, 3], tf.float32)
-    if face_positions.size:
+    faces = tf.zeros([0, cfg.image_size, cfg.image_size, 3], dtype)
+    if len(face_positions):
         faces = read_faces(frames[face_positions])
         flip = train and aug.face_flip
         if train and aug.face_crop:
-            images = augment.random_resized_crop(
+            faces = augment.random_resized_crop(
                 faces, crop_seed, cfg.image_size, tuple(aug.face_crop_scale),
-                tuple(aug.face_crop_ratio), flip_seed=flip_seed if flip else None,
-                normalization=source_normalization)
+                tuple(aug.face_crop_ratio), flip_seed=flip_seed if flip else None)
         else:
-            images = augment.faces_to_float(faces, cfg.image_size, source_normalization)
+            faces = augment.resize_faces(faces, cfg.image_size)
             if flip:
-                images = augment.random_flip(images, flip_seed)
+                faces = augment.random_flip(faces, flip_seed)
+        faces = to_uint8(faces) if dtype == tf.uint8 and faces.dtype != tf.uint8 else tf.cast(faces, dtype)
+    windows = tf.gather(windows, frames)
     if train and (aug.spec_time_mask > 0 or aug.spec_freq_mask > 0):
         windows = augment.mask_spectrograms(windows, mask_seed, aug.spec_time_mask,
                                             aug.spec_freq_mask)
     spectrograms = render_spectrograms(tf.gather(windows, spec_positions), cfg.image_size,
-                                       cfg.spectrogram_render, source_normalization)
-    if arranged:
-        return fuse_read_frames(images, spectrograms, cfg.strategy, rng=order_seed)
-    # cfas and sfas read every frame of both and mix pixels.
-    video = fuse(images, spectrograms, cfg.strategy, rng=order_seed, sfas_mode=cfg.sfas_mode)
-    return video if normalization is None or linear else normalize(video, normalization)
+                                       cfg.spectrogram_render, dtype)
+    return faces, spectrograms
+
+
+def clip_to_video(read_faces: FrameReader, windows: tf.Tensor, cfg: ml_collections.ConfigDict,
+                  seed: tf.Tensor, *, train: bool) -> tf.Tensor:
+    """Builds the fused uint8 clip ``[T, S, S, 3]`` (T = cfg.num_frames, S = cfg.image_size).
+
+    Only the frames the strategy reads are decoded, augmented and rendered (half of each
+    modality for fslf/ffls/ofos/rfas, one modality for face_only/audio_only); they are rounded
+    to uint8 and arranged by ``fusion.fuse_read_frames``. cfas and sfas mix float pixels of
+    every frame and round the mix. Arguments as for ``source_images``.
+    """
+    order_seed = _clip_seeds(seed)[3]
+    if cfg.strategy in FRAME_STRATEGIES:
+        faces, spectrograms = source_images(read_faces, windows, cfg, seed, train=train)
+        return fuse_read_frames(faces, spectrograms, cfg.strategy, rng=order_seed)
+    faces, spectrograms = source_images(read_faces, windows, cfg, seed, train=train,
+                                        dtype=tf.float32)
+    return to_uint8(fuse(faces, spectrograms, cfg.strategy, rng=order_seed, sfas_mode=cfg.sfas_mode))
+
+
+def _eager_inputs(faces: np.ndarray, spectrogram: np.ndarray) -> tuple[FrameReader, tf.Tensor]:
+    faces = tf.convert_to_tensor(faces, tf.uint8)
+    return (lambda indices: tf.gather(faces, indices)), tf.convert_to_tensor(spectrogram, tf.float32)
+
+
+def _with_strategy(cfg: ml_collections.ConfigDict, strategy: str | None) -> ml_collections.ConfigDict:
+    if strategy is None:
+        return cfg
+    cfg = ml_collections.ConfigDict(cfg.to_dict())
+    cfg.strategy = strategy
+    return cfg
 
 
 def prepare_clip(faces: np.ndarray, spectrogram: np.ndarray, cfg: ml_collections.ConfigDict, *,
-                 strategy: str | None = None, seed: int = 0, normalized: bool = True
-                 ) -> np.ndarray:
-    """Evaluation-mode ``clip_to_video`` on NumPy arrays; returns ``[T, S, S, 3]`` float32.
+                 strategy: str | None = None, seed: int = 0) -> np.ndarray:
+    """Evaluation-mode ``clip_to_video`` on NumPy arrays; returns ``[T, S, S, 3]`` uint8.
 
-    ``strategy`` overrides ``cfg.strategy``; ``seed`` draws the rfas order.
+    ``faces``: stored ``[T0, H, W, 3]`` uint8; ``spectrogram``: ``[T0, F, W]``; ``strategy``
+    overrides ``cfg.strategy``; ``seed`` draws the rfas order.
     """
-    if strategy is not None:
-        cfg = ml_collections.ConfigDict(cfg.to_dict())
-        cfg.strategy = strategy
-    faces = tf.convert_to_tensor(faces, tf.uint8)
-    video = clip_to_video(lambda indices: tf.gather(faces, indices),
-                          tf.convert_to_tensor(spectrogram, tf.float32), cfg,
-                          tf.constant([seed, 0], tf.int64), train=False, normalized=normalized)
+    video = clip_to_video(*_eager_inputs(faces, spectrogram), _with_strategy(cfg, strategy),
+                          tf.constant([seed, 0], tf.int64), train=False)
     return video.numpy()
+
+
+def prepare_sources(faces: np.ndarray, spectrogram: np.ndarray, cfg: ml_collections.ConfigDict
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """Evaluation-mode ``source_images`` of all T frames of both modalities, float32 pixel
+    values 0..255 (not rounded): fusing and rounding them gives ``prepare_clip``'s clip."""
+    every = np.arange(cfg.num_frames)
+    images = source_images(*_eager_inputs(faces, spectrogram), cfg, tf.constant([0, 0], tf.int64),
+                           train=False, positions=(every, every), dtype=tf.float32)
+    return tuple(image.numpy() for image in images)

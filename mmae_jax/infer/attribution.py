@@ -1,9 +1,10 @@
 """Modality attribution: how much of a prediction rests on the faces versus the spectrograms.
 
 Method: gradient x input of the predicted class's logit, taken with respect to the face images
-and the spectrogram images *before* fusion (``[T, S, S, 3]`` each, values in [0, 1], so the
-baseline is a black image). The fusion and the normalisation are differentiated through, so
-the same rule splits every strategy:
+and the spectrogram images *before* fusion (``[T, S, S, 3]`` each, pixel values 0..255, so the
+baseline is a black image). The fusion, its rounding to whole pixel values (passed by the
+gradient as the identity) and the normalisation are differentiated through, so the same rule
+splits every strategy:
 
 - fslf / ffls / ofos / rfas / face_only / audio_only: every fused frame is one source frame
   (a gather), so a modality's relevance is the relevance of its fused frames; the source
@@ -30,7 +31,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from mmae_jax.data.fusion import FRAME_STRATEGIES, fuse
-from mmae_jax.data.normalize import normalize
+from mmae_jax.data.normalize import to_model_input
 
 METHOD = "gradient_x_input"
 NOT_SEPARABLE = {("sfas", "wrap"): "sfas_mode 'wrap' rounds both summands to uint8 before adding them: "
@@ -68,13 +69,21 @@ class FusionSpec:
     normalization: str = "paper"
 
     def fused_video(self, faces: jax.Array, spectrograms: jax.Array, key: jax.Array | None) -> jax.Array:
-        """``[T, S, S, 3]`` images in [0, 1] (both) -> the fused ``[T, S, S, 3]``, not normalised."""
-        return fuse(faces, spectrograms, self.strategy, rng=key if self.strategy == "rfas" else None,
-                    sfas_mode=self.sfas_mode)
+        """``[T, S, S, 3]`` float pixel values 0..255 (both) -> the fused ``[T, S, S, 3]``, rounded
+        to whole pixel values as the host pipeline's uint8 clip (a float array; the gradient
+        passes the rounding as the identity)."""
+        fused = fuse(faces, spectrograms, self.strategy, rng=key if self.strategy == "rfas" else None,
+                     sfas_mode=self.sfas_mode)
+        return _round_straight_through(fused)
 
     def model_input(self, faces: jax.Array, spectrograms: jax.Array, key: jax.Array | None) -> jax.Array:
         """The normalised fused clip ``[T, S, S, 3]`` the model reads."""
-        return normalize(self.fused_video(faces, spectrograms, key), self.normalization)
+        return to_model_input(self.fused_video(faces, spectrograms, key), self.normalization)
+
+
+def _round_straight_through(pixels: jax.Array) -> jax.Array:
+    """``fusion.to_uint8``'s values as floats, with the gradient of the identity."""
+    return pixels + jax.lax.stop_gradient(jnp.clip(jnp.round(pixels), 0.0, 255.0) - pixels)
 
 
 def relevance_pass(logit_fn: Callable[[jax.Array], jax.Array], fusion: FusionSpec, faces: jax.Array,
@@ -82,12 +91,12 @@ def relevance_pass(logit_fn: Callable[[jax.Array], jax.Array], fusion: FusionSpe
     """Logits and the gradient x input maps of the predicted class (JAX-traceable: jit it).
 
     ``logit_fn`` maps one normalised fused clip ``[T, S, S, 3]`` to logits ``[K]``. Returns
-    ``logits [K]``, ``frames [T, S, S, 3]`` (the fused clip in [0, 1]), and relevance maps
+    ``logits [K]``, ``frames [T, S, S, 3]`` (the fused clip, pixel values), and relevance maps
     ``fused [T, S, S]``, ``face [T, S, S]``, ``spectrogram [T, S, S]`` (signed, summed over
     channels).
     """
     fused, fusion_vjp = jax.vjp(lambda f, s: fusion.fused_video(f, s, key), faces, spectrograms)
-    logits, logits_vjp = jax.vjp(lambda v: logit_fn(normalize(v, fusion.normalization)), fused)
+    logits, logits_vjp = jax.vjp(lambda v: logit_fn(to_model_input(v, fusion.normalization)), fused)
     target = jax.nn.one_hot(jnp.argmax(logits), logits.shape[-1], dtype=logits.dtype)
     (fused_grad,) = logits_vjp(target)
     face_grad, spectrogram_grad = fusion_vjp(fused_grad)
@@ -127,7 +136,7 @@ def modality_attribution(logit_fn: Callable[[jax.Array], jax.Array], fusion: Fus
                          key: jax.Array | None = None) -> Attribution:
     """Eager convenience: ``relevance_pass`` then ``attribution_from_pass``.
 
-    ``faces``, ``spectrograms``: ``[T, S, S, 3]`` float images in [0, 1]; ``key``: the rfas order.
+    ``faces``, ``spectrograms``: ``[T, S, S, 3]`` float pixel values 0..255; ``key``: the rfas order.
     """
     maps = relevance_pass(logit_fn, fusion, jnp.asarray(faces, jnp.float32),
                           jnp.asarray(spectrograms, jnp.float32), key)

@@ -42,7 +42,7 @@ def plot_explanation(prediction: Prediction, path: str | Path, *, frame_inches: 
     figure, axes = plt.subplots(2, num_frames, squeeze=False,
                                 figsize=(num_frames * frame_inches, 2 * frame_inches + 0.8))
     for t in range(num_frames):
-        axes[0, t].imshow(np.clip(prediction.frames[t], 0.0, 1.0))
+        axes[0, t].imshow(prediction.frames[t])                   # uint8 pixels
         axes[0, t].set_title(short_source(attribution.frame_sources[t]), fontsize=8)
         axes[1, t].imshow(relevance[t], cmap="inferno", vmin=0.0, vmax=scale)
         axes[1, t].set_title(f"{100 * frame_shares[t]:.0f}%", fontsize=8)

@@ -2,10 +2,11 @@
 
 One file goes through the preprocessing of the checkpoint's training data config: the media
 code of its dataset's builder config (``media``), then the evaluation-mode input transform
-(frame subsampling, face images and rendered spectrograms, ``mmae_jax.data.transform``), then
-the fusion strategy and normalisation, run in JAX so that the attribution can differentiate
-through them. For every strategy but rfas the model input equals the training pipeline's
-evaluation input; rfas draws its random frame order from the predictor's seed.
+(frame subsampling, face images and rendered spectrograms, ``transform.prepare_sources``),
+then, in JAX so that the attribution can differentiate through them, the fusion strategy, the
+rounding to whole pixel values and ``normalize.to_model_input``, the functions the training
+pipeline and steps use. For every strategy but rfas the model input equals the training
+pipeline's evaluation input; rfas draws its random frame order from the predictor's seed.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from flax import nnx
 
 from data_prep.media.clip import ClipArrays
 from data_prep.media.errors import BadInputError
-from mmae_jax.data.transform import prepare_clip
+from mmae_jax.data.transform import prepare_sources
 from mmae_jax.infer.attribution import Attribution, FusionSpec, attribution_from_pass, relevance_pass
 from mmae_jax.infer.media import ClipReader, clip_spec_for
 from mmae_jax.model import io as model_io
@@ -34,7 +35,7 @@ FINAL_MODEL = "final_model"
 class Prediction:
     """One file's result. ``probabilities``: class -> p, most likely first (sums to 1).
 
-    ``frames``: the fused clip ``[T, S, S, 3]`` in [0, 1] the model read (for pictures);
+    ``frames``: the fused clip ``[T, S, S, 3]`` the model read, as uint8 pixels (for pictures);
     ``attribution``: None when it was not asked for.
     """
 
@@ -60,11 +61,11 @@ class FileError:
 
 def modality_images(faces: np.ndarray, spectrogram: np.ndarray, data_cfg: ml_collections.ConfigDict
                     ) -> tuple[np.ndarray, np.ndarray]:
-    """Face images and rendered spectrograms ``[T, S, S, 3]`` in [0, 1] of one stored clip
-    (``faces`` uint8 [T0, S0, S0, 3], ``spectrogram`` [T0, F, W]): the evaluation-mode input
-    transform of training (frame subsampling, resizing, rendering), before fusion."""
-    return tuple(prepare_clip(faces, spectrogram, data_cfg, strategy=strategy, normalized=False)
-                 for strategy in ("face_only", "audio_only"))
+    """Face images and rendered spectrograms ``[T, S, S, 3]`` (float pixel values 0..255) of one
+    stored clip (``faces`` uint8 [T0, S0, S0, 3], ``spectrogram`` [T0, F, W]): the
+    evaluation-mode input transform of training (frame subsampling, resizing, rendering),
+    before fusion and rounding."""
+    return prepare_sources(faces, spectrogram, data_cfg)
 
 
 def resolve_model_dir(path: str | Path) -> Path:
@@ -96,6 +97,7 @@ class Predictor:
                              f"class_names / data): predict needs a model exported by training")
         # The backbone is made differentiable so that a linear probe's attribution is not zero.
         model, cfg, _ = model_io.load_model(self.directory, overrides=dict(dtype="float32", freeze_backbone=False))
+        model_io.check_training_metadata(self.directory, cfg, metadata)
         model.eval()
         self.class_names: list[str] = list(metadata["class_names"])
         self.data_cfg = ml_collections.ConfigDict(metadata["data"])
@@ -127,7 +129,7 @@ class Predictor:
             file=name,
             probabilities={self.class_names[i]: float(probabilities[i]) for i in ranked},
             prediction=self.class_names[ranked[0]],
-            frames=np.asarray(outputs["frames"]),
+            frames=np.asarray(outputs["frames"]).astype(np.uint8),
             attribution=attribution_from_pass(outputs, self.fusion, self.key) if attribution else None)
 
     def predict_file(self, video: str | Path, audio: str | Path | None = None, *,

@@ -35,7 +35,8 @@ class ClassificationTask:
         """WAR, UAR, per-class recall and confusion of ``split`` with the current weights."""
         if self._eval_step is None:
             self._eval_step = jax.jit(make_eval_step(trainer.parts.eval_graphdef, trainer.parts.rest,
-                                                     tuple(trainer.config.eval.views)))
+                                                     tuple(trainer.config.eval.views),
+                                                     normalization=trainer.config.data.normalization))
         return evaluate_split(self._eval_step, trainer.state, trainer.config.data, split, trainer.class_names,
                               batch_size=trainer.config.eval.batch_size, sharding=trainer.data_sharding)
 

@@ -101,7 +101,8 @@ class Trainer:
         self.state, self.state_shardings = create_train_state(parts, param_shardings, tx, self.mesh,
                                                               config.mesh.min_shard_size)
         self.train_step = jax.jit(
-            make_train_step(parts.train_graphdef, parts.rest, tx, config.seed, task.loss(self)),
+            make_train_step(parts.train_graphdef, parts.rest, tx, config.seed, task.loss(self),
+                            normalization=config.data.normalization),
             in_shardings=(self.state_shardings, self.data_sharding),
             out_shardings=(self.state_shardings, replicated(self.mesh)), donate_argnums=0)
         self.manager = checkpointing.checkpoint_manager(self.workdir, keep=config.checkpoint.keep,

@@ -19,6 +19,7 @@ import numpy as np
 from flax import nnx
 
 from mmae_jax.data import corpus, pipeline
+from mmae_jax.data.normalize import denormalize, to_model_input
 from mmae_jax.model.masking import boolean_mask, tube_mask
 from mmae_jax.model.patches import patchify, pixel_targets, unpatchify
 from mmae_jax.model.pretrain import VideoMAEPretrainer
@@ -48,11 +49,13 @@ def reconstruct(cfg, video: jax.Array, predictions: jax.Array, masked_idx: jax.A
     return unpatchify(filled.reshape(*filled.shape[:2], -1), grid, cfg.tubelet_size, cfg.patch_size)
 
 
-def make_eval_fn(graphdef, rest, cfg):
+def make_eval_fn(graphdef, rest, cfg, normalization: str):
     """``fn(state, video) -> (per-clip loss [B], reconstruction, hidden)`` with fixed masks;
-    reconstruction and hidden (1 on masked tubes) are ``[B, T, H, W, C]``."""
+    ``video`` is uint8 pixels; reconstruction (normalised, like the model input) and hidden
+    (1 on masked tubes) are ``[B, T, H, W, C]``."""
 
     def eval_fn(state, video):
+        video = to_model_input(video, normalization)
         model = merge_model(graphdef, state, rest)
         grid = (video.shape[1] // cfg.tubelet_size, video.shape[2] // cfg.patch_size,
                 video.shape[3] // cfg.patch_size)
@@ -71,14 +74,14 @@ def make_eval_fn(graphdef, rest, cfg):
 
 def save_reconstruction_picture(original: np.ndarray, hidden: np.ndarray, reconstructed: np.ndarray,
                                 normalization: str, path: str | Path, title: str) -> None:
-    """Three rows (original, masked input, reconstruction) of ``[T, H, W, 3]`` normalised frames;
-    ``hidden`` is 1 on the masked tubes, drawn grey in the middle row."""
+    """Three rows (original, masked input, reconstruction) of ``[T, H, W, 3]`` frames: the
+    original as uint8 pixels, the reconstruction normalised; ``hidden`` is 1 on the masked
+    tubes, drawn grey in the middle row."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from mmae_jax.data.normalize import denormalize
-
+    original = to_model_input(np.asarray(original), normalization)
     rows = [("original", original), ("masked input", original), ("reconstruction", reconstructed)]
     frames = original.shape[0]
     fig, axes = plt.subplots(3, frames, figsize=(1.1 * frames, 3.6), squeeze=False)
@@ -127,7 +130,8 @@ class PretrainingTask:
         """Mean reconstruction loss over the validation clips (train clips if there are none),
         and the picture ``reconstruction_step<step>.png`` of the first clip."""
         if self._eval_fn is None:
-            self._eval_fn = jax.jit(make_eval_fn(trainer.parts.eval_graphdef, trainer.parts.rest, trainer.model_cfg))
+            self._eval_fn = jax.jit(make_eval_fn(trainer.parts.eval_graphdef, trainer.parts.rest, trainer.model_cfg,
+                                                 trainer.config.data.normalization))
         split = "validation" if trainer.dataset.num_examples("validation") else "train"
         losses, picture = [], None
         for batch in pipeline.make_eval_iterator(trainer.config.data, split,
