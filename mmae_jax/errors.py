@@ -40,6 +40,10 @@ class InputError(UserError, ValueError):
     """A file or folder given as input that is missing, damaged or of the wrong kind."""
 
 
+class MissingInputError(InputError, FileNotFoundError):
+    """An input file or folder that does not exist (still a FileNotFoundError for callers)."""
+
+
 class WorkdirError(UserError):
     """A workdir that is in use by another run or holds a different experiment."""
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 LAYOUTS = ("ncthw", "nthwc")
 
@@ -25,13 +26,18 @@ def register(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     import numpy as np
 
+    from mmae_jax.errors import InputError
+
+    output = Path(args.output)
+    if not output.parent.is_dir():
+        raise InputError(f"--output {output}: the folder {output.parent} does not exist", "create it first")
     try:
         clips = _read_clips(args.input, args.layout)
         outputs = forward(args.checkpoint, clips, features=args.features)
     except (OSError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    np.save(args.output, outputs)
+    np.save(output, outputs)
     print(f"wrote {args.output}: {list(outputs.shape)} float32")
     return 0
 
@@ -68,5 +74,10 @@ def _read_clips(path: str, layout: str):
     clips = np.load(path, allow_pickle=False)
     if clips.ndim != 5 or not np.issubdtype(clips.dtype, np.floating):
         raise ValueError(f"{path}: expected a 5-D float array, got {clips.dtype} {list(clips.shape)}")
+    if clips.shape[0] == 0:
+        raise ValueError(f"{path}: the batch is empty (shape {list(clips.shape)}); save at least one clip")
+    if not np.isfinite(clips).all():
+        raise ValueError(f"{path}: {int(np.size(clips) - np.isfinite(clips).sum())} values are NaN or "
+                         f"infinite; the input must be finite, normalised clips")
     clips = clips.astype(np.float32)
     return clips.transpose(0, 2, 3, 4, 1) if layout == "ncthw" else clips

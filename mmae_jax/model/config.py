@@ -9,6 +9,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+from mmae_jax.errors import ConfigError
+
 # dim, depth, heads of the encoder; decoder width/depth/heads of the official
 # pre-training models (modeling_pretrain.py of VideoMAE).
 VARIANTS: dict[str, dict[str, int]] = {
@@ -77,21 +79,24 @@ class VideoMAEConfig:
     remat_policy: str = "none"      # per-block rematerialisation
 
     def __post_init__(self):
+        for name in ("num_classes", "num_frames", "img_size", "embed_dim", "depth", "num_heads"):
+            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
+                raise ConfigError(f"{name}={getattr(self, name)!r} is not a positive integer", "give 1 or more")
         if self.embed_dim % self.num_heads:
-            raise ValueError(f"embed_dim {self.embed_dim} is not divisible by num_heads {self.num_heads}")
+            raise ConfigError(f"embed_dim {self.embed_dim} is not divisible by num_heads {self.num_heads}")
         if self.decoder_embed_dim % self.decoder_num_heads:
-            raise ValueError(f"decoder_embed_dim {self.decoder_embed_dim} is not divisible by "
+            raise ConfigError(f"decoder_embed_dim {self.decoder_embed_dim} is not divisible by "
                              f"decoder_num_heads {self.decoder_num_heads}")
         if self.num_frames % self.tubelet_size:
-            raise ValueError(f"num_frames {self.num_frames} is not a multiple of tubelet_size {self.tubelet_size}")
+            raise ConfigError(f"num_frames {self.num_frames} is not a multiple of tubelet_size {self.tubelet_size}")
         if self.img_size % self.patch_size:
-            raise ValueError(f"img_size {self.img_size} is not a multiple of patch_size {self.patch_size}")
+            raise ConfigError(f"img_size {self.img_size} is not a multiple of patch_size {self.patch_size}")
         if not 0.0 <= self.mask_ratio < 1.0:
-            raise ValueError(f"mask_ratio must lie in [0, 1), got {self.mask_ratio}")
+            raise ConfigError(f"mask_ratio must lie in [0, 1), got {self.mask_ratio}")
         if self.head_norm == "fresh" and not self.use_mean_pooling:
-            raise ValueError("head_norm='fresh' normalises mean-pooled tokens; it needs use_mean_pooling")
+            raise ConfigError("head_norm='fresh' normalises mean-pooled tokens; it needs use_mean_pooling")
         if not (self.layer_norm_eps > 0 and self.head_layer_norm_eps > 0):
-            raise ValueError(f"layer norm epsilons must be positive, got {self.layer_norm_eps} "
+            raise ConfigError(f"layer norm epsilons must be positive, got {self.layer_norm_eps} "
                              f"and {self.head_layer_norm_eps}")
         for name, value, allowed in (("remat_policy", self.remat_policy, REMAT_POLICIES),
                                      ("attention_impl", self.attention_impl, ATTENTION_IMPLEMENTATIONS),
@@ -99,13 +104,13 @@ class VideoMAEConfig:
                                      ("head_norm", self.head_norm, HEAD_NORMS),
                                      ("head_init", self.head_init, HEAD_INITS)):
             if value not in allowed:
-                raise ValueError(f"{name} must be one of {allowed}, got {value!r}")
+                raise ConfigError(f"{name} must be one of {allowed}, got {value!r}")
 
     @classmethod
     def from_variant(cls, variant: str, **overrides: Any) -> "VideoMAEConfig":
         """The named variant's sizes, with any field overridden."""
         if variant not in VARIANTS:
-            raise ValueError(f"unknown variant {variant!r}; choose one of {sorted(VARIANTS)}")
+            raise ConfigError(f"unknown variant {variant!r}", f"choose one of {', '.join(VARIANTS)}")
         return cls(variant=variant, **{**VARIANTS[variant], **overrides})
 
     @classmethod

@@ -12,6 +12,7 @@ Parameter paths are written with dots, e.g. ``encoder.blocks.3.attn.qkv.kernel``
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 from pathlib import Path
@@ -22,6 +23,7 @@ import jax.numpy as jnp
 import orbax.checkpoint as ocp
 from flax import nnx
 
+from mmae_jax.errors import InputError, MissingInputError, UserError, one_line_cause
 from mmae_jax.model.config import VideoMAEConfig
 from mmae_jax.model.encoder import VideoMAEClassifier
 from mmae_jax.model.pretrain import VideoMAEPretrainer
@@ -76,14 +78,15 @@ def read_config(directory: str | Path) -> tuple[VideoMAEConfig, str, dict[str, A
     """``(cfg, kind, metadata)`` from a model directory's ``config.json``."""
     path = Path(directory) / CONFIG_FILE
     if not path.is_file():
-        raise FileNotFoundError(f"{path} not found: {directory} is not a model directory "
-                                f"(written by `mmae-jax convert` or training)")
+        raise MissingInputError(f"{path} not found: {directory} is not a model directory",
+                                "pass a folder written by `mmae-jax convert` or by training")
     try:
         document = json.loads(path.read_text())
         cfg = VideoMAEConfig.from_dict(document["model"])
         kind = document["kind"]
     except (json.JSONDecodeError, KeyError, TypeError, ValueError) as error:
-        raise ValueError(f"{path}: not a valid model config ({error})") from error
+        raise InputError(f"{path}: not a valid model config ({error})",
+                         "the model directory is damaged; convert or export it again") from error
     _model_class(kind)
     return cfg, kind, document.get("metadata", {})
 
@@ -102,8 +105,9 @@ def load_model(directory: str | Path, *, overrides: dict[str, Any] | None = None
     model = build_model(cfg, kind)
     report = restore_into(model, directory)
     if not report.complete:
-        raise ValueError(f"{directory}: the saved parameters do not fit the model built from its config"
-                         f"{' with overrides ' + str(overrides) if overrides else ''}:\n{report.describe()}")
+        raise InputError(f"{directory}: the saved parameters do not fit the model built from its config"
+                         f"{' with overrides ' + str(overrides) if overrides else ''}: {report.one_line()}",
+                         "the model directory is damaged; convert or export it again")
     return model, cfg, kind
 
 
@@ -120,6 +124,13 @@ class RestoreReport:
     def complete(self) -> bool:
         """True when every parameter of the model was loaded and every saved one was used."""
         return not (self.left_at_init or self.unused or self.shape_mismatches)
+
+    def one_line(self) -> str:
+        """The problems, each tensor named once, on one line."""
+        parts = [f"{path} saved {list(saved)} model {list(model)}" for path, saved, model in self.shape_mismatches]
+        parts += [f"{path} missing" for path in self.left_at_init]
+        parts += [f"{path} unused" for path in self.unused]
+        return "; ".join(parts) or "complete"
 
     def describe(self) -> str:
         lines = [f"loaded {len(self.loaded)} parameters"]
@@ -138,9 +149,14 @@ def restore_into(model: nnx.Module, directory: str | Path) -> RestoreReport:
     """
     params_path = Path(directory).absolute() / PARAMS_DIR
     if not params_path.is_dir():
-        raise FileNotFoundError(f"{params_path} not found: {directory} is not a model directory")
+        raise MissingInputError(f"{params_path} not found: {directory} is not a model directory",
+                                "pass a folder written by `mmae-jax convert` or by training")
     checkpointer = ocp.StandardCheckpointer()
-    saved_tree = checkpointer.metadata(params_path).item_metadata.tree
+    with _damaged_params(params_path):
+        metadata = checkpointer.metadata(params_path)
+        saved_tree = getattr(getattr(metadata, "item_metadata", None), "tree", None)
+        if not saved_tree:
+            raise ValueError("no parameter metadata")
     saved = {_dotted(path): meta for path, meta in jax.tree_util.tree_flatten_with_path(saved_tree)[0]}
     current = _flat_params(model)
 
@@ -159,7 +175,8 @@ def restore_into(model: nnx.Module, directory: str | Path) -> RestoreReport:
         sharding = current[path].sharding if path in matched else None
         return jax.ShapeDtypeStruct(meta.shape, meta.dtype, sharding=sharding)
 
-    restored = checkpointer.restore(params_path, jax.tree_util.tree_map_with_path(target, saved_tree))
+    with _damaged_params(params_path):
+        restored = checkpointer.restore(params_path, jax.tree_util.tree_map_with_path(target, saved_tree))
     restored_flat = {_dotted(path): value for path, value in jax.tree_util.tree_flatten_with_path(restored)[0]}
     assign_params(model, {path: restored_flat[path] for path in matched})
     return RestoreReport(
@@ -168,6 +185,36 @@ def restore_into(model: nnx.Module, directory: str | Path) -> RestoreReport:
         unused=tuple(path for path in saved if path not in current),
         shape_mismatches=tuple(mismatches),
     )
+
+
+@contextlib.contextmanager
+def _damaged_params(params_path: Path):
+    """orbax / tensorstore failures while reading ``params_path`` as one InputError line."""
+    try:
+        yield
+    except (OSError, ValueError, KeyError, TypeError, RuntimeError) as error:
+        if isinstance(error, UserError) or (isinstance(error, OSError) and one_line_cause(error)):
+            raise
+        first_line = (str(error).strip().splitlines() or [type(error).__name__])[0][:200]
+        raise InputError(f"{params_path} can not be read ({first_line})",
+                         "the model directory is damaged or incomplete; convert or export it again") from error
+
+
+def check_training_metadata(directory: str | Path, cfg: VideoMAEConfig, metadata: dict[str, Any]) -> None:
+    """InputError when a trained model's metadata no longer fits its model: a class list of
+    another length than the head, or a data config whose frames / image size differ."""
+    names = metadata.get("class_names", [])
+    data = metadata.get("data", {})
+    problems = []
+    if len(names) != cfg.num_classes:
+        problems.append(f"{len(names)} class_names for a head of {cfg.num_classes} classes")
+    if data.get("num_frames", cfg.num_frames) != cfg.num_frames:
+        problems.append(f"data.num_frames {data['num_frames']} but the model reads {cfg.num_frames}")
+    if data.get("image_size", cfg.img_size) != cfg.img_size:
+        problems.append(f"data.image_size {data['image_size']} but the model reads {cfg.img_size}")
+    if problems:
+        raise InputError(f"{Path(directory) / CONFIG_FILE}: the metadata does not fit the model ({'; '.join(problems)})",
+                         "restore the config.json written with the model, or export the model again")
 
 
 def assign_params(model: nnx.Module, arrays: dict[str, Any]) -> None:
