@@ -15,7 +15,8 @@ def default_data_config() -> ml_collections.ConfigDict:
     cfg.stored_split = "data"         # the one TFDS split every builder writes
 
     # Which clips are train / validation / test (assigned at load time, see splits.py).
-    cfg.protocol = "paper"            # paper (seeded random split) | kfold (speaker-independent)
+    cfg.protocol = "paper"            # paper (seeded random split) | notebook (the original's stratified split)
+                                      # | kfold | hicmae (speaker-independent folds); data_prep/protocols.py
     cfg.fold = 0
     cfg.split_seed = 0
 
@@ -23,7 +24,9 @@ def default_data_config() -> ml_collections.ConfigDict:
     cfg.strategy = "fslf"             # see mmae_jax.data.fusion.STRATEGIES
     cfg.num_frames = 16               # T; stored clips with more frames are subsampled uniformly
     cfg.image_size = 224              # S
-    cfg.spectrogram_render = "viridis"  # viridis | gray
+    cfg.spectrogram_render = "viridis"  # viridis | gray | paper (the notebook's matshow, notebook.py)
+    cfg.frame_sampling = "uniform"    # uniform | paper_timing (a 'paper' layout build, notebook.py)
+    cfg.rfas_order = "per_step"       # per_step (a new order each time) | per_clip (fixed by clip id)
     cfg.normalization = "paper"       # paper | videomae
     cfg.sfas_mode = "mean"            # mean | clip | wrap (the original's uint8 overflow)
 
