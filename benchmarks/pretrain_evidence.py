@@ -1,0 +1,222 @@
+"""Does MAE pre-training on fused sequences help? Pre-trained vs random init on the synthetic set.
+
+    python benchmarks/pretrain_evidence.py --workdir /tmp/evidence            # the full comparison
+    python benchmarks/pretrain_evidence.py --workdir /tmp/evidence_tiny --tiny  # a few minutes, to debug
+
+1. The labelled set: ``mmae-jax prepare synthetic`` (30 actors x 8 classes x 2 clips), protocol
+   kfold fold 0: 20 training actors, 5 validation, 5 test actors never seen.
+2. The unlabeled corpus: the synthetic renderer with another seed (``--unlabeled-seed``), so
+   its actors (face colour, size, position, background, base pitch, noise) are new people,
+   never in any labelled fold; built by the unlabeled-video builder (``prepare videos``) with
+   the synthetic clip settings.
+3. Per seed: MAE pre-training on the corpus ``videos/<config>,synthetic`` (unlabeled clips plus
+   the labelled set's fold-0 training clips; test clips refused by the corpus reader), then
+   (a) a linear probe (frozen encoder) on all training labels and (b) fine-tuning on 10 % of
+   the training labels (a class-stratified subset, stored as a copy whose frames are
+   re-encoded), each from the pre-trained encoder and from a random init with the same seed,
+   the same steps and the same recipe.
+4. Prints the table (test WAR / UAR %, last epoch, mean +- std over seeds) and writes
+   ``results.json`` in the work folder.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT), str(ROOT / "configs")]
+
+LABELLED = "synthetic"
+UNLABELED_CONFIG = "synthetic64"
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--workdir", required=True)
+    parser.add_argument("--seeds", default="0,1,2")
+    parser.add_argument("--unlabeled-actors", type=int, default=60)
+    parser.add_argument("--unlabeled-repetitions", type=int, default=2)
+    parser.add_argument("--unlabeled-seed", type=int, default=1000)
+    parser.add_argument("--pretrain-epochs", type=int, default=20, help="epochs over the corpus")
+    parser.add_argument("--mask-ratio", type=float, default=0.75)
+    parser.add_argument("--pretrain-lr", type=float, default=1e-3)
+    parser.add_argument("--norm-pix-loss", type=int, default=1)
+    parser.add_argument("--probe-epochs", type=int, default=20)
+    parser.add_argument("--probe-lr", type=float, default=1e-2)
+    parser.add_argument("--finetune-steps", type=int, default=200, help="steps of the 10 %% label fine-tuning")
+    parser.add_argument("--finetune-lr", type=float, default=1e-3)
+    parser.add_argument("--label-fraction", type=float, default=0.1)
+    parser.add_argument("--workers", type=int, default=None, help="build processes (default: every core)")
+    parser.add_argument("--tiny", action="store_true", help="a few-minute run of the whole path (debugging)")
+    args = parser.parse_args(argv)
+    if args.tiny:
+        args.seeds = args.seeds if args.seeds != "0,1,2" else "0,1"
+        args.unlabeled_actors, args.unlabeled_repetitions = 6, 1
+        args.pretrain_epochs, args.probe_epochs, args.finetune_steps = 1, 1, 4
+    return args
+
+
+def labelled_config(tiny: bool) -> str:
+    return "quick" if tiny else "logmel"
+
+
+def build_labelled(data_dir: Path, workers: int | None, tiny: bool) -> None:
+    """The synthetic labelled set (its ``quick`` config when tiny, stored as the default name)."""
+    import tensorflow_datasets as tfds
+
+    from data_prep import registry
+
+    builder = registry.builder_class(LABELLED)(data_dir=str(data_dir), config=labelled_config(tiny),
+                                               num_workers=workers)
+    builder.download_and_prepare(download_config=tfds.download.DownloadConfig())
+
+
+def build_unlabeled(work: Path, data_dir: Path, args) -> None:
+    """Render new actors with the synthetic renderer and build them as an unlabeled corpus."""
+    import tensorflow_datasets as tfds
+
+    from data_prep import registry
+    from data_prep.synthetic import render
+    from data_prep.synthetic.synthetic_dataset_builder import SyntheticConfig
+
+    raw = work / "unlabeled_raw"
+    spec = render.RenderSpec(num_actors=args.unlabeled_actors, repetitions=args.unlabeled_repetitions,
+                             seed=args.unlabeled_seed)
+    marker = raw / "render_spec.json"
+    wanted = json.dumps(dataclasses.asdict(spec), sort_keys=True)
+    if not (marker.exists() and marker.read_text() == wanted):
+        raw.mkdir(parents=True, exist_ok=True)
+        render.render_folder(raw, spec, args.workers)
+        marker.write_text(wanted)
+    labelled = SyntheticConfig(name="reference")     # the synthetic builder's clip settings
+    config = registry.builder_class("videos").BUILDER_CONFIGS[0].__class__(
+        name=UNLABELED_CONFIG, image_size=labelled.image_size, detector=labelled.detector,
+        face_margin=labelled.face_margin, description="synthetic renderer clip settings")
+    builder = registry.builder_class("videos")(data_dir=str(data_dir), config=config, num_workers=args.workers)
+    builder.download_and_prepare(download_config=tfds.download.DownloadConfig(manual_dir=str(raw)))
+
+
+def label_subset(data_dir: Path, subset_dir: Path, config: str, fraction: float, seed: int = 0) -> dict:
+    """Copy the labelled set keeping ``fraction`` of fold 0's training clips (class-stratified)
+    and every validation and test clip; returns the counts."""
+    import tensorflow_datasets as tfds
+
+    from data_prep import protocols
+    from data_prep.registry import open_built
+
+    builder = open_built(data_dir, LABELLED, config)
+    examples = list(tfds.as_numpy(builder.as_dataset(split="data", shuffle_files=False)))
+    splits = protocols.assign_splits(LABELLED, "kfold", [e["clip_id"].decode() for e in examples],
+                                     [int(e["speaker"]) for e in examples], fold=0)
+    rng = np.random.default_rng(seed)
+    keep = [i for i, split in enumerate(splits) if split != "train"]
+    train = [i for i, split in enumerate(splits) if split == "train"]
+    for label in sorted({int(examples[i]["label"]) for i in train}):
+        of_class = [i for i in train if int(examples[i]["label"]) == label]
+        count = max(1, int(round(fraction * len(of_class))))
+        keep.extend(int(i) for i in rng.choice(of_class, count, replace=False))
+    if not (subset_dir / LABELLED).exists():
+        tfds.dataset_builders.store_as_tfds_dataset(
+            name=LABELLED, version=str(builder.info.version), features=builder.info.features, data_dir=str(subset_dir),
+            split_datasets={"data": [(examples[i]["clip_id"].decode(), examples[i]) for i in sorted(keep)]})
+    return {"train": sum(splits[i] == "train" for i in keep), "kept_of_train": len(train)}
+
+
+def pretrain_config(data_dir: Path, seed: int, args):
+    import pretrain_demo
+
+    config = pretrain_demo.get_config()
+    config.seed = seed
+    config.corpus = f"videos/{UNLABELED_CONFIG},{LABELLED}"
+    config.data.data_dir = str(data_dir)
+    config.num_epochs = args.pretrain_epochs
+    config.model.update(mask_ratio=args.mask_ratio, norm_pix_loss=bool(args.norm_pix_loss))
+    config.optim.lr = args.pretrain_lr
+    config.eval.every_epochs = max(1, args.pretrain_epochs // 4)
+    config.checkpoint.every_steps = 10**6
+    return config
+
+
+def classifier_config(data_dir: Path, seed: int, init: str, mode: str, *, epochs: int, lr: float):
+    import demo
+
+    config = demo.get_config(f"mode={mode}" + (f",init={init}" if init else ""))
+    config.seed = seed
+    config.data.data_dir = str(data_dir)
+    config.num_epochs = epochs
+    config.optim.lr = lr
+    if mode == "linear_probe":
+        config.optim.update(warmup_epochs=0.0, min_lr=lr)
+    config.eval.every_epochs = epochs                  # evaluate once, at the end
+    config.checkpoint.every_steps = 10**6
+    return config
+
+
+def run_arm(config, workdir: Path) -> dict:
+    from mmae_jax.train.loop import train_and_evaluate
+
+    start = time.perf_counter()
+    results = train_and_evaluate(config, workdir)
+    return {"war": results["test"]["war"], "uar": results["test"]["uar"], "steps": results["steps"],
+            "seconds": round(time.perf_counter() - start, 1)}
+
+
+def mean_std(values: list[float]) -> str:
+    values = np.asarray(values, float)
+    return f"{values.mean():.1f} +- {values.std(ddof=1) if len(values) > 1 else 0.0:.1f}"
+
+
+def table(results: dict) -> str:
+    rows = ["| evaluation | init | test WAR % | test UAR % | seeds |", "|---|---|---|---|---|"]
+    for evaluation in ("linear_probe", "finetune_10pct"):
+        for init in ("pretrained", "random"):
+            runs = [results["seeds"][s][evaluation][init] for s in results["seeds"]]
+            rows.append(f"| {evaluation} | {init} | {mean_std([r['war'] for r in runs])} | "
+                        f"{mean_std([r['uar'] for r in runs])} | {len(runs)} |")
+    return "\n".join(rows)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    from mmae_jax.train.loop import pretrain
+
+    work = Path(args.workdir).absolute()
+    data_dir, subset_dir = work / "tfds", work / "tfds_labels_subset"
+    build_labelled(data_dir, args.workers, args.tiny)
+    build_unlabeled(work, data_dir, args)
+    counts = label_subset(data_dir, subset_dir, labelled_config(args.tiny), args.label_fraction)
+    results = {"args": vars(args), "label_subset": counts, "seeds": {}}
+    finetune_epochs = None
+    for seed in [int(s) for s in args.seeds.split(",")]:
+        pt_dir = work / f"pretrain_s{seed}"
+        pt = pretrain(pretrain_config(data_dir, seed, args), pt_dir)
+        history = pt["reconstruction_history"]
+        seed_results = {"pretrain": {"steps": pt["steps"], "loss_first": history[0]["loss"],
+                                     "loss_last": history[-1]["loss"]},
+                        "linear_probe": {}, "finetune_10pct": {}}
+        if finetune_epochs is None:            # steps = epochs * ceil(train / batch): pick epochs for the budget
+            train_clips, batch = counts["train"], classifier_config(subset_dir, 0, "", "finetune", epochs=1, lr=1).batch_size
+            finetune_epochs = max(1, round(args.finetune_steps / -(-train_clips // batch)))
+        for init_name, init in (("pretrained", str(pt_dir)), ("random", "")):
+            seed_results["linear_probe"][init_name] = run_arm(
+                classifier_config(data_dir, seed, init, "linear_probe", epochs=args.probe_epochs, lr=args.probe_lr),
+                work / f"probe_{init_name}_s{seed}")
+            seed_results["finetune_10pct"][init_name] = run_arm(
+                classifier_config(subset_dir, seed, init, "finetune", epochs=finetune_epochs, lr=args.finetune_lr),
+                work / f"ft10_{init_name}_s{seed}")
+        results["seeds"][seed] = seed_results
+        print(json.dumps({seed: seed_results}), flush=True)
+    (work / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    print(table(results))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
