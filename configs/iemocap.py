@@ -1,5 +1,6 @@
-"""iemocap: the paper's setting by default (ViT-L, frozen backbone, AdamW lr 1e-2, 100 epochs,
-batch 16, the paper's random split); `recipe=videomae` for VideoMAE's fine-tuning recipe.
+"""iemocap: the published notebook's setting by default (`recipe=paper`: ViT-L frozen, a fresh
+LayerNorm + Dense head, Keras AdamW lr 1e-2, 100 epochs, batch 16, the `paper` build, the
+notebook's split; docs/reproduce.md); `recipe=videomae` for VideoMAE's fine-tuning recipe.
 
     mmae-jax train --config configs/iemocap.py:strategy=fslf,protocol=kfold,fold=0 --workdir DIR \\
         --config.data.data_dir=/path/to/tfds --config.init=/path/to/converted_videomae_l

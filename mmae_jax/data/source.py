@@ -134,15 +134,23 @@ def stored_builder_dir(data_dir: str, dataset: str, builder_config: str = "") ->
             candidates = versions(configs[0]) if configs else []
     if not candidates:
         name = dataset + (f"/{builder_config}" if builder_config else "")
-        config = f" --config {builder_config}" if builder_config else ""
         raise MissingBuildError(f"dataset {name!r} is not built under {root.parent}",
-                                f"build it with `mmae-jax prepare {dataset}{config} --manual-dir RAW_{dataset.upper()} "
-                                f"--data-dir {root.parent}`")
+                                f"build it with `{_prepare_command(dataset, builder_config, root.parent)}`")
     return candidates[-1]
 
 
 class MissingBuildError(InputError, FileNotFoundError):
     """The stored build a config asks for does not exist; the message names the prepare command."""
+
+
+def _prepare_command(dataset: str, builder_config: str, data_dir: Path) -> str:
+    """The ``mmae-jax prepare`` line that makes the build (a generic one for an unknown dataset)."""
+    from data_prep import registry
+    try:
+        return registry.prepare_command(dataset, builder_config, data_dir=data_dir)
+    except (ValueError, KeyError):
+        config = f" --config {builder_config}" if builder_config else ""
+        return f"mmae-jax prepare {dataset}{config} --manual-dir RAW_DIR --data-dir {data_dir}"
 
 
 def load_builder(data_cfg: ml_collections.ConfigDict) -> tfds.core.DatasetBuilder:

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import ml_collections
 
+from mmae_jax.errors import ConfigError
 from mmae_jax.model.config import VideoMAEConfig
+from mmae_jax.train.validate import MODES, validate_config_args
 
 CONFIG_ARG_TYPES = {"strategy": str, "protocol": str, "fold": int, "variant": str, "mode": str,
                     "init": str, "runlocal": bool, "recipe": str}
-MODES = ("finetune", "linear_probe")
 
 
 def parse_config_arg(arg: str | None, defaults: dict) -> ml_collections.ConfigDict:
@@ -22,11 +23,13 @@ def parse_config_arg(arg: str | None, defaults: dict) -> ml_collections.ConfigDi
         key, sep, raw = item.partition("=")
         key = key.strip()
         if not sep or key not in CONFIG_ARG_TYPES or key not in defaults:
-            raise ValueError(f"bad config arg {item!r}; expected key=value with key in {sorted(defaults)}")
+            raise ConfigError(f"bad config arg {item!r}", f"use key=value with key one of {', '.join(sorted(defaults))}")
         kind = CONFIG_ARG_TYPES[key]
-        values[key] = raw.strip().lower() in ("1", "true", "yes") if kind is bool else kind(raw.strip())
-    if values.get("mode", "finetune") not in MODES:
-        raise ValueError(f"mode must be one of {MODES}, got {values['mode']!r}")
+        try:
+            values[key] = raw.strip().lower() in ("1", "true", "yes") if kind is bool else kind(raw.strip())
+        except ValueError as error:
+            raise ConfigError(f"bad config arg {item!r}", f"{key} takes an integer") from error
+    validate_config_args(values)
     return ml_collections.ConfigDict(values)
 
 
@@ -78,8 +81,10 @@ PAPER_MODEL = dict(
     fc_drop_rate=0.0, drop_path_rate=0.0,
     dtype="bfloat16")                  # mixed precision: float32 weights, low-precision compute
 PAPER_DATA = dict(
-    builder_config="paper",            # whole frames + peak-normalised MFCC (RAVDESS: 7 classes)
-    frame_sampling="paper_timing",     # 8 frames at stride 6 / 16 at stride 3, from frame 0
+    builder_config="paper",            # whole frames from frame 0 at stride 3, 44.1 kHz peak-normalised
+                                       # MFCC windows over the whole clip (RAVDESS: 7 classes)
+    window_layout="paper",             # 8+8 strategies: frames 0, 6, ..., 42 and the 8 windows of
+                                       # 2/9 of the clip; the others: 16 frames, 16 windows of 2/17
     spectrogram_render="paper",        # matplotlib matshow on a 4x4-inch figure, white margins
     rfas_order="per_clip",             # one RFAS order per clip, fixed for all epochs
     sfas_mode="wrap",                  # uint8 addition with overflow
