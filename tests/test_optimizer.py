@@ -82,7 +82,10 @@ def recipe_optim(recipe: str):
 
 
 def decayed_after_one_step(optim) -> dict:
-    """Path -> whether one update with zero gradients moved the (all-ones) parameter."""
+    """Path -> whether one update with zero gradients moved the (all-ones) parameter (no warm-up,
+    so the first update has a learning rate)."""
+    optim = optim.copy_and_resolve_references()
+    optim.warmup_epochs = 0.0
     params, cfg = tiny_params()
     params = jax.tree.map(jnp.ones_like, params)
     tx, _ = make_optimizer(optim, params, depth=cfg.depth, total_updates=10, updates_per_epoch=5,
