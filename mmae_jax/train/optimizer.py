@@ -1,5 +1,6 @@
-"""The optimiser: AdamW (no decay on 1-D tensors and biases), layer-wise lr decay,
-warm-up + cosine schedule, global-norm clipping and gradient accumulation, all optax."""
+"""The optimiser: AdamW (no decay on 1-D tensors and biases, or on every weight as Keras's
+AdamW does), layer-wise lr decay, warm-up + cosine schedule, global-norm clipping and
+gradient accumulation, all optax."""
 
 from __future__ import annotations
 
