@@ -25,6 +25,7 @@ import ml_collections
 import tensorflow as tf
 from jax.sharding import NamedSharding
 
+from mmae_jax.data import notebook
 from mmae_jax.data.sharding import host_batch_size, prefetch_to_device, to_global
 from mmae_jax.data.source import StoredDataset, open_dataset
 from mmae_jax.data.splits import SPLITS, SplitFn
@@ -56,8 +57,11 @@ def _to_example(source: StoredDataset, cfg: ml_collections.ConfigDict, *, train:
     def convert(position, indexed):
         index, example = indexed
         seed = _seed(cfg.seed, position)
+        order_seed = (notebook.clip_order_seed(cfg.seed, example["clip_id"])
+                      if cfg.get("rfas_order", "per_step") == "per_clip" else None)
         video = clip_to_video(lambda indices: source.decode_faces(example, indices),
-                              source.decode_windows(example), cfg, seed, train=train)
+                              source.decode_windows(example), cfg, seed, train=train,
+                              half_windows=example.get("spectrogram_half"), order_seed=order_seed)
         return {"video": video, "label": tf.cast(example["label"], tf.int32),
                 "index": tf.cast(index, tf.int32)}
     return convert

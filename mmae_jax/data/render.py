@@ -5,7 +5,8 @@
 is min-max normalised on its own, drawn with the lowest frequency at the bottom row (as
 matplotlib shows a spectrogram), resized bilinearly to S x S and coloured with viridis (the
 paper's matplotlib default: 256 colours, each level rounded first) or replicated to three
-grey channels.
+grey channels. ``paper`` draws the notebook's matplotlib picture instead (plot box with white
+margins, nearest-neighbour cells: ``notebook.render_matshow``).
 """
 
 from __future__ import annotations
@@ -15,9 +16,10 @@ import functools
 import numpy as np
 import tensorflow as tf
 
+from mmae_jax.data import notebook
 from mmae_jax.data.fusion import to_uint8
 
-RENDER_MODES = ("viridis", "gray")
+RENDER_MODES = ("viridis", "gray", "paper")  # paper: the notebook's matshow picture (notebook.py)
 
 
 @functools.lru_cache(maxsize=None)
@@ -44,6 +46,9 @@ def render_spectrograms(windows: tf.Tensor, image_size: int, mode: str = "viridi
     """
     if mode not in RENDER_MODES:
         raise ValueError(f"unknown spectrogram_render {mode!r}; choose one of {RENDER_MODES}")
+    if mode == "paper":
+        table = colormap_table("viridis") * np.float32(255.0)
+        return notebook.render_matshow(windows, image_size, to_uint8(table) if dtype == tf.uint8 else table)
     scaled = normalize_windows(tf.cast(windows, tf.float32))
     upright = tf.reverse(scaled, axis=[1])[..., tf.newaxis]           # [T, F, W, 1]
     image = tf.image.resize(upright, [image_size, image_size], method="bilinear")

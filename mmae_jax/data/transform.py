@@ -22,7 +22,7 @@ import ml_collections
 import numpy as np
 import tensorflow as tf
 
-from mmae_jax.data import augment
+from mmae_jax.data import augment, notebook
 from mmae_jax.data.fusion import FRAME_STRATEGIES, fuse, fuse_read_frames, source_frames, to_uint8
 from mmae_jax.data.render import render_spectrograms
 
@@ -44,7 +44,8 @@ def _clip_seeds(seed: tf.Tensor) -> list[tf.Tensor]:
 
 def source_images(read_faces: FrameReader, windows: tf.Tensor, cfg: ml_collections.ConfigDict,
                   seed: tf.Tensor, *, train: bool, positions: tuple[np.ndarray, np.ndarray] | None = None,
-                  dtype: tf.DType = tf.uint8) -> tuple[tf.Tensor, tf.Tensor]:
+                  dtype: tf.DType = tf.uint8, half_windows: tf.Tensor | None = None
+                  ) -> tuple[tf.Tensor, tf.Tensor]:
     """The face images and spectrogram images of one clip, before fusion.
 
     Args:
@@ -57,6 +58,9 @@ def source_images(read_faces: FrameReader, windows: tf.Tensor, cfg: ml_collectio
       positions: (face positions, spectrogram positions) among the T subsampled frames;
         default: the frames ``cfg.strategy`` reads (``fusion.source_frames``).
       dtype: uint8 (rounded) or float32 (exact) pixel values 0..255.
+      half_windows: ``[T0 / 2, F, W]`` the stored ``spectrogram_half`` of a 'paper' layout
+        build; with ``cfg.frame_sampling == "paper_timing"`` the stored frames are read as they
+        are and the windows per strategy come from ``notebook.windows_read``.
 
     Returns:
       faces ``[k, S, S, 3]`` and spectrogram images ``[m, S, S, 3]`` of ``dtype``.
@@ -78,30 +82,40 @@ def source_images(read_faces: FrameReader, windows: tf.Tensor, cfg: ml_collectio
             if flip:
                 faces = augment.random_flip(faces, flip_seed)
         faces = to_uint8(faces) if dtype == tf.uint8 and faces.dtype != tf.uint8 else tf.cast(faces, dtype)
-    windows = tf.gather(windows, frames)
+    notebook.check_options(cfg)
+    paper_timing = cfg.get("frame_sampling", "uniform") == "paper_timing"
+    if paper_timing:
+        windows = notebook.windows_read(windows, half_windows, spec_positions, cfg.num_frames)
+        spec_positions = np.arange(int(windows.shape[0]))
+    else:
+        windows = tf.gather(windows, frames)
     if train and (aug.spec_time_mask > 0 or aug.spec_freq_mask > 0):
         windows = augment.mask_spectrograms(windows, mask_seed, aug.spec_time_mask,
                                             aug.spec_freq_mask)
-    spectrograms = render_spectrograms(tf.gather(windows, spec_positions), cfg.image_size,
-                                       cfg.spectrogram_render, dtype)
+    spectrograms = render_spectrograms(windows if paper_timing else tf.gather(windows, spec_positions),
+                                       cfg.image_size, cfg.spectrogram_render, dtype)
     return faces, spectrograms
 
 
 def clip_to_video(read_faces: FrameReader, windows: tf.Tensor, cfg: ml_collections.ConfigDict,
-                  seed: tf.Tensor, *, train: bool) -> tf.Tensor:
+                  seed: tf.Tensor, *, train: bool, half_windows: tf.Tensor | None = None,
+                  order_seed: tf.Tensor | None = None) -> tf.Tensor:
     """Builds the fused uint8 clip ``[T, S, S, 3]`` (T = cfg.num_frames, S = cfg.image_size).
 
     Only the frames the strategy reads are decoded, augmented and rendered (half of each
     modality for fslf/ffls/ofos/rfas, one modality for face_only/audio_only); they are rounded
     to uint8 and arranged by ``fusion.fuse_read_frames``. cfas and sfas mix float pixels of
-    every frame and round the mix. Arguments as for ``source_images``.
+    every frame and round the mix. ``order_seed``: the rfas order's ``[2]`` seed (default:
+    drawn from ``seed``; ``notebook.clip_order_seed`` fixes it per clip). Other arguments as
+    for ``source_images``.
     """
-    order_seed = _clip_seeds(seed)[3]
+    order_seed = _clip_seeds(seed)[3] if order_seed is None else order_seed
     if cfg.strategy in FRAME_STRATEGIES:
-        faces, spectrograms = source_images(read_faces, windows, cfg, seed, train=train)
+        faces, spectrograms = source_images(read_faces, windows, cfg, seed, train=train,
+                                            half_windows=half_windows)
         return fuse_read_frames(faces, spectrograms, cfg.strategy, rng=order_seed)
     faces, spectrograms = source_images(read_faces, windows, cfg, seed, train=train,
-                                        dtype=tf.float32)
+                                        dtype=tf.float32, half_windows=half_windows)
     return to_uint8(fuse(faces, spectrograms, cfg.strategy, rng=order_seed, sfas_mode=cfg.sfas_mode))
 
 
@@ -119,14 +133,17 @@ def _with_strategy(cfg: ml_collections.ConfigDict, strategy: str | None) -> ml_c
 
 
 def prepare_clip(faces: np.ndarray, spectrogram: np.ndarray, cfg: ml_collections.ConfigDict, *,
-                 strategy: str | None = None, seed: int = 0) -> np.ndarray:
+                 strategy: str | None = None, seed: int = 0,
+                 spectrogram_half: np.ndarray | None = None) -> np.ndarray:
     """Evaluation-mode ``clip_to_video`` on NumPy arrays; returns ``[T, S, S, 3]`` uint8.
 
-    ``faces``: stored ``[T0, H, W, 3]`` uint8; ``spectrogram``: ``[T0, F, W]``; ``strategy``
-    overrides ``cfg.strategy``; ``seed`` draws the rfas order.
+    ``faces``: stored ``[T0, H, W, 3]`` uint8; ``spectrogram``: ``[T0, F, W]``;
+    ``spectrogram_half``: ``[T0 / 2, F, W]`` of a 'paper' layout build; ``strategy`` overrides
+    ``cfg.strategy``; ``seed`` draws the rfas order.
     """
+    half = None if spectrogram_half is None else tf.convert_to_tensor(spectrogram_half, tf.float32)
     video = clip_to_video(*_eager_inputs(faces, spectrogram), _with_strategy(cfg, strategy),
-                          tf.constant([seed, 0], tf.int64), train=False)
+                          tf.constant([seed, 0], tf.int64), train=False, half_windows=half)
     return video.numpy()
 
 
