@@ -62,10 +62,15 @@ def test_evaluate_command_writes_the_split_report(data_dir, tmp_path):
 
     config = tiny_config(data_dir, num_epochs=1)
     results = train_and_evaluate(config, tmp_path)
+    saved_config, saved_results = (tmp_path / "config.json").read_bytes(), (tmp_path / "results.json").read_bytes()
     assert main(["evaluate", "--workdir", str(tmp_path), "--split", "test"]) == 0
-    report = json.loads((tmp_path / "eval_test.json").read_text())
-    assert report["num_examples"] == 8
+    report = json.loads((tmp_path / "evaluations" / "final_test" / "results.json").read_text())
+    assert report["num_examples"] == 8 and report["step"] == results["steps"]
     assert report["war"] == pytest.approx(results["test"]["war"])
+    assert report["confusion_matrix"] == results["test"]["confusion_matrix"]
+    # the training run's files are left as they were
+    assert (tmp_path / "config.json").read_bytes() == saved_config
+    assert (tmp_path / "results.json").read_bytes() == saved_results
 
 
 def test_nan_in_the_data_stops_training_with_the_step(data_dir, tmp_path, monkeypatch):

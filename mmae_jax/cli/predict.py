@@ -24,6 +24,10 @@ def register(subparsers) -> None:
     parser.add_argument("--explain", metavar="OUT.png",
                         help="draw the fused frames with their relevance (several files: OUT-<name>.png)")
     parser.add_argument("--no-attribution", action="store_true", help="skip the modality attribution")
+    parser.add_argument("--dump-inputs", metavar="DIR",
+                        help="write each file's exact model input: DIR/<stem>.npy ([T, S, S, 3] float32, "
+                             "normalised as the training pipeline's evaluation input) and DIR/<stem>.png "
+                             "(its fused frames in a row)")
     parser.add_argument("--builder-config", default="", metavar="[DATASET/]CONFIG",
                         help="read the media with this data_prep builder config instead of the checkpoint's")
     parser.add_argument("--seed", type=int, default=0, help="seed of the rfas frame order")
@@ -61,6 +65,8 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps([prediction.to_json() for prediction in predictions], indent=2))
     if args.explain:
         _write_explanations(predictions, Path(args.explain))
+    if args.dump_inputs:
+        _dump_inputs(predictions, Path(args.dump_inputs), predictor.data_cfg.normalization)
     failed = collections.Counter(result.kind for result in results if isinstance(result, FileError))
     if failed:
         counts = ", ".join(f"{kind} {count}" for kind, count in sorted(failed.items()))
@@ -84,19 +90,39 @@ def format_prediction(prediction) -> str:
     return "\n".join(lines)
 
 
+def _unique_stems(predictions) -> list[str]:
+    """Each file's stem, numbered ``-2``, ``-3`` ... when files in different folders share one."""
+    stems: list[str] = []
+    for prediction in predictions:
+        stem = base = Path(prediction.file).stem
+        number = 1
+        while stem in stems:
+            number += 1
+            stem = f"{base}-{number}"
+        stems.append(stem)
+    return stems
+
+
 def _write_explanations(predictions, out: Path) -> None:
     from mmae_jax.infer.explain_plot import plot_explanation
 
-    used: set[Path] = set()
-    for prediction in predictions:
-        path = out
-        if len(predictions) > 1:
-            stem = f"{out.stem}-{Path(prediction.file).stem}"
-            path = out.with_name(f"{stem}{out.suffix}")
-            number = 1
-            while path in used:
-                number += 1
-                path = out.with_name(f"{stem}-{number}{out.suffix}")
-        used.add(path)
+    for prediction, stem in zip(predictions, _unique_stems(predictions)):
+        path = out if len(predictions) == 1 else out.with_name(f"{out.stem}-{stem}{out.suffix}")
         plot_explanation(prediction, path)
         print(f"wrote {path}", file=sys.stderr)
+
+
+def _dump_inputs(predictions, folder: Path, normalization: str) -> None:
+    """``<stem>.npy``: ``to_model_input`` (the normalisation of the training steps) of the fused
+    uint8 frames the model read, ``[T, S, S, 3]`` float32; ``<stem>.png``: the frames side by side."""
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    from mmae_jax.data.normalize import to_model_input
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for prediction, stem in zip(predictions, _unique_stems(predictions)):
+        frames = np.asarray(prediction.frames, np.uint8)                        # [T, S, S, 3]
+        np.save(folder / f"{stem}.npy", to_model_input(frames, normalization).astype(np.float32))
+        plt.imsave(folder / f"{stem}.png", np.concatenate(list(frames), axis=1))
+    print(f"wrote {len(predictions)} model inputs to {folder}", file=sys.stderr)
