@@ -29,19 +29,17 @@ from mmae_jax.model import io as model_io
 from mmae_jax.model.config import VideoMAEConfig
 from mmae_jax.train import checkpointing
 from mmae_jax.train import workdir as workdir_guard
+from mmae_jax.train.devices import accelerator_warning, runtime_summary
 from mmae_jax.train.logs import MetricWriter, drop_rows_after
 from mmae_jax.train.mesh import batch_sharding, create_mesh, replicated
 from mmae_jax.train.optimizer import make_optimizer
 from mmae_jax.train.provenance import provenance
 from mmae_jax.train.state import create_train_state, init_model_parts, model_config
+from mmae_jax.train.step_metrics import MetricWindow, NonFiniteError  # noqa: F401  (raised by run)
 from mmae_jax.train.steps import TaskLoss, make_train_step
 from mmae_jax.train.validate import validate_experiment
 
 log = logging.getLogger(__name__)
-
-
-class NonFiniteError(FloatingPointError):
-    """The loss or the gradient norm became NaN or Inf."""
 
 
 class Task(Protocol):
@@ -148,32 +146,41 @@ class Trainer:
                                                 sharding=self.data_sharding, start_step=start_step))
         bar = tqdm(total=self.total_steps, initial=start_step, disable=not self.is_main,
                    desc=f"{self.task.kind} {config.data.strategy}", unit="step", dynamic_ncols=True)
+        if self.is_main:
+            tqdm.write(runtime_summary(self.mesh, config.batch_size))
+        if warning := accelerator_warning():
+            log.warning(warning)
         last_time, last_step = time.perf_counter(), start_step
+        window = MetricWindow()
         try:
             with checkpointing.PreemptionWatcher() as watcher:
                 for step in range(start_step, self.total_steps):
+                    # No host sync here: the step's metrics stay on the device (``window``)
+                    # until a log, a checkpoint or a preemption check needs them.
                     self.state, metrics = self.train_step(self.state, next(batches))
-                    loss, grad_norm = float(metrics["loss"]), float(metrics["grad_norm"])
-                    if not (math.isfinite(loss) and math.isfinite(grad_norm)):
-                        raise NonFiniteError(f"training stopped at step {step + 1}: loss={loss}, "
-                                             f"grad_norm={grad_norm} (lower the learning rate, check "
-                                             f"the data, or enable grad_clip_norm)")
                     done = step + 1
+                    window.add(done, metrics)
                     bar.update(1)
-                    if done % config.log_every_steps == 0 or done == self.total_steps:
+                    log_now = done % config.log_every_steps == 0 or done == self.total_steps
+                    epoch_end = done % self.steps_per_epoch == 0 or done == self.total_steps
+                    # Across hosts the SIGTERM flag costs an all-gather: asked at logging steps.
+                    preempted = (log_now or jax.process_count() == 1) and watcher.requested()
+                    if log_now or epoch_end or preempted or self.manager.should_save(done):
+                        window.check()      # never log or save past a NaN/Inf step
+                    if log_now:
                         now = time.perf_counter()
                         clips_per_s = (done - last_step) * config.batch_size / max(now - last_time, 1e-9)
                         last_time, last_step = now, done
                         lr = float(self.schedule(done // config.optim.grad_accum_steps))
-                        scalars = {k: float(v) for k, v in metrics.items()}
-                        writer.write(done, dict(scalars, lr=lr, clips_per_s=clips_per_s), "train")
-                        bar.set_postfix(loss=f"{loss:.4f}", clips_s=f"{clips_per_s:.1f}")
-                    if done % self.steps_per_epoch == 0 or done == self.total_steps:
+                        means = window.means()
+                        writer.write(done, dict(means, lr=lr, clips_per_s=clips_per_s), "train")
+                        bar.set_postfix(loss=f"{means['loss']:.4f}", clips_s=f"{clips_per_s:.1f}")
+                    if epoch_end:
                         self.task.end_of_epoch(self, done, extra, writer)
                         checkpointing.save(self.manager, done, self.state, extra, force=True)
                     else:
                         checkpointing.save(self.manager, done, self.state, extra)
-                    if watcher.requested():
+                    if preempted:
                         checkpointing.save(self.manager, done, self.state, extra, force=True)
                         self.manager.wait_until_finished()
                         log.warning("SIGTERM: saved step %d and stopped; run the same command to resume", done)

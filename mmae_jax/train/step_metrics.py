@@ -1,0 +1,53 @@
+"""Training metrics kept on the device between logging steps.
+
+The loop never waits for a step's numbers: each step's metric scalars stay ``jax.Array``s
+until the loop needs them (a logging step, a checkpoint, a preemption check). Then all the
+pending ones come over in one transfer; the first step whose ``finite`` flag is 0 stops the
+run with its step number and values, and the logged numbers are means over the window.
+"""
+
+from __future__ import annotations
+
+import jax
+import numpy as np
+
+
+class NonFiniteError(FloatingPointError):
+    """The loss or the gradient norm became NaN or Inf."""
+
+
+class MetricWindow:
+    """Per-step metric dicts (``loss``, ``grad_norm``, ``finite``, the task's) of one window."""
+
+    def __init__(self):
+        self._pending: list[tuple[int, dict]] = []      # (step, device scalars)
+        self._fetched: list[dict[str, float]] = []       # host values, checked
+
+    def add(self, step: int, metrics: dict) -> None:
+        """Keep step ``step``'s metrics (device arrays; nothing is transferred)."""
+        self._pending.append((step, metrics))
+
+    def check(self) -> None:
+        """Fetch the pending steps (one transfer) and raise ``NonFiniteError`` naming the first
+        step whose loss or gradient norm is NaN or Inf."""
+        if not self._pending:
+            return
+        steps = [step for step, _ in self._pending]
+        values = jax.device_get([metrics for _, metrics in self._pending])
+        self._pending = []
+        for step, row in zip(steps, values):
+            row = {name: float(value) for name, value in row.items()}
+            if not row.get("finite", 1.0):
+                raise NonFiniteError(
+                    f"training stopped at step {step}: loss={row['loss']}, grad_norm={row['grad_norm']} "
+                    f"(lower the learning rate, check the data, or enable grad_clip_norm)")
+            self._fetched.append(row)
+
+    def means(self) -> dict[str, float]:
+        """Means over the steps since the last call (checked first), ``finite`` left out; the
+        window starts again empty."""
+        self.check()
+        rows, self._fetched = self._fetched, []
+        if not rows:
+            return {}
+        return {name: float(np.mean([row[name] for row in rows])) for name in rows[0] if name != "finite"}

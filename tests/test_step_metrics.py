@@ -1,0 +1,69 @@
+"""Device-side training metrics: window means, the first non-finite step, the start-up lines."""
+
+import jax.numpy as jnp
+import pytest
+
+from mmae_jax.train import devices
+from mmae_jax.train.step_metrics import MetricWindow, NonFiniteError
+
+
+def step_metrics(loss, grad_norm=1.0, accuracy=50.0):
+    finite = float(jnp.isfinite(loss) & jnp.isfinite(grad_norm))
+    return dict(loss=jnp.float32(loss), grad_norm=jnp.float32(grad_norm), accuracy=jnp.float32(accuracy),
+                finite=jnp.float32(finite))
+
+
+def test_logged_numbers_are_means_over_the_window_and_the_window_restarts():
+    window = MetricWindow()
+    for step, (loss, accuracy) in enumerate([(1.0, 25.0), (2.0, 50.0), (4.5, 100.0)], start=1):
+        window.add(step, step_metrics(loss, accuracy=accuracy))
+    window.check()                                   # fetched, kept for the mean
+    window.add(4, step_metrics(0.5, accuracy=75.0))
+    assert window.means() == pytest.approx(dict(loss=2.0, grad_norm=1.0, accuracy=62.5))
+    window.add(5, step_metrics(3.0, accuracy=0.0))
+    assert window.means() == pytest.approx(dict(loss=3.0, grad_norm=1.0, accuracy=0.0))
+    assert window.means() == {}
+
+
+@pytest.mark.parametrize("bad", [dict(loss=float("nan")), dict(loss=1.0, grad_norm=float("inf"))])
+def test_the_first_non_finite_step_is_named_with_its_values(bad):
+    window = MetricWindow()
+    window.add(7, step_metrics(1.0))
+    window.add(8, step_metrics(**bad))
+    window.add(9, step_metrics(float("nan")))
+    with pytest.raises(NonFiniteError, match=r"step 8: loss=(nan|1\.0), grad_norm=(1\.0|inf)"):
+        window.means()
+
+
+def test_runtime_summary_names_backend_devices_mesh_and_per_device_batch():
+    from mmae_jax.train.mesh import create_mesh
+
+    line = devices.runtime_summary(create_mesh(1, 1), 8)
+    assert line.startswith("backend cpu: 1 x cpu, 1 process(es), mesh (") and line.endswith("8 per device")
+
+
+def test_warns_when_an_accelerator_is_present_but_jax_runs_on_cpu(monkeypatch):
+    monkeypatch.setattr(devices, "accelerator_present", lambda: "an NVIDIA GPU")
+    assert "an NVIDIA GPU but JAX runs on the CPU" in devices.accelerator_warning()
+    monkeypatch.setattr(devices, "accelerator_present", lambda: None)
+    assert devices.accelerator_warning() is None
+
+
+def test_accelerator_signs_are_device_files_nvidia_smi_or_tpu_variables(monkeypatch):
+    class NoDeviceFiles:
+        def __init__(self, path):
+            pass
+
+        def exists(self):
+            return False
+
+    monkeypatch.setattr(devices, "Path", NoDeviceFiles)
+    monkeypatch.setattr(devices.shutil, "which", lambda name: None)
+    for name in [n for n in devices.os.environ if n.startswith(("TPU_", "CLOUD_TPU"))]:
+        monkeypatch.delenv(name)
+    assert devices.accelerator_present() is None
+    monkeypatch.setenv("TPU_NAME", "v5e")
+    assert "TPU" in devices.accelerator_present()
+    monkeypatch.delenv("TPU_NAME")
+    monkeypatch.setattr(devices.shutil, "which", lambda name: "/usr/bin/nvidia-smi")
+    assert "NVIDIA" in devices.accelerator_present()
