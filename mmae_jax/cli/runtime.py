@@ -164,8 +164,29 @@ def load_config(config_argv: list[str]):
     try:
         flag_values(argv)
     except (flags.Error, AttributeError, KeyError) as error:   # an unknown or malformed --config.KEY
-        raise ConfigError(f"bad config argument: {str(error).strip(chr(34))}",
-                          "--config.KEY=VALUE needs a KEY of the config (see --print-config)") from error
+        raise _config_argument_error(error, argv) from error
     if flag_values.config is None:
         raise ConfigError("no experiment config given", f"add {CONFIG_USAGE}")
     return flag_values.config
+
+
+def _config_argument_error(error: Exception, argv: list[str]) -> ConfigError:
+    """One line for a config that does not parse: the config file's own error (a bad ``:ARGS``
+    value), or the ``--config.KEY`` the config does not have."""
+    text = str(error).strip()
+    if "Traceback (most recent call last)" in text:   # ml_collections passes get_config's error on as text
+        name, _, message = text.splitlines()[-1].partition(": ")
+        if name.endswith("Error") and name.rpartition(".")[2] in ("ConfigError", "UserError"):
+            return ConfigError(message)
+        return ConfigError(f"the config file failed: {text.splitlines()[-1]}", "fix the config file or its ARGS")
+    innermost = error
+    while innermost.__cause__ or innermost.__context__:
+        innermost = innermost.__cause__ or innermost.__context__
+    if isinstance(innermost, KeyError):
+        name = str(innermost.args[0] if innermost.args else innermost).strip("'\"")
+        keys = [arg.split("=")[0] for arg in argv if arg.startswith("--config.") and
+                name in arg.split("=")[0].removeprefix("--config.").split(".")]
+        return ConfigError(f"unknown config field {keys[0] if keys else name}",
+                           "check its spelling; --print-config lists every field")
+    return ConfigError(f"bad config argument: {text.splitlines()[0] if text else type(error).__name__}",
+                       "give a value of the field's type; --print-config shows every field")

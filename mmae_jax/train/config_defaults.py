@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import ml_collections
 
+from mmae_jax.errors import ConfigError
 from mmae_jax.model.config import VideoMAEConfig
+from mmae_jax.train.validate import MODES, validate_config_args
 
 CONFIG_ARG_TYPES = {"strategy": str, "protocol": str, "fold": int, "variant": str, "mode": str,
                     "init": str, "runlocal": bool, "recipe": str}
-MODES = ("finetune", "linear_probe")
 
 
 def parse_config_arg(arg: str | None, defaults: dict) -> ml_collections.ConfigDict:
@@ -22,11 +23,13 @@ def parse_config_arg(arg: str | None, defaults: dict) -> ml_collections.ConfigDi
         key, sep, raw = item.partition("=")
         key = key.strip()
         if not sep or key not in CONFIG_ARG_TYPES or key not in defaults:
-            raise ValueError(f"bad config arg {item!r}; expected key=value with key in {sorted(defaults)}")
+            raise ConfigError(f"bad config arg {item!r}", f"use key=value with key one of {', '.join(sorted(defaults))}")
         kind = CONFIG_ARG_TYPES[key]
-        values[key] = raw.strip().lower() in ("1", "true", "yes") if kind is bool else kind(raw.strip())
-    if values.get("mode", "finetune") not in MODES:
-        raise ValueError(f"mode must be one of {MODES}, got {values['mode']!r}")
+        try:
+            values[key] = raw.strip().lower() in ("1", "true", "yes") if kind is bool else kind(raw.strip())
+        except ValueError as error:
+            raise ConfigError(f"bad config arg {item!r}", f"{key} takes an integer") from error
+    validate_config_args(values)
     return ml_collections.ConfigDict(values)
 
 

@@ -27,6 +27,20 @@ def _positive(field: str, value) -> None:
         raise ConfigError(f"{field}={value!r} must be a positive integer", f"set --config.{field} to 1 or more")
 
 
+def validate_config_args(values: dict) -> None:
+    """The ``get_config(arg)`` values a config file was given (strategy, variant, protocol, mode, fold)."""
+    from data_prep import protocols
+    from mmae_jax.data.fusion import STRATEGIES
+    from mmae_jax.model.config import VARIANTS
+
+    for key, choices in (("strategy", STRATEGIES), ("variant", tuple(VARIANTS)), ("protocol", protocols.PROTOCOLS),
+                         ("mode", MODES)):
+        if key in values:
+            _choice(key, values[key], choices)
+    if values.get("fold", 0) < 0:
+        raise ConfigError(f"fold={values['fold']} is negative", "folds count from 0")
+
+
 def validate_choices(config: ml_collections.ConfigDict) -> None:
     """The config's names and counts (no file system access)."""
     from data_prep import protocols
@@ -73,8 +87,7 @@ def validate_paths(config: ml_collections.ConfigDict) -> None:
     try:
         stored_builder_dir(data.data_dir, data.dataset, data.builder_config)
     except FileNotFoundError as error:
-        raise ConfigError(f"data.data_dir={data.data_dir or '(TFDS default)'}: {error}",
-                          "pass --config.data.data_dir=<the --data-dir given to prepare>") from error
+        raise ConfigError(f"data.data_dir={data.data_dir or '(TFDS default)'}: {error}") from error
     if config.init:
         resolve_init(config.init)
 
