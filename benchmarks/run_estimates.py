@@ -16,8 +16,6 @@ from __future__ import annotations
 import argparse
 import math
 
-import numpy as np
-
 from data_prep.protocols import notebook_splits, split_membership
 from mmae_jax.model.config import VideoMAEConfig
 from mmae_jax.model.info import forward_flops
@@ -60,5 +58,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    np.set_printoptions(suppress=True)
     main()
