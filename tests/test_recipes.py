@@ -30,7 +30,7 @@ def test_paper_recipe_sets_the_notebooks_facts(name):
         ("fresh", 1e-6, "glorot_uniform")
     assert (config.model.fc_drop_rate, config.model.drop_path_rate, config.model.dtype) == (0.0, 0.0, "bfloat16")
     data = config.data
-    assert (data.builder_config, data.window_layout, data.spectrogram_render) == ("paper", "paper", "paper")
+    assert (data.builder_config, data.frame_sampling, data.spectrogram_render) == ("paper", "paper_timing", "paper")
     assert (data.rfas_order, data.sfas_mode, data.normalization, data.protocol) == \
         ("per_clip", "wrap", "paper", "notebook")
     assert not (data.augment.face_crop or data.augment.face_flip)
@@ -45,6 +45,8 @@ def test_videomae_recipe_keeps_the_better_defaults():
     assert config.data.builder_config == defaults.builder_config
     assert config.data.spectrogram_render == defaults.spectrogram_render
     assert config.data.sfas_mode == defaults.sfas_mode and config.data.protocol == "paper"
+    assert config.data.frame_sampling == defaults.frame_sampling
+    assert config.data.rfas_order == defaults.rfas_order
     assert config.data.augment.face_crop and config.model.dtype == base.model.dtype
 
 

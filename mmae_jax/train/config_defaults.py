@@ -83,8 +83,9 @@ PAPER_MODEL = dict(
 PAPER_DATA = dict(
     builder_config="paper",            # whole frames from frame 0 at stride 3, 44.1 kHz peak-normalised
                                        # MFCC windows over the whole clip (RAVDESS: 7 classes)
-    window_layout="paper",             # 8+8 strategies: frames 0, 6, ..., 42 and the 8 windows of
-                                       # 2/9 of the clip; the others: 16 frames, 16 windows of 2/17
+    frame_sampling="paper_timing",     # read the paper build as the notebook: 8+8 strategies take
+                                       # frames 0, 6, ..., 42 and the 8 windows of 2/9 of the clip,
+                                       # the others 16 frames and 16 windows of 2/17 (notebook.py)
     spectrogram_render="paper",        # matplotlib matshow on a 4x4-inch figure, white margins
     rfas_order="per_clip",             # one RFAS order per clip, fixed for all epochs
     sfas_mode="wrap",                  # uint8 addition with overflow
@@ -108,8 +109,7 @@ def apply_recipe(config: ml_collections.ConfigDict, recipe: str) -> None:
         config.batch_size = 16
         config.optim.update(PAPER_OPTIM)
         config.model.update(PAPER_MODEL)
-        for name, value in PAPER_DATA.items():   # fields a data config may not know yet are added
-            config.data[name] = value
+        config.data.update(PAPER_DATA)
         config.data.augment.update(PAPER_AUGMENT)
         config.data.protocol = "notebook"
     elif recipe == "videomae":
@@ -120,7 +120,7 @@ def apply_recipe(config: ml_collections.ConfigDict, recipe: str) -> None:
         raise ValueError(f"unknown recipe {recipe!r}; choose one of {RECIPES}")
 
 
-DATASET_DEFAULTS = dict(strategy="fslf", protocol="", fold=0, variant="large", mode="linear_probe",
+DATASET_DEFAULTS = dict(strategy="fslf", protocol="notebook", fold=0, variant="large", mode="linear_probe",
                         init="", runlocal=False, recipe="paper")
 
 
@@ -143,7 +143,7 @@ def dataset_config(dataset: str, arg: str | None, **data_fields) -> ml_collectio
     config.data.dataset = dataset
     config.data.update(data_fields)
     config.data.strategy = args.strategy
-    config.data.protocol = args.protocol or ("notebook" if args.recipe == "paper" else "paper")
+    config.data.protocol = args.protocol if "protocol" in given or args.recipe == "paper" else "paper"
     config.data.fold = args.fold
     if args.runlocal:
         apply_runlocal(config)
