@@ -76,6 +76,19 @@ def test_cfas_pairs_face_k_with_window_k_of_the_sixteen():
         assert int(notebook.nearest_indices(WIDTH, right - left)[hot].mean()) == k
 
 
+@pytest.mark.parametrize("strategy", ["fslf", "ofos", "cfas", "audio_only"])
+def test_sources_fused_later_equal_the_host_clip(strategy):
+    """Prediction renders all T sources and fuses on the device: the same clip as training's."""
+    from mmae_jax.data.fusion import fuse, to_uint8
+    from mmae_jax.data.transform import prepare_sources
+
+    faces, full, half = _coded_clip()
+    cfg = _paper_cfg(strategy=strategy)
+    face_images, spectrogram_images = prepare_sources(faces, full, cfg, spectrogram_half=half)
+    fused = to_uint8(fuse(face_images, spectrogram_images, strategy))
+    np.testing.assert_array_equal(fused, prepare_clip(faces, full, cfg, spectrogram_half=half))
+
+
 def test_paper_timing_without_the_half_windows_names_the_build():
     faces, full, _ = _coded_clip()
     with pytest.raises(ValueError, match="--config paper"):

@@ -38,32 +38,38 @@ def check_options(cfg) -> None:
             raise ValueError(f"unknown {name} {cfg.get(name)!r}; choose one of {known}")
 
 
+HALF_STRATEGIES = ("fslf", "ffls", "ofos", "rfas")  # they show spectrograms at the even positions only
+
+
 def windows_read(windows: tf.Tensor, half_windows: tf.Tensor | None, spec_positions: np.ndarray,
-                 num_frames: int) -> tf.Tensor:
-    """The spectrogram windows a strategy reads under ``paper_timing``.
+                 strategy: str, num_frames: int) -> tf.Tensor:
+    """The spectrogram windows at ``spec_positions`` under ``paper_timing``.
 
     Args:
       windows: ``[T, F, W]`` the T windows (2 / (T + 1) of the clip each).
       half_windows: ``[T / 2, F, W]`` the T / 2 windows (2 / (T / 2 + 1) each), or None.
-      spec_positions: the positions among T that the strategy shows spectrograms at
-        (``fusion.source_frames``).
+      spec_positions: positions among T (``fusion.source_frames``, or all T for the sources
+        that prediction fuses on the device).
+      strategy: a strategy of ``HALF_STRATEGIES`` shows, at even position p, window p / 2 of the
+        T / 2 set; any other (cfas, sfas, audio_only) window p of the T set. Odd positions of a
+        half strategy, never shown, hold the T set's window.
       num_frames: T.
 
     Returns:
-      ``[len(spec_positions), F, W]``: window p of the T set, or for a strategy that shows
-      T / 2 spectrograms at the even positions, window p / 2 of the T / 2 set.
+      ``[len(spec_positions), F, W]`` float32.
     """
     if int(windows.shape[0]) != num_frames:
         raise ValueError(f"frame_sampling='paper_timing' reads the stored frames as they are: the build "
                          f"holds {int(windows.shape[0])} windows but num_frames={num_frames}")
-    positions = np.asarray(spec_positions)
-    if positions.size == num_frames // 2 and np.array_equal(positions, np.arange(0, num_frames, 2)):
-        if half_windows is None:
-            raise ValueError("frame_sampling='paper_timing' needs a build made with window_layout='paper' "
-                             "(builder config paper or paper_10ms: it stores spectrogram_half); "
-                             "build it with `mmae-jax prepare <dataset> --config paper ...`")
-        return tf.cast(half_windows, tf.float32)
-    return tf.gather(windows, positions)
+    positions = np.asarray(spec_positions, np.int32)
+    if strategy not in HALF_STRATEGIES:
+        return tf.gather(windows, positions)
+    if half_windows is None:
+        raise ValueError("frame_sampling='paper_timing' needs a build made with window_layout='paper' "
+                         "(builder config paper or paper_10ms: it stores spectrogram_half); "
+                         "build it with `mmae-jax prepare <dataset> --config paper ...`")
+    stack = tf.concat([tf.cast(windows, tf.float32), tf.cast(half_windows, tf.float32)], axis=0)
+    return tf.gather(stack, np.where(positions % 2 == 0, num_frames + positions // 2, positions))
 
 
 def clip_order_seed(seed: int, clip_id: tf.Tensor) -> tf.Tensor:

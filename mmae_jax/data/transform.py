@@ -85,7 +85,7 @@ def source_images(read_faces: FrameReader, windows: tf.Tensor, cfg: ml_collectio
     notebook.check_options(cfg)
     paper_timing = cfg.get("frame_sampling", "uniform") == "paper_timing"
     if paper_timing:
-        windows = notebook.windows_read(windows, half_windows, spec_positions, cfg.num_frames)
+        windows = notebook.windows_read(windows, half_windows, spec_positions, cfg.strategy, cfg.num_frames)
         spec_positions = np.arange(int(windows.shape[0]))
     else:
         windows = tf.gather(windows, frames)
@@ -147,11 +147,13 @@ def prepare_clip(faces: np.ndarray, spectrogram: np.ndarray, cfg: ml_collections
     return video.numpy()
 
 
-def prepare_sources(faces: np.ndarray, spectrogram: np.ndarray, cfg: ml_collections.ConfigDict
-                    ) -> tuple[np.ndarray, np.ndarray]:
+def prepare_sources(faces: np.ndarray, spectrogram: np.ndarray, cfg: ml_collections.ConfigDict,
+                    spectrogram_half: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Evaluation-mode ``source_images`` of all T frames of both modalities, float32 pixel
-    values 0..255 (not rounded): fusing and rounding them gives ``prepare_clip``'s clip."""
+    values 0..255 (not rounded): fusing and rounding them gives ``prepare_clip``'s clip.
+    ``spectrogram_half``: as for ``prepare_clip``."""
     every = np.arange(cfg.num_frames)
+    half = None if spectrogram_half is None else tf.convert_to_tensor(spectrogram_half, tf.float32)
     images = source_images(*_eager_inputs(faces, spectrogram), cfg, tf.constant([0, 0], tf.int64),
-                           train=False, positions=(every, every), dtype=tf.float32)
+                           train=False, positions=(every, every), dtype=tf.float32, half_windows=half)
     return tuple(image.numpy() for image in images)

@@ -59,13 +59,13 @@ class FileError:
     message: str
 
 
-def modality_images(faces: np.ndarray, spectrogram: np.ndarray, data_cfg: ml_collections.ConfigDict
-                    ) -> tuple[np.ndarray, np.ndarray]:
+def modality_images(faces: np.ndarray, spectrogram: np.ndarray, data_cfg: ml_collections.ConfigDict,
+                    spectrogram_half: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Face images and rendered spectrograms ``[T, S, S, 3]`` (float pixel values 0..255) of one
-    stored clip (``faces`` uint8 [T0, S0, S0, 3], ``spectrogram`` [T0, F, W]): the
-    evaluation-mode input transform of training (frame subsampling, resizing, rendering),
-    before fusion and rounding."""
-    return prepare_sources(faces, spectrogram, data_cfg)
+    stored clip (``faces`` uint8 [T0, S0, S0, 3], ``spectrogram`` [T0, F, W], and a 'paper'
+    build's ``spectrogram_half`` [T0 / 2, F, W]): the evaluation-mode input transform of
+    training (frame subsampling, resizing, rendering), before fusion and rounding."""
+    return prepare_sources(faces, spectrogram, data_cfg, spectrogram_half)
 
 
 def resolve_model_dir(path: str | Path) -> Path:
@@ -120,7 +120,7 @@ class Predictor:
 
     def predict_clip(self, clip: ClipArrays, name: str, *, attribution: bool = True) -> Prediction:
         """Prediction (and attribution) of one clip already read into stored-clip arrays."""
-        faces, spectrograms = modality_images(clip.faces, clip.spectrogram, self.data_cfg)
+        faces, spectrograms = modality_images(clip.faces, clip.spectrogram, self.data_cfg, clip.spectrogram_half)
         run = self._explain if attribution else self._forward
         outputs = run(self._state, faces, spectrograms, self.key)
         probabilities = np.asarray(jax.nn.softmax(outputs["logits"]), np.float64)
