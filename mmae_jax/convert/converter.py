@@ -81,6 +81,10 @@ def convert(checkpoint: LoadedCheckpoint, *, variant: str | None = None, num_cla
         found = _check(mapping, tensors, targets[mapping.target], problems)
         if found:
             arrays[mapping.target] = apply(mapping, tensors, targets[mapping.target])
+            bad = int(np.size(arrays[mapping.target]) - np.isfinite(arrays[mapping.target]).sum())
+            if bad:
+                problems.append(f"{_names(mapping)}: {bad} NaN or infinite values (a diverged or damaged "
+                                f"checkpoint)")
     fresh = [path for path in targets if path not in arrays]
     problems += [f"model parameter {path} {list(targets[path])}: no tensor in the checkpoint makes it"
                  for path in fresh if not path.startswith(allowed_fresh)

@@ -81,6 +81,11 @@ def describe_source(tensors: dict[str, np.ndarray], family: str, hf_config: dict
     if decoder_norm in tensors:
         decoder = (int(tensors[decoder_norm].shape[0]), _count_blocks(tensors, decoder_block))
     has_head = head_key in tensors
+    head_bias = head_key.replace(".weight", ".bias")
+    if not has_head and head_bias in tensors:
+        raise CheckpointError(f"missing key {head_key}: the checkpoint has {head_bias} "
+                              f"{list(tensors[head_bias].shape)} but not the head's weight",
+                              "the checkpoint is incomplete; download or save it again")
     return SourceModel(
         family=family, embed_dim=int(embed_dim), depth=depth, mlp_ratio=hidden / embed_dim,
         in_chans=int(in_chans), tubelet_size=int(tubelet), patch_size=int(patch),

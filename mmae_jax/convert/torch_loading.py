@@ -23,6 +23,8 @@ from typing import Any
 
 import numpy as np
 
+from mmae_jax.errors import InputError
+
 HF_CONFIG = "config.json"
 HF_WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json",
                    "pytorch_model.bin", "pytorch_model.bin.index.json")
@@ -33,8 +35,14 @@ _HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9][A-Za-z0-9_.-]*(@[
 STATE_DICT_ENTRIES = ("model", "module", "state_dict", "model_state")
 
 
-class CheckpointError(ValueError):
+class CheckpointError(InputError):
     """A checkpoint that cannot be read or does not fit; the message names the file and every problem."""
+
+
+def _first_line(error: BaseException) -> str:
+    """The first line of ``error``'s message, or its type when the message is empty."""
+    lines = str(error).strip().splitlines()
+    return lines[0] if lines else type(error).__name__
 
 
 @dataclasses.dataclass(frozen=True)
@@ -96,7 +104,7 @@ def resolve_hub_id(model_id: str) -> Path:
     except Exception as error:  # the hub's errors: not cached, not found, gated, no network
         where = "in the local hub cache (HF_HUB_OFFLINE is set)" if offline else "on the Hugging Face hub"
         raise CheckpointError(f"{model_id}: not found {where}: {type(error).__name__}: "
-                              f"{str(error).splitlines()[0] if str(error) else ''}") from error
+                              f"{_first_line(error)}") from error
 
 
 def load_checkpoint(source: str | Path, *, trust_pickle: bool = False) -> LoadedCheckpoint:
@@ -163,6 +171,8 @@ def _read_weights_file(path: Path, trust_pickle: bool) -> Any:
             return load_file(str(path))
         except (SafetensorError, OSError) as error:
             raise CheckpointError(f"{path}: cannot be read as safetensors (truncated or corrupt?): {error}") from error
+    if path.stat().st_size == 0:
+        raise CheckpointError(f"{path}: the file is empty", "download or copy it again")
     try:
         if trust_pickle:
             return torch.load(path, map_location="cpu", weights_only=False)
@@ -170,24 +180,26 @@ def _read_weights_file(path: Path, trust_pickle: bool) -> Any:
             return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
         needed = _unsafe_globals(torch, path)
+        if needed is None:
+            raise CheckpointError(f"{path}: not a PyTorch checkpoint (no torch.save structure: truncated, "
+                                  f"corrupt or another format)", "download or copy it again") from error
         raise CheckpointError(
             f"{path}: refused to unpickle. A .pth file can run code when loaded, so only tensors and "
-            f"allow-listed types are read, and this file also needs: {needed or 'unknown types'}. "
-            f"If you trust where it came from, pass --trust-pickle (trust_pickle=True). "
-            f"Details: {str(error).splitlines()[0]}") from error
+            f"allow-listed types are read, and this file also needs: {needed or 'unknown types'}",
+            "if you trust where it came from, pass --trust-pickle (trust_pickle=True)") from error
     except (RuntimeError, EOFError, OSError, ValueError) as error:
         raise CheckpointError(f"{path}: cannot be read as a PyTorch checkpoint (truncated or corrupt?): "
-                              f"{str(error).splitlines()[0]}") from error
+                              f"{_first_line(error)}", "download or copy it again") from error
 
 
-def _unsafe_globals(torch, path: Path) -> list[str]:
-    """The types the file needs beyond the allow-list (best effort; [] if it cannot be told)."""
+def _unsafe_globals(torch, path: Path) -> list[str] | None:
+    """The types the file needs beyond the allow-list; None when it is not a torch.save file."""
     try:
         allowed = {f"{g.__module__}.{g.__qualname__}" for g in safe_globals()}
         return [name for name in torch.serialization.get_unsafe_globals_in_checkpoint(path)
                 if name not in allowed]
-    except (RuntimeError, ValueError, pickle.UnpicklingError):
-        return []
+    except (RuntimeError, ValueError, pickle.UnpicklingError, EOFError):
+        return None
 
 
 def _unwrap(path: Path, raw: Any) -> tuple[str | None, dict[str, Any]]:
