@@ -21,7 +21,7 @@ def register(subparsers) -> None:
     parser.add_argument("--frames", type=int, default=0,
                         help="frames per sequence (T); default: all stored frames")
     parser.add_argument("--size", type=int, default=112, help="pixels per frame side in the picture")
-    parser.add_argument("--render", default="viridis", help="spectrogram colours: viridis or gray")
+    parser.add_argument("--render", default="viridis", help="spectrogram colours: viridis, gray or paper (the original matplotlib picture)")
     parser.add_argument("--sfas-mode", default="mean", help="mean, clip or wrap")
     parser.add_argument("--seed", type=int, default=0, help="seed of the rfas order")
     parser.set_defaults(func=run)
@@ -43,8 +43,10 @@ def run(args: argparse.Namespace) -> int:
                image_size=args.size, spectrogram_render=args.render, sfas_mode=args.sfas_mode)
     example = read_stored_example(cfg, args.clip)
     cfg.num_frames = args.frames or len(example["faces"])
-    rows = {strategy: prepare_clip(example["faces"], example["spectrogram"], cfg,
-                                   strategy=strategy, seed=args.seed)
+    if example["spectrogram_half"] is not None:   # a 'paper' build: read it with the original's timing
+        cfg.frame_sampling = "paper_timing"
+    rows = {strategy: prepare_clip(example["faces"], example["spectrogram"], cfg, strategy=strategy,
+                                   seed=args.seed, spectrogram_half=example["spectrogram_half"])
             for strategy in STRATEGIES}
     figure, axes = plt.subplots(len(rows), cfg.num_frames, squeeze=False,
                                 figsize=(cfg.num_frames * 0.9, len(rows) * 0.95))

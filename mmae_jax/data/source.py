@@ -212,6 +212,7 @@ def read_stored_example(data_cfg: ml_collections.ConfigDict, clip: int | str) ->
     """One decoded stored example, by global index or clip id (no split assignment needed).
 
     Returns NumPy values: ``faces`` uint8 [T, S, S, 3], ``spectrogram`` float32 [T, F, W],
+    ``spectrogram_half`` float32 [T / 2, F, W] (a 'paper' layout build) or None,
     ``label`` int, ``label_name``, ``speaker`` int, ``clip_id`` str, ``index`` int.
     """
     key = (data_cfg.data_dir, data_cfg.dataset, data_cfg.builder_config, data_cfg.stored_split)
@@ -230,7 +231,8 @@ def read_stored_example(data_cfg: ml_collections.ConfigDict, clip: int | str) ->
                                  shuffle_files=False, read_config=tfds.ReadConfig(**_READ_CONFIG))
     example = next(records.as_numpy_iterator())
     label = int(example["label"])
+    half = example.get("spectrogram_half")
     return {"faces": example["faces"], "spectrogram": example["spectrogram"].astype(np.float32),
-            "label": label, "label_name": builder.info.features["label"].int2str(label),
+            "spectrogram_half": None if half is None else half.astype(np.float32), "label": label, "label_name": builder.info.features["label"].int2str(label),
             "speaker": int(example["speaker"]), "clip_id": example["clip_id"].decode(),
             "index": index}
