@@ -175,6 +175,7 @@ class ClipDatasetBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True
     def _generate_examples(self, root: Path):
         report = BuildReport(self.name)
         jobs = self.list_clips(root, report)
+        self.info.metadata["listed_clip_ids"] = [job.clip_id for job in jobs]   # written or skipped
         written: list[ClipJob] = []
         results = parallel.process_clips([job.source for job in jobs], self.builder_config.clip_spec(),
                                          self.num_workers, description=f"{self.name}/{self.builder_config.name}")

@@ -40,7 +40,7 @@ class Builder(clip_builder.ClipDatasetBuilder):
 
     def list_clips(self, root: Path, report: BuildReport) -> list[clip_builder.ClipJob]:
         jobs = []
-        for video in sorted((root / "VideoFlash").glob("*.flv")):
+        for video in sorted(p for p in (root / "VideoFlash").glob("*") if p.suffix.lower() == ".flv"):
             audio = root / "AudioWAV" / f"{video.stem}.wav"
             try:
                 actor, emotion = parse_name(video)

@@ -49,7 +49,7 @@ def parse_name(path: Path) -> RavdessName:
 def find_clips(root: Path, report: BuildReport) -> list[tuple[Path, RavdessName]]:
     """Audio-video speech clips under ``root`` (sorted); other RAVDESS files are counted as excluded."""
     clips = []
-    for path in sorted(root.glob("Actor_*/*.mp4")):
+    for path in sorted(p for p in root.glob("Actor_*/*") if p.suffix.lower() == ".mp4"):  # .mp4, .MP4 ...
         try:
             name = parse_name(path)
         except BadInputError as error:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 DATASETS = ("ravdess", "crema_d", "iemocap", "synthetic", "videos")
 
@@ -22,6 +23,8 @@ def register(subparsers) -> None:
                         help="run the build as an Apache Beam pipeline with these options, e.g. "
                              "'runner=DirectRunner,direct_num_workers=2,direct_running_mode=multi_processing' "
                              "or 'runner=DataflowRunner,project=...' (needs the [beam] extra)")
+    parser.add_argument("--rebuild", action="store_true",
+                        help="build again although DATA_DIR holds this dataset (e.g. after clips were added)")
     parser.set_defaults(func=run)
 
 
@@ -29,6 +32,8 @@ def run(args: argparse.Namespace) -> int:
     import tensorflow_datasets as tfds
 
     from data_prep import registry
+    from data_prep.clip_builder import ClipDatasetBuilder
+    from mmae_jax.errors import ConfigError
 
     manual_dir, extra = args.manual_dir, {}
     if args.name == "videos" and manual_dir and manual_dir.lower().endswith(".csv"):
@@ -39,7 +44,51 @@ def run(args: argparse.Namespace) -> int:
     if args.beam_options:
         from data_prep.beam_build import pipeline_options
         beam_options = pipeline_options(args.beam_options)
-    builder.download_and_prepare(download_config=tfds.download.DownloadConfig(manual_dir=manual_dir,
-                                                                              beam_options=beam_options))
+    if manual_dir and type(builder).source_dir is ClipDatasetBuilder.source_dir:
+        jobs = listed_clips(builder, manual_dir)
+        if not args.rebuild:
+            refuse_stale_build(builder, jobs, manual_dir)
+    elif args.name != "synthetic" and not manual_dir and not extra:
+        raise ConfigError(f"prepare {args.name} needs --manual-dir", _layout(builder))
+    mode = (tfds.download.GenerateMode.FORCE_REDOWNLOAD if args.rebuild
+            else tfds.download.GenerateMode.REUSE_DATASET_IF_EXISTS)
+    builder.download_and_prepare(download_config=tfds.download.DownloadConfig(
+        manual_dir=manual_dir, beam_options=beam_options, download_mode=mode))
     print(f"{args.name}/{builder.builder_config.name} is in {builder.data_dir}")
     return 0
+
+
+def _layout(builder) -> str:
+    return " ".join(builder.MANUAL_DOWNLOAD_INSTRUCTIONS.split())
+
+
+def listed_clips(builder, manual_dir: str) -> list:
+    """The ClipJobs ``builder`` finds in ``manual_dir``; an error naming the expected layout when none."""
+    from data_prep.report import BuildReport
+    from mmae_jax.errors import InputError, MissingInputError
+
+    root = Path(manual_dir)
+    if not root.is_dir():
+        raise MissingInputError(f"--manual-dir {root} is not a folder", _layout(builder))
+    jobs = builder.list_clips(root, BuildReport(builder.name))
+    if not jobs:
+        raise InputError(f"--manual-dir {root} holds no {builder.name} clips in the expected layout",
+                         _layout(builder))
+    return jobs
+
+
+def refuse_stale_build(builder, jobs: list, manual_dir: str) -> None:
+    """InputError when ``builder.data_dir`` holds a build whose clip list differs from the folder's."""
+    from mmae_jax.errors import InputError
+
+    if not (Path(builder.data_dir) / "dataset_info.json").is_file():
+        return
+    metadata = builder.info.metadata or {}
+    before = set(metadata.get("listed_clip_ids") or metadata.get("clips", {}).get("clip_id", []))
+    now = {job.clip_id for job in jobs}
+    new, gone = sorted(now - before), sorted(before - now)
+    if new or gone:
+        examples = ", ".join((new or gone)[:3])
+        raise InputError(f"{builder.data_dir} was built from another clip list than {manual_dir} holds now "
+                         f"({len(new)} clips new, {len(gone)} gone; e.g. {examples})",
+                         "rerun with --rebuild to build it again from the folder")
