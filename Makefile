@@ -5,22 +5,33 @@ PY := $(VENV)/bin/python
 # torch is pinned to the CPU build that the project's machines carry; an unpinned torch
 # pulls a multi-GB CUDA build.
 TORCH_PIN ?= torch==2.13.0
+# The versions the suite was tested with (see its header).
+CONSTRAINTS ?= constraints.txt
+PIP := $(PY) -m pip install --quiet -c $(CONSTRAINTS)
+# Two environments in one: what the demo needs (the package and its dependencies: no torch,
+# no transformers), and on top of it the test tools and the [torch] extra.
+DEMO_STAMP := $(VENV)/.demo-installed
 STAMP := $(VENV)/.installed
 PYTEST_WORKERS ?= 2
 
 DEMO_DIR ?= workdirs/demo
 
-.PHONY: test demo install clean
+.PHONY: test demo install install-demo clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
 
-$(STAMP): setup.cfg pyproject.toml | $(PY)
+$(DEMO_STAMP): setup.cfg setup.py pyproject.toml $(CONSTRAINTS) | $(PY)
 	$(PY) -m pip install --quiet --upgrade pip setuptools wheel
-	$(PY) -m pip install --quiet "$(TORCH_PIN)"
-	$(PY) -m pip install --quiet -e ".[dev,torch]"
+	$(PIP) -e .
 	touch $@
 
+$(STAMP): $(DEMO_STAMP)
+	$(PIP) "$(TORCH_PIN)"
+	$(PIP) -e ".[dev,torch]"
+	touch $@
+
+install-demo: $(DEMO_STAMP)
 install: $(STAMP)
 
 test: $(STAMP)
@@ -28,10 +39,10 @@ test: $(STAMP)
 
 # The main job end to end: build the synthetic dataset (real mp4 files through the RAVDESS
 # code path), fine-tune the tiny ViT with FSLF, evaluate on unseen actors, print the table.
-demo: $(STAMP)
+demo: $(DEMO_STAMP)
 	$(PY) -m mmae_jax.cli prepare synthetic --data-dir $(DEMO_DIR)/tfds
 	rm -rf $(DEMO_DIR)/run
-	$(PY) -m mmae_jax.cli train --config configs/demo.py --workdir $(DEMO_DIR)/run \
+	$(PY) -m mmae_jax.cli train --config demo --workdir $(DEMO_DIR)/run \
 		--config.data.data_dir=$(DEMO_DIR)/tfds
 
 clean:

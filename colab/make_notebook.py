@@ -2,7 +2,8 @@
 
     .venv/bin/python colab/make_notebook.py
 
-The notebook is committed; tests/test_colab.py executes it on CPU in its quick setting.
+The notebook is committed; tests/test_colab.py executes it on CPU in its quick setting, and runs
+its install cell in a fresh virtual environment against a local clone.
 """
 
 from __future__ import annotations
@@ -14,13 +15,30 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 NOTEBOOK = Path(__file__).with_name("mmae_jax_demo.ipynb")
 
+# The repository the notebook installs from by default and its Open-in-Colab badge point at:
+# "OWNER/NAME" on GitHub. Empty: the badge is left out and SOURCE must be filled in on Colab.
+GITHUB_REPOSITORY = ""
+NOTEBOOK_PATH = "colab/mmae_jax_demo.ipynb"
+
+
+def _badge() -> str:
+    if not GITHUB_REPOSITORY:
+        return ""
+    url = f"https://colab.research.google.com/github/{GITHUB_REPOSITORY}/blob/main/{NOTEBOOK_PATH}"
+    return f"[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)]({url})\n\n"
+
+
+def _default_source() -> str:
+    return f"https://github.com/{GITHUB_REPOSITORY}.git" if GITHUB_REPOSITORY else ""
+
+
 CELLS = [
-    ("md", """\
+    ("md", _badge() + """\
 # MultiMAE-DER in JAX: build, fine-tune, predict, explain
 
 One VideoMAE ViT reads a single sequence in which **face frames and audio-spectrogram images are
 mixed**; the fusion strategy (FSLF, FFLS, OFOS, RFAS, CFAS, SFAS) decides how. This notebook runs the
-whole path of [mmae_jax](../README.md) on a Colab CPU, GPU or TPU runtime:
+whole path of mmae_jax on a Colab CPU, GPU or TPU runtime:
 
 1. install, and show the accelerators JAX sees;
 2. build a dataset: the synthetic one (drawn faces with voiced sounds, rendered as real mp4 files and
@@ -30,43 +48,75 @@ whole path of [mmae_jax](../README.md) on a Colab CPU, GPU or TPU runtime:
 5. predict the emotion of one raw video file, with the share of the decision that rests on the face
    frames versus the spectrogram images.
 
-`QUICK = True` (the default) finishes in a few minutes on a CPU runtime: a small synthetic build and a
-few dozen training steps of a tiny ViT. `QUICK = False` is the full setting: the whole synthetic demo
-(`make demo`), or with `RAVDESS_DIR` set, **the paper's setting** (`configs/ravdess.py`: whole frames +
-MFCC spectrograms, ViT-L/16 with a frozen backbone and a trained linear head, AdamW lr 1e-2, 100 epochs,
-batch 16, the paper's random 50/25/25 split; give it a converted Kinetics-400 VideoMAE in
+`QUICK` (the default) finishes in a few minutes on a CPU runtime: a small synthetic build and a few
+dozen training steps of a tiny ViT. Without `QUICK` it is the full setting: the whole synthetic demo
+(`make demo`), or with `DATASET = "ravdess"` **the paper's setting** (the `ravdess` config: whole frames
++ MFCC spectrograms, ViT-L/16 with a frozen backbone and a trained linear head, AdamW lr 1e-2, 100
+epochs, batch 16, the paper's random 50/25/25 split; give it a converted Kinetics-400 VideoMAE in
 `CONVERTED_VIDEOMAE`, see `docs/parity.md`)."""),
     ("code-parameters", """\
-QUICK = True              # True: a few minutes on a CPU; False: the full setting (see above)
-STRATEGY = "fslf"         # fslf ffls ofos rfas cfas sfas, or face_only / audio_only
-RAVDESS_DIR = ""          # a folder holding Actor_01 ... Actor_24 (e.g. on Google Drive); empty: synthetic data
-CONVERTED_VIDEOMAE = ""   # QUICK = False with RAVDESS: `mmae-jax convert` output of VideoMAE ViT-L/16 K400
-REPO_URL = "https://github.com/REPLACE-WITH-YOUR-FORK/mmae_jax.git"  # where Colab installs mmae_jax from
-WORK_DIR = "mmae_jax_work"  # datasets, runs and pictures go here"""),
+#@title Choices { display-mode: "form" }
+QUICK = True  #@param {type:"boolean"}
+DATASET = "synthetic"  #@param ["synthetic", "ravdess"]
+STRATEGY = "fslf"  #@param ["fslf", "ffls", "ofos", "rfas", "cfas", "sfas", "face_only", "audio_only"]
+RUNTIME = "auto"  #@param ["auto", "cpu", "gpu", "tpu"]
+#@markdown RAVDESS: a folder holding `Actor_01` ... `Actor_24` (on Google Drive: mounted below).
+RAVDESS_DIR = "/content/drive/MyDrive/RAVDESS"  #@param {type:"string"}
+#@markdown Full RAVDESS run: the `mmae-jax convert` output of VideoMAE ViT-L/16 Kinetics-400.
+CONVERTED_VIDEOMAE = ""  #@param {type:"string"}
+#@markdown Where mmae_jax is installed from: a git URL (`https://...`, `file://...`, `...@branch`),
+#@markdown a folder, or an archive (`.zip`, `.tar.gz`) uploaded with the file browser.
+SOURCE = "%s"  #@param {type:"string"}
+WORK_DIR = "mmae_jax_work"  #@param {type:"string"}""" % _default_source()),
     ("md", """\
 ## 1. Install and look at the devices
 
-On Colab this clones the repository and installs it (with its data-preparation code and configs). When
-`mmae_jax` is already importable (a local checkout with `pip install -e .`), nothing is installed."""),
-    ("code", """\
+Installs mmae_jax from `SOURCE` with pip unless it is importable already (a local checkout with
+`pip install -e .`). A TensorFlow that is present (Colab ships one) is kept as it is: pip gets it as a
+constraint, so it is never replaced."""),
+    ("code-install", """\
+#@title Install mmae_jax
+import importlib.metadata
 import importlib.util
 import pathlib
 import subprocess
 import sys
+import tempfile
+
+
+def pip_target(source: str) -> str:
+    \"\"\"What pip installs for SOURCE: a git URL, a folder or an archive.\"\"\"
+    source = source.strip()
+    if not source:
+        raise ValueError("set SOURCE to the git URL of mmae_jax (https://github.com/OWNER/mmae_jax.git), a folder "
+                         "or an uploaded archive")
+    if "://" in source or source.startswith("git@"):
+        return source if source.startswith("git+") or source.endswith((".zip", ".tar.gz")) else "git+" + source
+    path = pathlib.Path(source).expanduser().resolve()
+    if not path.exists():
+        raise FileNotFoundError(f"SOURCE {source}: no such folder or archive")
+    return str(path)
+
 
 if importlib.util.find_spec("mmae_jax") is None:
-    subprocess.run(["git", "clone", "--depth", "1", REPO_URL, "mmae_jax_repo"], check=True)
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", "mmae_jax_repo"], check=True)
-    sys.path.insert(0, str(pathlib.Path("mmae_jax_repo").resolve()))  # an editable install needs a restart otherwise
+    with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as keep:
+        for name in ("tensorflow",):  # installed ones stay as they are
+            try:
+                keep.write(f"{name}=={importlib.metadata.version(name)}\\n")
+            except importlib.metadata.PackageNotFoundError:
+                pass
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-c", keep.name, pip_target(SOURCE)], check=True)
+    importlib.invalidate_caches()
 
 import mmae_jax
 
-REPO_DIR = pathlib.Path(mmae_jax.__file__).resolve().parents[1]
-print("mmae_jax from", REPO_DIR)"""),
+print("mmae_jax", importlib.metadata.version("mmae_jax"), "from", pathlib.Path(mmae_jax.__file__).parent)"""),
     ("code", """\
 import os
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's start-up chatter
+if RUNTIME == "cpu":
+    os.environ["JAX_PLATFORMS"] = "cpu"
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # TensorFlow's start-up chatter
 from mmae_jax.train.distributed import hide_accelerators_from_tensorflow
 
 hide_accelerators_from_tensorflow()  # tf.data reads on the host; the accelerators belong to JAX
@@ -75,7 +125,10 @@ import jax
 
 print(f"jax {jax.__version__}, backend {jax.default_backend()}")
 for device in jax.devices():
-    print(" ", device)"""),
+    print(" ", device)
+if RUNTIME in ("gpu", "tpu") and jax.default_backend() != RUNTIME:
+    raise RuntimeError(f"RUNTIME = {RUNTIME!r} but JAX runs on {jax.default_backend()}: choose the runtime type "
+                       f"in Runtime > Change runtime type, or set RUNTIME = 'auto'")"""),
     ("code", """\
 from IPython.display import Image, display
 
@@ -86,11 +139,7 @@ def mmae(*args):
     \"\"\"Run `mmae-jax ARGS` in this kernel (the same as the shell command); a failure stops the notebook.\"\"\"
     args = [str(arg) for arg in args]
     print("$ mmae-jax", " ".join(args))
-    saved_argv, sys.argv = sys.argv, ["mmae-jax", *args]  # ml_collections reads --config.x=y from sys.argv
-    try:
-        code = mmae_jax_main(args)
-    finally:
-        sys.argv = saved_argv
+    code = mmae_jax_main(args)
     if code:
         raise RuntimeError(f"mmae-jax {args[0]} exited with {code}")
 
@@ -105,22 +154,22 @@ Faces and spectrogram windows are stored **once** as TFRecords; the fusion strat
 data is read, so one build serves every strategy.
 
 **Your RAVDESS copy from Google Drive.** Put the unpacked `Video_Speech_Actor_XX.zip` files (folders
-`Actor_01` ... `Actor_24`) on your Drive, then run
-
-```python
-from google.colab import drive
-drive.mount("/content/drive")
-RAVDESS_DIR = "/content/drive/MyDrive/RAVDESS"
-```
-
-before the next cell. The build uses the `paper` builder config (whole frames, MFCC windows, the paper's
-7 classes) and takes a while for 1,440 clips; it writes under `WORK_DIR`, so point `WORK_DIR` at your Drive
-to keep it between sessions."""),
+`Actor_01` ... `Actor_24`) on your Drive, choose `DATASET = "ravdess"` and set `RAVDESS_DIR` above; the
+next cell mounts the Drive. The build uses the `paper` builder config (whole frames, MFCC windows, the
+paper's 7 classes) and takes a while for 1,440 clips; it writes under `WORK_DIR`, so point `WORK_DIR` at
+your Drive to keep it between sessions."""),
     ("code", """\
-if RAVDESS_DIR:
-    DATASET, RAW_DIR, BUILD_CONFIG = "ravdess", pathlib.Path(RAVDESS_DIR), "paper"
+if DATASET == "ravdess" and RAVDESS_DIR.startswith("/content/drive"):
+    from google.colab import drive
+
+    drive.mount("/content/drive")"""),
+    ("code", """\
+if DATASET == "ravdess":
+    RAW_DIR, BUILD_CONFIG = pathlib.Path(RAVDESS_DIR), "paper"
+    if not RAW_DIR.is_dir():
+        raise FileNotFoundError(f"RAVDESS_DIR {RAW_DIR} is not a folder (the Actor_01 ... Actor_24 folders)")
 else:  # renders RAVDESS-layout mp4 files first (fewer, shorter clips when QUICK), then builds them like RAVDESS
-    DATASET, RAW_DIR, BUILD_CONFIG = "synthetic", WORK / "synthetic_raw", "quick" if QUICK else "logmel"
+    RAW_DIR, BUILD_CONFIG = WORK / "synthetic_raw", "quick" if QUICK else "logmel"
 mmae("prepare", DATASET, "--manual-dir", RAW_DIR, "--data-dir", TFDS_DIR, "--config", BUILD_CONFIG)"""),
     ("md", """\
 ## 3. One clip under every fusion strategy
@@ -132,18 +181,19 @@ display(Image(filename=str(WORK / "fusion.png")))"""),
     ("md", """\
 ## 4. Fine-tune
 
-Any field of the experiment config can be changed with `--config.x=y` (see `docs/training.md`). The
+`--config NAME:ARGS` picks a config shipped with the package (`demo`, `ravdess`, ...) and any field can
+be changed with `--config.KEY=VALUE` (`mmae-jax train --help`; `--print-config` shows the result). The
 synthetic demo evaluates speaker-independently: the test actors are never seen in training. A finished
 run holds `final_model/` (and `best_model/`), `results.json`, `training_curves.png` and
 `confusion_test.png`; running the same command again resumes from its last checkpoint."""),
     ("code", """\
 RUN_DIR = WORK / f"run_{DATASET}_{STRATEGY}"
 if DATASET == "ravdess":
-    train_args = [f"--config={REPO_DIR}/configs/ravdess.py:strategy={STRATEGY}"]
+    train_args = [f"--config=ravdess:strategy={STRATEGY}"]
     if CONVERTED_VIDEOMAE and not QUICK:
         train_args.append(f"--config.init={CONVERTED_VIDEOMAE}")
 else:
-    train_args = [f"--config={REPO_DIR}/configs/demo.py:strategy={STRATEGY}"]
+    train_args = [f"--config=demo:strategy={STRATEGY}"]
 train_args += [f"--config.data.data_dir={TFDS_DIR}", f"--config.data.builder_config={BUILD_CONFIG}"]
 if QUICK:  # a tiny ViT on 8 frames of 32 x 32 pixels for a few dozen steps
     train_args += ["--config.model.variant=tiny", "--config.mode=finetune", "--config.data.num_frames=8",
@@ -171,7 +221,7 @@ The clip below is from actor 1, who is in the test fold of the synthetic demo.""
 from mmae_jax.infer.explain_plot import plot_explanation
 from mmae_jax.infer.predictor import FileError, Predictor
 
-clip = sorted((RAW_DIR if RAVDESS_DIR else WORK).rglob("Actor_01/*.mp4"))[0]
+clip = sorted((RAW_DIR if DATASET == "ravdess" else WORK).rglob("Actor_01/*.mp4"))[0]
 predictor = Predictor(RUN_DIR)
 result = predictor.predict_file(clip)
 if isinstance(result, FileError):
@@ -187,14 +237,17 @@ display(Image(filename=str(plot_explanation(result, WORK / "explain.png"))))""")
 
 
 def build() -> nbformat.NotebookNode:
+    """The notebook; code cells of kind ``code-<tag>`` carry the tag (``parameters``, ``install``)."""
     cells = []
     for kind, source in CELLS:
         if kind == "md":
             cells.append(new_markdown_cell(source))
         else:
             cell = new_code_cell(source)
-            if kind == "code-parameters":
-                cell.metadata["tags"] = ["parameters"]
+            if kind.startswith("code-"):
+                cell.metadata["tags"] = [kind.removeprefix("code-")]
+            if "#@title" in source:
+                cell.metadata["cellView"] = "form"
             cells.append(cell)
     notebook = new_notebook(cells=cells)
     notebook.metadata.update(

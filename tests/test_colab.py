@@ -1,12 +1,17 @@
-"""The Colab notebook runs top to bottom on CPU in its quick setting, and is what its generator writes."""
+"""The Colab notebook runs top to bottom on CPU in its quick setting, is what its generator
+writes, and its install cell installs mmae_jax from a local clone into a fresh environment."""
 
+import subprocess
 import sys
 from pathlib import Path
 
 import nbformat
 import pytest
 
-COLAB = Path(__file__).resolve().parents[1] / "colab"
+from fresh_venv import fresh_venv, site_packages
+
+ROOT = Path(__file__).resolve().parents[1]
+COLAB = ROOT / "colab"
 NOTEBOOK = COLAB / "mmae_jax_demo.ipynb"
 
 pytestmark = pytest.mark.xdist_group("colab")
@@ -29,7 +34,7 @@ def test_notebook_executes_in_its_quick_setting(tmp_path):
     parameters = next(i for i, cell in enumerate(notebook.cells) if "parameters" in cell.metadata.get("tags", []))
     # Like papermill: a cell after the parameters sets the values of this run.
     notebook.cells.insert(parameters + 1, nbformat.v4.new_code_cell(
-        f"QUICK = True\nRAVDESS_DIR = ''\nWORK_DIR = {str(tmp_path / 'work')!r}"))
+        f"QUICK = True\nDATASET = 'synthetic'\nRUNTIME = 'cpu'\nWORK_DIR = {str(tmp_path / 'work')!r}"))
     NotebookClient(notebook, timeout=600, kernel_name="python3",
                    resources={"metadata": {"path": str(tmp_path)}}).execute()
 
@@ -40,3 +45,40 @@ def test_notebook_executes_in_its_quick_setting(tmp_path):
     assert len(runs) == 1 and (runs[0] / "training_curves.png").is_file() and (runs[0] / "confusion_test.png").is_file()
     printed = "".join(output.get("text", "") for cell in notebook.cells for output in cell.get("outputs", []))
     assert "relevance on faces" in printed and "jax " in printed
+
+
+def _cell(notebook, tag: str) -> str:
+    return next(cell.source for cell in notebook.cells if tag in cell.metadata.get("tags", []))
+
+
+def test_form_fields_and_badge_cell():
+    notebook = nbformat.read(NOTEBOOK, as_version=4)
+    parameters = _cell(notebook, "parameters")
+    for field in ("QUICK", "DATASET", "STRATEGY", "RUNTIME", "RAVDESS_DIR", "SOURCE", "WORK_DIR"):
+        assert f"\n{field} = " in parameters and "#@param" in parameters.split(f"\n{field} = ")[1].splitlines()[0]
+    sources = "".join(cell.source for cell in notebook.cells)
+    assert 'drive.mount("/content/drive")' in sources and "tensorflow-cpu" not in sources
+
+
+@pytest.mark.slow
+def test_install_cell_installs_from_a_local_clone_into_a_fresh_environment(tmp_path):
+    """The install cell, run by a fresh interpreter with SOURCE = file:// clone: mmae_jax lands in that
+    environment, and the TensorFlow present there (as on Colab) is kept."""
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "--quiet", "--depth", "1", f"file://{ROOT}", str(clone)], check=True)
+    python = fresh_venv(tmp_path / "venv", with_pip=True, fake_tensorflow=True)
+    notebook = nbformat.read(NOTEBOOK, as_version=4)
+    script = "\n\n".join([_cell(notebook, "parameters"), f"SOURCE = {'file://' + str(clone)!r}",
+                           _cell(notebook, "install")])
+    (tmp_path / "cells.py").write_text(script)
+    tensorflow_record = next(site_packages(python).glob("tensorflow-*.dist-info")) / "METADATA"
+    before = tensorflow_record.read_text()
+    out = subprocess.run([str(python), "cells.py"], cwd=tmp_path, capture_output=True, text=True, timeout=900,
+                         env=fresh_venv.environment())
+    assert out.returncode == 0, out.stderr[-3000:]
+    installed = site_packages(python) / "mmae_jax"
+    assert f"from {installed}" in out.stdout
+    assert tensorflow_record.read_text() == before                  # TensorFlow not reinstalled
+    version = subprocess.run([str(python.parent / "mmae-jax"), "--version"], capture_output=True, text=True,
+                             env=fresh_venv.environment(), cwd=tmp_path)
+    assert version.returncode == 0 and version.stdout.startswith("mmae-jax ")
