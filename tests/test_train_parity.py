@@ -34,21 +34,25 @@ def checkpoint(tmp_path_factory):
     return path
 
 
-def _command(checkpoint, recipe: str) -> list[str]:
+def _command(checkpoint, recipe: str, *extra: str) -> list[str]:
     return ["compare", "--source", str(checkpoint), "--frames", "4", "--img-size", "32", "--batch", "4",
-            "--train-steps", str(STEPS), "--config", f"configs/ravdess.py:recipe={recipe}"]
+            "--train-steps", str(STEPS), "--config", f"configs/ravdess.py:recipe={recipe}", *extra]
+
+
+# VideoMAE's lr 1e-3 x 4 / 256 during warm-up barely moves the loss of a tiny model in 5 steps;
+# at 10x the same recipe agrees, and a recipe difference shows in the losses.
+VIDEOMAE_FAST = ("--config.optim.lr=1e-2",)
 
 
 def test_videomae_recipe_agrees_through_the_command(checkpoint, capsys):
-    assert main(_command(checkpoint, "videomae")) == 0
+    assert main(_command(checkpoint, "videomae", *VIDEOMAE_FAST, "--param-tolerance", "0.02")) == 0
     out = capsys.readouterr().out
     assert "switched off" in out and "model.drop_path_rate 0.1 -> 0" in out and "optim.mixup_alpha 0.8 -> 0" in out
     step_lines = [line.split() for line in out.splitlines() if line.split()[:1] in [[str(i)] for i in range(1, 6)]]
     assert len(step_lines) == STEPS
     torch_lrs = [float(line[7]) for line in step_lines]
     assert torch_lrs[0] == 0.0 and all(b > a for a, b in zip(torch_lrs, torch_lrs[1:]))   # warm-up
-    assert "layer_0_decay" in out and "layer_5_no_decay" in out and out.rstrip().endswith(
-        "(parameter groups)") and "OK:" in out
+    assert "layer_0_decay" in out and "layer_5_no_decay" in out and "OK: tolerance 0.0001 (steps), 0.02" in out
 
 
 def test_paper_recipe_agrees_linear_probe_with_decay_on_every_weight(checkpoint):
@@ -63,15 +67,15 @@ def test_paper_recipe_agrees_linear_probe_with_decay_on_every_weight(checkpoint)
     assert np.ptp(losses) > 1e-3   # training moved: the comparison is not of constants
     # Keras AdamW: one group, every trained tensor decayed (head kernel and bias, the new norm).
     assert [(g.group, g.num_tensors, g.weight_decay) for g in report.groups] == [("decay", 4, 0.05)]
-    assert report.groups[0].max_moved > 1e-3 and report.failures(TOLERANCE, 2e-2) == []
+    assert report.groups[0].max_moved > 1e-3 and report.failures(TOLERANCE, param_tolerance=2e-2) == []
 
 
 def test_a_different_layer_decay_on_the_torch_side_fails(checkpoint, monkeypatch, capsys):
     original = torch_recipe.layer_scales
     monkeypatch.setattr(torch_recipe, "layer_scales", lambda decay, depth: original(0.65, depth))
-    assert main(_command(checkpoint, "videomae")) == 1
+    assert main(_command(checkpoint, "videomae", *VIDEOMAE_FAST, "--param-tolerance", "0.02")) == 1
     out = capsys.readouterr().out
-    assert "MISMATCH group layer_0_decay" in out and "FAIL:" in out
+    assert "MISMATCH step" in out and "MISMATCH group layer_0_decay" in out and "FAIL:" in out
 
 
 def test_sparing_biases_and_norms_from_weight_decay_on_the_torch_side_fails(checkpoint, monkeypatch, capsys):
@@ -80,7 +84,7 @@ def test_sparing_biases_and_norms_from_weight_decay_on_the_torch_side_fails(chec
                         lambda *args, **kwargs: original(*args, **{**kwargs, "decay_all": False}))
     assert main(_command(checkpoint, "paper")) == 1
     out = capsys.readouterr().out
-    assert "MISMATCH step" in out and "MISMATCH group no_decay" in out
+    assert "MISMATCH step" in out and "MISMATCH group" not in out
 
 
 def test_videomae_schedule_and_groups_follow_videomae_code():
