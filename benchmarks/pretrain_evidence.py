@@ -10,11 +10,13 @@
    never in any labelled fold; built by the unlabeled-video builder (``prepare videos``) with
    the synthetic clip settings.
 3. Per seed: MAE pre-training on the corpus ``videos/<config>,synthetic`` (unlabeled clips plus
-   the labelled set's fold-0 training clips; test clips refused by the corpus reader), then
-   (a) a linear probe (frozen encoder) on all training labels and (b) fine-tuning on 10 % of
-   the training labels (a class-stratified subset, stored as a copy whose frames are
-   re-encoded), each from the pre-trained encoder and from a random init with the same seed,
-   the same steps and the same recipe.
+   the labelled set's fold-0 training clips; test clips refused by the corpus reader), then,
+   from the pre-trained encoder and from a random init with the same seed:
+   (a) a linear probe: the frozen encoder's mean token (after its final norm) of every clip,
+   standardised, and a logistic regression on all training labels whose inverse
+   regularisation C (0.01, 0.1, 1, 10) is chosen on the validation actors;
+   (b) fine-tuning of the whole model on 10 % of the training labels (a class-stratified
+   subset, stored as a copy whose frames are re-encoded) with the same steps and recipe.
 4. Prints the table (test WAR / UAR %, last epoch, mean +- std over seeds) and writes
    ``results.json`` in the work folder.
 """
@@ -24,6 +26,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -42,15 +45,13 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--workdir", required=True)
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--unlabeled-actors", type=int, default=60)
-    parser.add_argument("--unlabeled-repetitions", type=int, default=2)
+    parser.add_argument("--unlabeled-repetitions", type=int, default=1)
     parser.add_argument("--unlabeled-seed", type=int, default=1000)
-    parser.add_argument("--pretrain-epochs", type=int, default=20, help="epochs over the corpus")
+    parser.add_argument("--pretrain-epochs", type=int, default=8, help="epochs over the corpus")
     parser.add_argument("--mask-ratio", type=float, default=0.75)
     parser.add_argument("--pretrain-lr", type=float, default=1e-3)
     parser.add_argument("--norm-pix-loss", type=int, default=1)
-    parser.add_argument("--probe-epochs", type=int, default=20)
-    parser.add_argument("--probe-lr", type=float, default=1e-2)
-    parser.add_argument("--finetune-steps", type=int, default=200, help="steps of the 10 %% label fine-tuning")
+    parser.add_argument("--finetune-steps", type=int, default=150, help="steps of the 10 %% label fine-tuning")
     parser.add_argument("--finetune-lr", type=float, default=1e-3)
     parser.add_argument("--label-fraction", type=float, default=0.1)
     parser.add_argument("--workers", type=int, default=None, help="build processes (default: every core)")
@@ -59,7 +60,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     if args.tiny:
         args.seeds = args.seeds if args.seeds != "0,1,2" else "0,1"
         args.unlabeled_actors, args.unlabeled_repetitions = 6, 1
-        args.pretrain_epochs, args.probe_epochs, args.finetune_steps = 1, 1, 4
+        args.pretrain_epochs, args.finetune_steps = 1, 4
     return args
 
 
@@ -144,26 +145,91 @@ def pretrain_config(data_dir: Path, seed: int, args):
     return config
 
 
-def classifier_config(data_dir: Path, seed: int, init: str, mode: str, *, epochs: int, lr: float):
+def classifier_config(data_dir: Path, seed: int, init: str, *, epochs: int, lr: float):
     import demo
 
-    config = demo.get_config(f"mode={mode}" + (f",init={init}" if init else ""))
+    config = demo.get_config("mode=finetune" + (f",init={init}" if init else ""))
     config.seed = seed
     config.data.data_dir = str(data_dir)
     config.num_epochs = epochs
     config.optim.lr = lr
-    if mode == "linear_probe":
-        config.optim.update(warmup_epochs=0.0, min_lr=lr)
     config.eval.every_epochs = epochs                  # evaluate once, at the end
     config.checkpoint.every_steps = 10**6
     return config
+
+
+def encoder_of(pretrain_dir: str, config, seed: int):
+    """The pre-trained encoder of a run, or (empty ``pretrain_dir``) a random one drawn with ``seed``."""
+    from flax import nnx
+
+    from mmae_jax.model.io import load_model
+    from mmae_jax.model.pretrain import VideoMAEPretrainer
+    from mmae_jax.train.state import model_config
+
+    if pretrain_dir:
+        return load_model(Path(pretrain_dir) / "final_model")[0].encoder
+    return VideoMAEPretrainer(model_config(config, 8), rngs=nnx.Rngs(seed)).encoder
+
+
+def clip_features(encoder, data_cfg, split: str) -> tuple[np.ndarray, np.ndarray]:
+    """``([N, D] mean encoder token, [N] label)`` of every clip of ``split``."""
+    import jax
+    from flax import nnx
+
+    from mmae_jax.data import pipeline
+
+    graphdef, state = nnx.split(encoder)
+    embed = jax.jit(lambda state, video: nnx.merge(graphdef, state)(video).mean(axis=1))
+    batches, _ = pipeline.eval_dataset(data_cfg, split, local_batch_size=16, process_index=0, process_count=1)
+    features, labels = [], []
+    for batch in batches.as_numpy_iterator():
+        video = batch["video"]
+        if video.dtype == np.uint8:                    # pipelines that hand over raw pixels
+            from mmae_jax.data.normalize import to_model_input
+            video = to_model_input(video, data_cfg.normalization)
+        keep = batch["mask"].astype(bool)
+        features.append(np.asarray(embed(state, video))[keep])
+        labels.append(batch["label"][keep])
+    return np.concatenate(features), np.concatenate(labels)
+
+
+def war_uar(labels: np.ndarray, predicted: np.ndarray) -> tuple[float, float]:
+    recalls = [np.mean(predicted[labels == c] == c) for c in np.unique(labels)]
+    return 100.0 * float(np.mean(predicted == labels)), 100.0 * float(np.mean(recalls))
+
+
+def linear_probe(encoder, data_cfg) -> dict:
+    """Logistic regression on frozen features; C chosen on validation, scored on test."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    start = time.perf_counter()
+    data = {split: clip_features(encoder, data_cfg, split) for split in ("train", "validation", "test")}
+    fitted = {}
+    for c in (0.01, 0.1, 1.0, 10.0):
+        probe = make_pipeline(StandardScaler(), LogisticRegression(C=c, max_iter=5000))
+        probe.fit(*data["train"])
+        fitted[c] = (war_uar(data["validation"][1], probe.predict(data["validation"][0]))[1], probe)
+    best_c = max(fitted, key=lambda c: (fitted[c][0], -c))
+    war, uar = war_uar(data["test"][1], fitted[best_c][1].predict(data["test"][0]))
+    return {"war": war, "uar": uar, "C": best_c, "validation_uar": fitted[best_c][0],
+            "seconds": round(time.perf_counter() - start, 1)}
+
+
+def fresh(workdir: Path) -> Path:
+    """An empty run folder: a run must never resume an earlier run with other settings."""
+    shutil.rmtree(workdir, ignore_errors=True)
+    return workdir
 
 
 def run_arm(config, workdir: Path) -> dict:
     from mmae_jax.train.loop import train_and_evaluate
 
     start = time.perf_counter()
-    results = train_and_evaluate(config, workdir)
+    results = train_and_evaluate(config, fresh(workdir))
+    if "test" not in results:
+        raise SystemExit(f"error: {workdir} stopped before its test evaluation ({results})")
     return {"war": results["test"]["war"], "uar": results["test"]["uar"], "steps": results["steps"],
             "seconds": round(time.perf_counter() - start, 1)}
 
@@ -196,20 +262,21 @@ def main(argv=None) -> int:
     finetune_epochs = None
     for seed in [int(s) for s in args.seeds.split(",")]:
         pt_dir = work / f"pretrain_s{seed}"
-        pt = pretrain(pretrain_config(data_dir, seed, args), pt_dir)
+        pt = pretrain(pretrain_config(data_dir, seed, args), fresh(pt_dir))
+        if "reconstruction_history" not in pt:
+            raise SystemExit(f"error: pre-training in {pt_dir} did not finish ({pt})")
         history = pt["reconstruction_history"]
         seed_results = {"pretrain": {"steps": pt["steps"], "loss_first": history[0]["loss"],
                                      "loss_last": history[-1]["loss"]},
                         "linear_probe": {}, "finetune_10pct": {}}
         if finetune_epochs is None:            # steps = epochs * ceil(train / batch): pick epochs for the budget
-            train_clips, batch = counts["train"], classifier_config(subset_dir, 0, "", "finetune", epochs=1, lr=1).batch_size
+            train_clips, batch = counts["train"], classifier_config(subset_dir, 0, "", epochs=1, lr=1).batch_size
             finetune_epochs = max(1, round(args.finetune_steps / -(-train_clips // batch)))
+        probe_cfg = classifier_config(data_dir, seed, "", epochs=1, lr=1)
         for init_name, init in (("pretrained", str(pt_dir)), ("random", "")):
-            seed_results["linear_probe"][init_name] = run_arm(
-                classifier_config(data_dir, seed, init, "linear_probe", epochs=args.probe_epochs, lr=args.probe_lr),
-                work / f"probe_{init_name}_s{seed}")
+            seed_results["linear_probe"][init_name] = linear_probe(encoder_of(init, probe_cfg, seed), probe_cfg.data)
             seed_results["finetune_10pct"][init_name] = run_arm(
-                classifier_config(subset_dir, seed, init, "finetune", epochs=finetune_epochs, lr=args.finetune_lr),
+                classifier_config(subset_dir, seed, init, epochs=finetune_epochs, lr=args.finetune_lr),
                 work / f"ft10_{init_name}_s{seed}")
         results["seeds"][seed] = seed_results
         print(json.dumps({seed: seed_results}), flush=True)

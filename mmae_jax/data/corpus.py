@@ -92,17 +92,18 @@ def _open_source(entry: str, cfg: ml_collections.ConfigDict) -> CorpusSource:
 class Corpus:
     """The sources of a pre-training run and the evaluation set they are checked against.
 
-    Offers what the train loop asks of a stored dataset: ``class_names`` (the evaluation set's)
-    and ``num_examples(split)`` (train: summed over the sources; validation: the evaluation
-    set's, used for the reconstruction loss).
+    Stands in for the stored dataset the train loop opens: ``num_examples('train')`` is summed
+    over the sources; everything else (``class_names``, ``builder``, validation and test counts)
+    is the evaluation set's.
     """
 
     sources: tuple[CorpusSource, ...]
     evaluation: StoredDataset
 
-    @property
-    def class_names(self) -> list[str]:
-        return self.evaluation.class_names
+    def __getattr__(self, name: str):
+        if name in ("sources", "evaluation"):      # not set yet (copying, unpickling)
+            raise AttributeError(name)
+        return getattr(self.evaluation, name)
 
     def num_examples(self, split: str) -> int:
         if split == "train":
