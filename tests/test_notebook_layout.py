@@ -90,11 +90,19 @@ def test_sources_fused_later_equal_the_host_clip(strategy):
 
 
 def test_paper_timing_without_the_half_windows_names_the_build():
-    faces, full, _ = _coded_clip()
+    faces, full, half = _coded_clip()
     with pytest.raises(ValueError, match="--config paper"):
         prepare_clip(faces, full, _paper_cfg(), strategy="fslf")
+    with pytest.raises(ValueError, match="--config paper"):
+        prepare_clip(faces, full, _paper_cfg(), strategy="cfas")
     with pytest.raises(ValueError, match="frame_sampling"):
-        prepare_clip(faces, full, _paper_cfg(frame_sampling="first"), strategy="cfas")
+        prepare_clip(faces, full, _paper_cfg(frame_sampling="first"), strategy="cfas", spectrogram_half=half)
+
+
+def test_a_paper_build_read_with_uniform_sampling_is_refused():
+    faces, full, half = _coded_clip()
+    with pytest.raises(ValueError, match="frame_sampling='paper_timing'"):
+        prepare_clip(faces, full, _paper_cfg(frame_sampling="uniform"), strategy="fslf", spectrogram_half=half)
 
 
 # ----------------------------------------------------------------------------- render

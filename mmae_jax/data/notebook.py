@@ -6,7 +6,7 @@
   Strategies that read every frame of a modality (cfas, sfas, face_only, audio_only) take the
   T frames and the T windows; those that read every second frame (fslf, ffls, ofos, rfas)
   take the faces at even positions (frames at stride 6) and the T / 2 windows
-  (``windows_read``).
+  (``windows_read``). A 'paper' build must be read this way and only it (``check_layout``).
 - ``spectrogram_render="paper"``: matplotlib's ``matshow(mfcc.T, interpolation="nearest",
   aspect="auto", origin="lower")`` on a 4x4-inch figure with the axes off, shrunk to S x S
   (``render_matshow``).
@@ -41,6 +41,19 @@ def check_options(cfg) -> None:
 HALF_STRATEGIES = ("fslf", "ffls", "ofos", "rfas")  # they show spectrograms at the even positions only
 
 
+def check_layout(frame_sampling: str, has_half_windows: bool) -> None:
+    """ValueError unless the data config reads the build the way it was made: ``paper_timing``
+    exactly for a 'paper' layout build (the one that stores ``spectrogram_half``)."""
+    if frame_sampling == "paper_timing" and not has_half_windows:
+        raise ValueError("frame_sampling='paper_timing' needs a build made with window_layout='paper' "
+                         "(builder config paper or paper_10ms: it stores spectrogram_half); "
+                         "build it with `mmae-jax prepare <dataset> --config paper ...`")
+    if frame_sampling != "paper_timing" and has_half_windows:
+        raise ValueError("the stored clips follow the original's timing (a 'paper' build: frames from the "
+                         "clip start, windows over the whole clip); read them with "
+                         "frame_sampling='paper_timing' (recipe=paper sets it)")
+
+
 def windows_read(windows: tf.Tensor, half_windows: tf.Tensor | None, spec_positions: np.ndarray,
                  strategy: str, num_frames: int) -> tf.Tensor:
     """The spectrogram windows at ``spec_positions`` under ``paper_timing``.
@@ -64,10 +77,6 @@ def windows_read(windows: tf.Tensor, half_windows: tf.Tensor | None, spec_positi
     positions = np.asarray(spec_positions, np.int32)
     if strategy not in HALF_STRATEGIES:
         return tf.gather(windows, positions)
-    if half_windows is None:
-        raise ValueError("frame_sampling='paper_timing' needs a build made with window_layout='paper' "
-                         "(builder config paper or paper_10ms: it stores spectrogram_half); "
-                         "build it with `mmae-jax prepare <dataset> --config paper ...`")
     stack = tf.concat([tf.cast(windows, tf.float32), tf.cast(half_windows, tf.float32)], axis=0)
     return tf.gather(stack, np.where(positions % 2 == 0, num_frames + positions // 2, positions))
 

@@ -83,6 +83,7 @@ def source_images(read_faces: FrameReader, windows: tf.Tensor, cfg: ml_collectio
                 faces = augment.random_flip(faces, flip_seed)
         faces = to_uint8(faces) if dtype == tf.uint8 and faces.dtype != tf.uint8 else tf.cast(faces, dtype)
     notebook.check_options(cfg)
+    notebook.check_layout(cfg.get("frame_sampling", "uniform"), half_windows is not None)
     paper_timing = cfg.get("frame_sampling", "uniform") == "paper_timing"
     if paper_timing:
         windows = notebook.windows_read(windows, half_windows, spec_positions, cfg.strategy, cfg.num_frames)
