@@ -147,6 +147,31 @@ def test_paper_clip_mfcc_is_the_mfcc_of_the_peak_normalised_spans(tmp_path):
     assert arrays.spectrogram.shape == (16, 13, 310) and arrays.spectrogram_half.shape == (8, 13, 310)
 
 
+def test_clip_samples_cut_the_clip_range_of_the_audio_timeline():
+    wave = audio.Waveform(np.arange(100, dtype=np.float32), 10, start_time=2.0)   # t = 2.0 ... 11.9 s
+    np.testing.assert_array_equal(audio.clip_samples(wave), np.arange(100))
+    np.testing.assert_array_equal(audio.clip_samples(wave, 3.0, 4.0), np.arange(10, 20))
+    np.testing.assert_array_equal(audio.clip_samples(wave, 1.0, 2.5), np.arange(0, 5))
+
+
+def test_a_clip_cut_from_a_longer_video_uses_its_own_range_of_a_separate_wav(tmp_path):
+    """IEMOCAP's layout: the utterance [1.0, 2.0) s of a dialog video, its wav starting at 1.0 s."""
+    rate = 16000
+    sound = _chirp(1.5, rate)                                          # the wav covers video time 1.0-2.5 s
+    wav = mf.write_wav(tmp_path / "utt.wav", sound, rate)
+    path = _index_coded_video(tmp_path / "dialog.mp4", 90)
+    spec = ClipSpec(num_frames=4, image_size=16, framing="whole_frame", frame_sampling="paper_timing",
+                    window_layout="paper", window_columns=12, sample_rate=rate, features="mfcc", peak_normalize=True,
+                    mfcc_stride=0.01)
+    source = ClipSource(str(path), str(wav), start=1.0, end=2.0, audio_start=1.0)
+    arrays = process_clip(source, spec)
+    np.testing.assert_array_equal(_shown_indices(arrays.faces), 30 + np.arange(0, 12, 3))
+    samples = audio.peak_normalize(audio.load_audio(str(wav), rate).samples[:rate])       # the wav's first 1.0 s
+    for features, count in ((arrays.spectrogram, 4), (arrays.spectrogram_half, 2)):
+        windows = audio.cut_spans(samples, np.array(_spans_as_published(len(samples), count)))
+        np.testing.assert_allclose(features, audio.mfcc_paper(windows, 0.01, rate, columns=12), rtol=1e-5, atol=1e-4)
+
+
 def test_paper_layout_needs_a_fixed_width_and_an_even_frame_count():
     with pytest.raises(ValueError, match="window_columns"):
         ClipSpec(window_layout="paper")
