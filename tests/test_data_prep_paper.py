@@ -90,6 +90,28 @@ def test_picked_columns_are_exactly_those_frames_of_the_full_mfcc():
     assert audio.picked_steps(4, 8).tolist() == [0, 0, 1, 1, 2, 2, 3, 3]
 
 
+@pytest.mark.parametrize("steps", [620, 930, 1975, 3100, 8299, 311])
+def test_picked_columns_are_those_matplotlib_draws(steps):
+    """The notebook's matshow of a [13, steps] MFCC on a 4x4-inch figure: 310 plot columns."""
+    import io
+
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from PIL import Image
+
+    marked = np.zeros((13, steps))
+    marked[:, audio.picked_steps(steps, audio.PAPER_WINDOW_COLUMNS)] = 1.0
+    figure, axes = plt.subplots(figsize=(4, 4))
+    axes.matshow(marked, interpolation="nearest", aspect="auto", origin="lower")
+    plt.axis("off")
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    plt.close(figure)
+    row = np.asarray(Image.open(buffer).convert("RGB"))[200, 50:360]      # the plot's 310 columns
+    assert (row[:, 0] > 200).all()                                         # every column shows a marked frame
+
+
 def test_mfcc_frames_longer_than_the_fft_are_cut_as_rfft_cuts_them():
     windows = np.random.default_rng(2).normal(size=(1, 3000))
     frame = 1102

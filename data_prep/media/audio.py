@@ -151,12 +151,13 @@ LOGMEL_WIN_SECONDS, LOGMEL_HOP_SECONDS, LOGMEL_NFFT = 0.025, 0.010, 512
 
 def picked_steps(steps: int, columns: int = 0) -> np.ndarray:
     """int [W] indices of the analysis frames kept: all ``steps`` of them (``columns`` 0), or
-    ``columns`` of them picked nearest at equal spacing, ``floor((j + 0.5) * steps / columns)``:
-    the frame a nearest-neighbour image of ``columns`` pixels shows in pixel j (as matplotlib's
-    ``interpolation="nearest"`` draws a wide MFCC into a narrower plot)."""
+    ``columns`` of them picked nearest at equal spacing: the frame under the centre of pixel j,
+    ``(j + 0.5) * steps / columns``, the left one when the centre is on a frame edge. That is
+    what matplotlib's ``interpolation="nearest"`` shows when it draws a wide MFCC into a plot
+    ``columns`` pixels wide (tested against it)."""
     if columns <= 0:
         return np.arange(steps)
-    return np.floor((np.arange(columns) + 0.5) * steps / columns).astype(np.int64)
+    return ((2 * np.arange(columns, dtype=np.int64) + 1) * steps - 1) // (2 * columns)
 
 
 def frame_signal(windows: np.ndarray, frame_length: int, step: int, steps: int,

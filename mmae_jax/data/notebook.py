@@ -98,8 +98,9 @@ def plot_box(image_size: int) -> tuple[int, int, int, int]:
 
 def nearest_indices(source: int, target: int) -> np.ndarray:
     """int32 [target]: the source cell a nearest-neighbour picture of ``target`` pixels shows
-    in pixel i, ``floor((i + 0.5) * source / target)``."""
-    return np.floor((np.arange(target) + 0.5) * source / target).astype(np.int32)
+    in pixel i: the cell under ``(i + 0.5) * source / target``, the left one on a cell edge
+    (as matplotlib draws; data_prep's ``audio.picked_steps`` stores MFCC columns the same way)."""
+    return (((2 * np.arange(target, dtype=np.int64) + 1) * source - 1) // (2 * target)).astype(np.int32)
 
 
 def render_matshow(windows: tf.Tensor, image_size: int, table: np.ndarray) -> tf.Tensor:
