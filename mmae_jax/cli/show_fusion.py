@@ -37,12 +37,21 @@ def run(args: argparse.Namespace) -> int:
     from mmae_jax.data.fusion import STRATEGIES
     from mmae_jax.data.source import read_stored_example
     from mmae_jax.data.transform import prepare_clip
+    from mmae_jax.errors import ConfigError, InputError
 
+    check_arguments(args)
     cfg = default_data_config()
     cfg.update(data_dir=args.data_dir, dataset=args.dataset, builder_config=args.config,
                image_size=args.size, spectrogram_render=args.render, sfas_mode=args.sfas_mode)
-    example = read_stored_example(cfg, args.clip)
+    try:
+        example = read_stored_example(cfg, args.clip)
+    except (KeyError, IndexError) as error:
+        raise InputError(f"--clip {args.clip}: {str(error).strip(chr(34))}",
+                         "give an example index or a clip id of the dataset") from error
     cfg.num_frames = args.frames or len(example["faces"])
+    if cfg.num_frames > len(example["faces"]):
+        raise ConfigError(f"--frames {args.frames}: the stored clips hold {len(example['faces'])} frames",
+                          f"give at most {len(example['faces'])}")
     if example["spectrogram_half"] is not None:   # a 'paper' build: read it with the original's timing
         cfg.frame_sampling = "paper_timing"
     rows = {strategy: prepare_clip(example["faces"], example["spectrogram"], cfg, strategy=strategy,
@@ -66,3 +75,24 @@ def run(args: argparse.Namespace) -> int:
     print(f"wrote {args.out}: {len(rows)} strategies x {cfg.num_frames} frames of clip "
           f"{example['clip_id']}")
     return 0
+
+
+def check_arguments(args: argparse.Namespace) -> None:
+    """ConfigError for a value no picture can be drawn with (before any data is read)."""
+    from pathlib import Path
+
+    from mmae_jax.data.fusion import SFAS_MODES
+    from mmae_jax.data.render import RENDER_MODES
+    from mmae_jax.errors import ConfigError
+
+    if args.render not in RENDER_MODES:
+        raise ConfigError(f"--render {args.render} is not known", f"choose one of {', '.join(RENDER_MODES)}")
+    if args.sfas_mode not in SFAS_MODES:
+        raise ConfigError(f"--sfas-mode {args.sfas_mode} is not known", f"choose one of {', '.join(SFAS_MODES)}")
+    if args.size < 16:
+        raise ConfigError(f"--size {args.size} is too small", "give 16 pixels or more")
+    if args.frames < 0 or args.frames % 2:
+        raise ConfigError(f"--frames {args.frames}: the strategies need an even number of frames",
+                          "give an even number, or 0 for all stored frames")
+    if not Path(args.out).absolute().parent.is_dir():
+        raise ConfigError(f"--out {args.out}: the folder {Path(args.out).parent} does not exist", "create it first")
