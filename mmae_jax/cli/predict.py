@@ -44,6 +44,8 @@ def run(args: argparse.Namespace) -> int:
     if args.no_attribution and args.explain:
         print("error: --explain needs the attribution; drop --no-attribution", file=sys.stderr)
         return 2
+    if args.explain:
+        check_explain_path(Path(args.explain))
     videos = find_videos(args.videos)
     if not videos:
         print(f"error: no video files in {' '.join(args.videos)}", file=sys.stderr)
@@ -101,6 +103,20 @@ def _unique_stems(predictions) -> list[str]:
             stem = f"{base}-{number}"
         stems.append(stem)
     return stems
+
+
+EXPLAIN_SUFFIXES = (".png", ".pdf", ".svg", ".jpg", ".jpeg")
+
+
+def check_explain_path(out: Path) -> None:
+    """ConfigError for an ``--explain`` path without a picture suffix or in a missing folder."""
+    from mmae_jax.errors import ConfigError
+
+    if out.suffix.lower() not in EXPLAIN_SUFFIXES:
+        raise ConfigError(f"--explain {out}: the name needs a picture suffix",
+                          f"end it with one of {', '.join(EXPLAIN_SUFFIXES)}, e.g. {out.with_suffix('.png')}")
+    if not out.absolute().parent.is_dir():
+        raise ConfigError(f"--explain {out}: the folder {out.parent} does not exist", "create it first")
 
 
 def _write_explanations(predictions, out: Path) -> None:
