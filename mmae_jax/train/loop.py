@@ -225,5 +225,6 @@ def run_task(config: ml_collections.ConfigDict, workdir: str | Path, task: Task)
 
     Returns the results, or ``{"status": "preempted", "step": ...}`` after a SIGTERM.
     """
+    validate_experiment(config)        # before the lock creates the workdir
     with workdir_guard.WorkdirLock(workdir, active=jax.process_index() == 0):
         return Trainer(config, workdir, task).run()
