@@ -60,7 +60,8 @@ def windows_read(windows: tf.Tensor, half_windows: tf.Tensor | None, spec_positi
 
     Args:
       windows: ``[T, F, W]`` the T windows (2 / (T + 1) of the clip each).
-      half_windows: ``[T / 2, F, W]`` the T / 2 windows (2 / (T / 2 + 1) each), or None.
+      half_windows: ``[T / 2, F, W]`` the T / 2 windows (2 / (T / 2 + 1) each; ``check_layout``
+        has made sure a paper_timing read has them).
       spec_positions: positions among T (``fusion.source_frames``, or all T for the sources
         that prediction fuses on the device).
       strategy: a strategy of ``HALF_STRATEGIES`` shows, at even position p, window p / 2 of the
