@@ -144,6 +144,17 @@ def test_fresh_moves_the_old_run_aside(data_dir, tmp_path, capsys):
     assert json.loads((workdir / "config.json").read_text())["data"]["strategy"] == "fslf"
 
 
+def test_saved_config_names_the_data_by_absolute_path(data_dir, tmp_path, monkeypatch):
+    from mmae_jax.train.validate import validate_experiment
+    from mmae_jax.train.workdir import check_saved_config
+
+    monkeypatch.chdir(data_dir.parent)
+    config = tiny_config(data_dir.name)                     # relative to the folder the run started in
+    validate_experiment(config)
+    check_saved_config(tmp_path, config)
+    assert json.loads((tmp_path / "config.json").read_text())["data"]["data_dir"] == str(data_dir)
+
+
 def test_a_second_run_in_a_workdir_in_use_stops(data_dir, tmp_path, capsys):
     import socket
 
