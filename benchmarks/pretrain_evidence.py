@@ -45,9 +45,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--workdir", required=True)
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--unlabeled-actors", type=int, default=60)
-    parser.add_argument("--unlabeled-repetitions", type=int, default=1)
+    parser.add_argument("--unlabeled-repetitions", type=int, default=2)
     parser.add_argument("--unlabeled-seed", type=int, default=1000)
-    parser.add_argument("--pretrain-epochs", type=int, default=8, help="epochs over the corpus")
+    parser.add_argument("--pretrain-epochs", type=int, default=20, help="epochs over the corpus")
     parser.add_argument("--mask-ratio", type=float, default=0.75)
     parser.add_argument("--pretrain-lr", type=float, default=1e-3)
     parser.add_argument("--norm-pix-loss", type=int, default=1)
@@ -55,6 +55,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--finetune-lr", type=float, default=1e-3)
     parser.add_argument("--label-fraction", type=float, default=0.1)
     parser.add_argument("--workers", type=int, default=None, help="build processes (default: every core)")
+    parser.add_argument("--probe-only", action="store_true", help="linear probes only (no fine-tuning arms)")
     parser.add_argument("--tiny", action="store_true", help="a few-minute run of the whole path (debugging)")
     args = parser.parse_args(argv)
     if args.tiny:
@@ -171,15 +172,26 @@ def encoder_of(pretrain_dir: str, config, seed: int):
     return VideoMAEPretrainer(model_config(config, 8), rngs=nnx.Rngs(seed)).encoder
 
 
+def pooled_pixels(video: np.ndarray) -> np.ndarray:
+    """``[B, T * 8 * 8 * 3]``: every frame of the model input average-pooled to 8 x 8."""
+    b, t, s, _, c = video.shape
+    return video.reshape(b, t, 8, s // 8, 8, s // 8, c).mean(axis=(3, 5)).reshape(b, -1)
+
+
 def clip_features(encoder, data_cfg, split: str) -> tuple[np.ndarray, np.ndarray]:
-    """``([N, D] mean encoder token, [N] label)`` of every clip of ``split``."""
+    """``([N, D] mean encoder token, [N] label)`` of every clip of ``split``; ``encoder`` None:
+    the pooled pixels of the model input instead (a probe without any network)."""
     import jax
     from flax import nnx
 
     from mmae_jax.data import pipeline
 
-    graphdef, state = nnx.split(encoder)
-    embed = jax.jit(lambda state, video: nnx.merge(graphdef, state)(video).mean(axis=1))
+    if encoder is None:
+        embed = lambda state, video: pooled_pixels(np.asarray(video))
+        state = None
+    else:
+        graphdef, state = nnx.split(encoder)
+        embed = jax.jit(lambda state, video: nnx.merge(graphdef, state)(video).mean(axis=1))
     batches, _ = pipeline.eval_dataset(data_cfg, split, local_batch_size=16, process_index=0, process_count=1)
     features, labels = [], []
     for batch in batches.as_numpy_iterator():
@@ -241,9 +253,13 @@ def mean_std(values: list[float]) -> str:
 
 def table(results: dict) -> str:
     rows = ["| evaluation | init | test WAR % | test UAR % | seeds |", "|---|---|---|---|---|"]
+    pixels = results["pixel_probe"]
+    rows.append(f"| linear_probe | none (pooled pixels) | {pixels['war']:.1f} | {pixels['uar']:.1f} | - |")
     for evaluation in ("linear_probe", "finetune_10pct"):
         for init in ("pretrained", "random"):
-            runs = [results["seeds"][s][evaluation][init] for s in results["seeds"]]
+            runs = [results["seeds"][s][evaluation][init] for s in results["seeds"] if results["seeds"][s][evaluation]]
+            if not runs:
+                continue
             rows.append(f"| {evaluation} | {init} | {mean_std([r['war'] for r in runs])} | "
                         f"{mean_std([r['uar'] for r in runs])} | {len(runs)} |")
     return "\n".join(rows)
@@ -259,6 +275,9 @@ def main(argv=None) -> int:
     build_unlabeled(work, data_dir, args)
     counts = label_subset(data_dir, subset_dir, labelled_config(args.tiny), args.label_fraction)
     results = {"args": vars(args), "label_subset": counts, "seeds": {}}
+    probe_cfg = classifier_config(data_dir, 0, "", epochs=1, lr=1)
+    results["pixel_probe"] = linear_probe(None, probe_cfg.data)
+    print(json.dumps({"pixel_probe": results["pixel_probe"]}), flush=True)
     finetune_epochs = None
     for seed in [int(s) for s in args.seeds.split(",")]:
         pt_dir = work / f"pretrain_s{seed}"
@@ -275,6 +294,8 @@ def main(argv=None) -> int:
         probe_cfg = classifier_config(data_dir, seed, "", epochs=1, lr=1)
         for init_name, init in (("pretrained", str(pt_dir)), ("random", "")):
             seed_results["linear_probe"][init_name] = linear_probe(encoder_of(init, probe_cfg, seed), probe_cfg.data)
+            if args.probe_only:
+                continue
             seed_results["finetune_10pct"][init_name] = run_arm(
                 classifier_config(subset_dir, seed, init, epochs=finetune_epochs, lr=args.finetune_lr),
                 work / f"ft10_{init_name}_s{seed}")
