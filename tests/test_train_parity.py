@@ -3,6 +3,8 @@ recipe) and in JAX (our train step) and agrees for both recipes; a change on one
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -18,6 +20,7 @@ from mmae_jax.model import VideoMAEConfig  # noqa: E402
 
 TOLERANCE = 1e-4
 STEPS = 5
+RAVDESS = Path(__file__).resolve().parents[1] / "configs" / "ravdess.py"
 
 
 @pytest.fixture(autouse=True)
@@ -36,7 +39,7 @@ def checkpoint(tmp_path_factory):
 
 def _command(checkpoint, recipe: str, *extra: str) -> list[str]:
     return ["compare", "--source", str(checkpoint), "--frames", "4", "--img-size", "32", "--batch", "4",
-            "--train-steps", str(STEPS), "--config", f"configs/ravdess.py:recipe={recipe}", *extra]
+            "--train-steps", str(STEPS), "--config", f"{RAVDESS}:recipe={recipe}", *extra]
 
 
 # VideoMAE's lr 1e-3 x 4 / 256 during warm-up barely moves the loss of a tiny model in 5 steps;
@@ -56,7 +59,7 @@ def test_videomae_recipe_agrees_through_the_command(checkpoint, capsys):
 
 
 def test_paper_recipe_agrees_linear_probe_with_decay_on_every_weight(checkpoint):
-    config = load_config(["--config", "configs/ravdess.py:recipe=paper"])
+    config = load_config(["--config", f"{RAVDESS}:recipe=paper"])
     report = run_training_parity(load_checkpoint(checkpoint), config, steps=STEPS, batch=4, num_frames=4,
                                  img_size=32)
     assert report.model_cfg.freeze_backbone and report.model_cfg.head_norm == "fresh"

@@ -82,8 +82,10 @@ def run_training(args: argparse.Namespace) -> int:
     print(f"{args.source}: {report.conversion.family}, variant {cfg.variant}, mode {config.mode}, "
           f"{args.train_steps} steps of batch [{args.batch}, {cfg.in_chans}, {cfg.num_frames}, {cfg.img_size}, "
           f"{cfg.img_size}], float32; schedule {config.num_epochs} epochs x {args.steps_per_epoch} steps")
+    dtype = config.model.get("dtype", "float32")
     print("switched off (randomness the frameworks cannot share): "
-          + (", ".join(report.switched_off) or "nothing was on") + "; float32 compute")
+          + (", ".join(report.switched_off) or "nothing was on") + "; compute in float32"
+          + (f" (the config's model.dtype {dtype} is not used)" if dtype != "float32" else ""))
     print(train_parity.format_steps(report.steps))
     print(f"\nparameter groups after step {args.train_steps} (PyTorch's groups, VideoMAE's optim_factory):")
     print(train_parity.format_groups(report.groups))
