@@ -11,6 +11,10 @@
 #
 # Needs python3 with jax (CUDA), flax, optax, numpy and torch (CUDA); mmae_jax is taken from
 # this checkout through PYTHONPATH, so nothing is installed.
+#
+# Smoke run on a CPU (checks the script and train_step.py, measures nothing of a GPU):
+#   GPU_CHECK_SPECS="tiny 1 300" GPU_CHECK_ARGS="--frames 4 --size 32 --dtype float32 --attention einsum --steps 2 --warmup 0" \
+#     PYTHON=.venv/bin/python bash benchmarks/gpu_check.sh /tmp/gpu_check_smoke
 set -uo pipefail
 
 out=${1:-${OUT:-benchmarks_gpu_out}}
@@ -39,13 +43,16 @@ EOF
 } > "$report" 2>&1
 
 status=0
-# variant, batch, seconds allowed (compilation included; large compiles longest)
-for spec in "base 8 240" "large 4 320"; do
+# variant, batch, seconds allowed (compilation included; large compiles longest), ';'-separated
+specs=${GPU_CHECK_SPECS:-"base 8 240;large 4 320"}
+read -r -a step_args <<< "${GPU_CHECK_ARGS:---dtype bfloat16 --attention cudnn --steps 20 --warmup 3}"
+IFS=';' read -r -a spec_list <<< "$specs"
+for spec in "${spec_list[@]}"; do
   read -r variant batch per_variant_s <<< "$spec"
-  command="python benchmarks/train_step.py --variant $variant --batch $batch --dtype bfloat16 --attention cudnn --steps 20 --warmup 3"
+  command="python benchmarks/train_step.py --variant $variant --batch $batch ${step_args[*]}"
   echo "== $command"
   timeout "$per_variant_s" "$python" benchmarks/train_step.py --variant "$variant" --batch "$batch" \
-      --dtype bfloat16 --attention cudnn --steps 20 --warmup 3 2>&1 | tee "$out/train_step_$variant.log"
+      "${step_args[@]}" 2>&1 | tee "$out/train_step_$variant.log"
   code=${PIPESTATUS[0]}
   {
     echo "## $variant, batch $batch"

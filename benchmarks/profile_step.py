@@ -105,9 +105,9 @@ def main(argv: list[str] | None = None) -> None:
     cfg = VideoMAEConfig.from_variant(args.variant, num_classes=NUM_CLASSES, num_frames=args.frames,
                                       img_size=args.size, dtype=args.dtype, attention_impl=args.attention)
     rng = np.random.default_rng(0)
-    video = rng.standard_normal((args.batch, args.frames, args.size, args.size, 3), dtype=np.float32)
+    pixels = rng.integers(0, 256, (args.batch, args.frames, args.size, args.size, 3), np.uint8)
     labels = rng.integers(0, NUM_CLASSES, args.batch).astype(np.int32)
-    contender = jax_contender(cfg, video, labels)
+    contender = jax_contender(cfg, pixels, labels)
     contender.step()                                  # one more untraced step
     with tempfile.TemporaryDirectory() as trace_dir:
         start = time.perf_counter()

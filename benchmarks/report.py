@@ -30,6 +30,7 @@ BENCHMARKS: tuple[tuple[str, list[str], list[str] | None], ...] = (
                                       "--no-torch-compile"]),
     ("benchmarks/prep.py", [], ["--repeats", "1"]),
     ("benchmarks/pipeline.py", [], ["--clips", "8", "--batches", "1"]),
+    ("benchmarks/input_wait.py", [], ["--frames", "4", "--size", "32", "--batch", "2", "--steps", "2"]),
     ("benchmarks/profile_step.py", ["--variant", "small", "--threads", "1"],
      ["--variant", "tiny", "--frames", "4", "--size", "32", "--batch", "1"]),
     ("benchmarks/pretrain_step.py", [], ["--variants", "tiny", "--frames", "4", "--size", "32", "--batch", "1",

@@ -4,7 +4,8 @@ The contenders train the same classifier (variant, input, batch, dtype, cross-en
 loss, AdamW with weight decay 0.05) on the same random clips:
 
 - ``JAX``: ``mmae_jax.model.VideoMAEClassifier`` with ``optax.adamw`` under ``jax.jit``, the
-  parameters and optimiser state donated;
+  parameters and optimiser state donated; it reads uint8 pixels and normalises them inside
+  the step (``normalize.to_model_input``), as training does;
 - ``PyTorch eager``: the independent PyTorch VideoMAE with the official layout
   (``mmae_jax.convert.torch_reference.VisionTransformer``, written after VideoMAE's
   ``modeling_finetune.py``) with ``torch.optim.AdamW``, bfloat16 through ``torch.autocast``;
@@ -42,12 +43,14 @@ from flax import nnx  # noqa: E402
 
 from common import markdown_table, median_rate, pin_cores, time_interleaved  # noqa: E402
 from mmae_jax.convert.torch_reference import VisionTransformer  # noqa: E402
+from mmae_jax.data.normalize import to_model_input  # noqa: E402
 from mmae_jax.model import VARIANTS, VideoMAEClassifier, VideoMAEConfig  # noqa: E402
 from mmae_jax.model.info import forward_flops  # noqa: E402
 
 LEARNING_RATE = 1e-4
 WEIGHT_DECAY = 0.05
 NUM_CLASSES = 7
+NORMALIZATION = "paper"
 GIB = 2.0 ** 30
 
 # Dense bfloat16 peak per chip in TFLOP/s, by a substring of jax's device_kind (first match).
@@ -77,16 +80,17 @@ class Contender:
 
 
 # --- JAX ---------------------------------------------------------------------------------------
-def jax_contender(cfg: VideoMAEConfig, video: np.ndarray, labels: np.ndarray) -> Contender:
-    """``video [B, T, H, W, C]`` float32, ``labels [B]`` int32."""
+def jax_contender(cfg: VideoMAEConfig, pixels: np.ndarray, labels: np.ndarray) -> Contender:
+    """``pixels [B, T, H, W, C]`` uint8, ``labels [B]`` int32."""
     start = time.perf_counter()
     model = VideoMAEClassifier(cfg, rngs=nnx.Rngs(0))
     graphdef, params, rest = nnx.split(model, nnx.Param, ...)
     params, rest = params.to_pure_dict(), rest.to_pure_dict()
     tx = optax.adamw(LEARNING_RATE, weight_decay=WEIGHT_DECAY)
 
-    def train_step(state, video, labels):
+    def train_step(state, pixels, labels):
         params, opt_state = state
+        video = to_model_input(pixels, NORMALIZATION)
 
         def loss_fn(params):
             logits = nnx.merge(graphdef, params, rest)(video)
@@ -97,7 +101,7 @@ def jax_contender(cfg: VideoMAEConfig, video: np.ndarray, labels: np.ndarray) ->
         return (optax.apply_updates(params, updates), opt_state), loss
 
     state = (params, tx.init(params))
-    video, labels = jax.device_put(video), jax.device_put(labels)
+    video, labels = jax.device_put(pixels), jax.device_put(labels)
     compiled = jax.jit(train_step, donate_argnums=0).lower(state, video, labels).compile()
     memory = compiled.memory_analysis()
     memory_bytes = None if memory is None else float(
@@ -156,10 +160,11 @@ def measure_variant(args: argparse.Namespace, variant: str, names: list[str], de
                                       img_size=args.size, dtype=args.dtype,
                                       attention_impl=args.attention)
     rng = np.random.default_rng(0)
-    video = rng.standard_normal((args.batch, args.frames, args.size, args.size, 3), np.float32)
+    pixels = rng.integers(0, 256, (args.batch, args.frames, args.size, args.size, 3), np.uint8)
+    video = to_model_input(pixels, NORMALIZATION)       # PyTorch's input: normalised on the host
     labels = rng.integers(0, NUM_CLASSES, args.batch).astype(np.int32)
 
-    contenders = [jax_contender(cfg, video, labels),
+    contenders = [jax_contender(cfg, pixels, labels),
                   torch_contender(cfg, video, labels, torch_device, compiled=False)]
     notes = []
     if "torch.compile" in names:
