@@ -69,6 +69,9 @@ def run_training(args: argparse.Namespace) -> int:
     from mmae_jax.convert.torch_loading import load_checkpoint, require_torch
     from mmae_jax.errors import ConfigError
 
+    unknown = [arg for arg in args.config_argv if arg.startswith("-") and not arg.startswith("--config")]
+    if unknown:
+        raise ConfigError(f"unrecognized arguments: {' '.join(unknown)}", "see mmae-jax compare --help")
     if not (args.train_steps and args.config_argv):
         raise ConfigError("training parity needs both --train-steps N and --config FILE[:ARGS]",
                           "e.g. --train-steps 20 --config configs/ravdess.py:recipe=videomae")
