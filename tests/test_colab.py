@@ -65,7 +65,8 @@ def test_install_cell_installs_from_a_local_clone_into_a_fresh_environment(tmp_p
     """The install cell, run by a fresh interpreter with SOURCE = file:// clone: mmae_jax lands in that
     environment, and the TensorFlow present there (as on Colab) is kept."""
     clone = tmp_path / "clone"
-    subprocess.run(["git", "clone", "--quiet", "--depth", "1", f"file://{ROOT}", str(clone)], check=True)
+    # a full clone: pip fetches from it, which a shallow one refuses
+    subprocess.run(["git", "clone", "--quiet", f"file://{ROOT}", str(clone)], check=True)
     python = fresh_venv(tmp_path / "venv", with_pip=True, fake_tensorflow=True)
     notebook = nbformat.read(NOTEBOOK, as_version=4)
     script = "\n\n".join([_cell(notebook, "parameters"), f"SOURCE = {'file://' + str(clone)!r}",
