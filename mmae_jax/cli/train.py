@@ -9,9 +9,10 @@ from mmae_jax.cli.runtime import add_distributed_arguments, load_config, start
 from mmae_jax.errors import EXIT_PREEMPTED
 
 TRAIN_EPILOG = """examples:
-  mmae-jax train --config configs/demo.py --workdir workdirs/demo
-  mmae-jax train --config configs/ravdess.py:strategy=ffls,protocol=kfold,fold=2 --workdir runs/r2 \\
+  mmae-jax train --config demo --workdir workdirs/demo
+  mmae-jax train --config ravdess:strategy=ffls,protocol=kfold,fold=2 --workdir runs/r2 \\
       --config.data.data_dir=/data/tfds --config.batch_size=32
+  mmae-jax train --config my_config.py --workdir runs/mine --print-config
 Running the same command again resumes from the workdir's latest checkpoint."""
 
 EVALUATE_EPILOG = """config overrides:
@@ -31,7 +32,7 @@ def register(subparsers) -> None:
     train.set_defaults(func=run_train, accepts_config=True)
 
     pretrain = subparsers.add_parser("pretrain", help="MAE pre-training on fused sequences (labels unused)",
-                                     epilog="example:\n  mmae-jax pretrain --config configs/pretrain_demo.py "
+                                     epilog="example:\n  mmae-jax pretrain --config pretrain_demo "
                                             "--workdir workdirs/pretrain_demo",
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     add_workdir_arguments(pretrain)
