@@ -51,6 +51,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--unlabeled-seed", type=int, default=1000)
     parser.add_argument("--pretrain-epochs", type=int, default=20, help="epochs over the corpus")
     parser.add_argument("--mask-ratio", type=float, default=0.75)
+    parser.add_argument("--patch-size", type=int, default=16, help="pixels per patch side (64 px frames: 16 -> 4x4)")
     parser.add_argument("--pretrain-lr", type=float, default=1e-3)
     parser.add_argument("--norm-pix-loss", type=int, default=1)
     parser.add_argument("--finetune-steps", type=int, default=150, help="steps of the 10 %% label fine-tuning")
@@ -141,17 +142,18 @@ def pretrain_config(data_dir: Path, seed: int, args):
     config.corpus = f"videos/{UNLABELED_CONFIG},{LABELLED}"
     config.data.data_dir = str(data_dir)
     config.num_epochs = args.pretrain_epochs
-    config.model.update(mask_ratio=args.mask_ratio, norm_pix_loss=bool(args.norm_pix_loss))
+    config.model.update(mask_ratio=args.mask_ratio, norm_pix_loss=bool(args.norm_pix_loss), patch_size=args.patch_size)
     config.optim.lr = args.pretrain_lr
     config.eval.every_epochs = max(1, args.pretrain_epochs // 4)
     config.checkpoint.every_steps = 10**6
     return config
 
 
-def classifier_config(data_dir: Path, seed: int, init: str, *, epochs: int, lr: float):
+def classifier_config(data_dir: Path, seed: int, init: str, *, epochs: int, lr: float, patch_size: int = 16):
     import demo
 
     config = demo.get_config("mode=finetune" + (f",init={init}" if init else ""))
+    config.model.patch_size = patch_size
     config.seed = seed
     config.data.data_dir = str(data_dir)
     config.num_epochs = epochs
@@ -278,7 +280,7 @@ def main(argv=None) -> int:
     build_unlabeled(work, data_dir, args)
     counts = label_subset(data_dir, subset_dir, labelled_config(args.tiny), args.label_fraction)
     results = {"args": vars(args), "label_subset": counts, "seeds": {}}
-    probe_cfg = classifier_config(data_dir, 0, "", epochs=1, lr=1)
+    probe_cfg = classifier_config(data_dir, 0, "", epochs=1, lr=1, patch_size=args.patch_size)
     results["pixel_probe"] = linear_probe(None, probe_cfg.data)
     results["pixel_probe_subset"] = linear_probe(None, classifier_config(subset_dir, 0, "", epochs=1, lr=1).data)
     print(json.dumps({key: results[key] for key in ("pixel_probe", "pixel_probe_subset")}), flush=True)
@@ -295,13 +297,14 @@ def main(argv=None) -> int:
         if finetune_epochs is None:            # steps = epochs * ceil(train / batch): pick epochs for the budget
             train_clips, batch = counts["train"], classifier_config(subset_dir, 0, "", epochs=1, lr=1).batch_size
             finetune_epochs = max(1, round(args.finetune_steps / -(-train_clips // batch)))
-        probe_cfg = classifier_config(data_dir, seed, "", epochs=1, lr=1)
+        probe_cfg = classifier_config(data_dir, seed, "", epochs=1, lr=1, patch_size=args.patch_size)
         for init_name, init in (("pretrained", str(pt_dir)), ("random", "")):
             seed_results["linear_probe"][init_name] = linear_probe(encoder_of(init, probe_cfg, seed), probe_cfg.data)
             if args.probe_only:
                 continue
             seed_results["finetune_10pct"][init_name] = run_arm(
-                classifier_config(subset_dir, seed, init, epochs=finetune_epochs, lr=args.finetune_lr),
+                classifier_config(subset_dir, seed, init, epochs=finetune_epochs, lr=args.finetune_lr,
+                                  patch_size=args.patch_size),
                 work / f"ft10_{init_name}_s{seed}")
         results["seeds"][seed] = seed_results
         print(json.dumps({seed: seed_results}), flush=True)
