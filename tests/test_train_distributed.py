@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -13,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from mmae_jax.errors import EXIT_PREEMPTED
 from stored_dataset import write_stored_dataset
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -102,16 +104,19 @@ def launch_two_hosts(data_dir, workdir, max_steps) -> None:
 
 
 def test_two_processes_train_save_and_resume(data_dir, tmp_path):
-    launch_two_hosts(data_dir, tmp_path, max_steps=3)
-    assert json.loads((tmp_path / "results.json").read_text())["steps"] == 3
-    assert len(train_losses(tmp_path)) == 3
+    launch_two_hosts(data_dir, tmp_path, max_steps=5)
+    uninterrupted = json.loads((tmp_path / "results.json").read_text())
+    assert uninterrupted["steps"] == 5 and len(train_losses(tmp_path)) == 5
+    # Lose the last checkpoint and the results, as a run stopped after step 4 would have.
+    shutil.rmtree(tmp_path / "checkpoints" / "5")
+    (tmp_path / "results.json").unlink()
     launch_two_hosts(data_dir, tmp_path, max_steps=5)
     results = json.loads((tmp_path / "results.json").read_text())
-    assert results["steps"] == 5
     steps = [json.loads(l)["step"] for l in (tmp_path / "metrics.jsonl").read_text().splitlines()
              if json.loads(l)["split"] == "train"]
-    assert steps == [1, 2, 3, 4, 5]                                 # resumed at 4, nothing repeated
+    assert steps == [1, 2, 3, 4, 5]                                 # resumed at 5, nothing repeated
     assert results["test"]["num_examples"] == 8                     # each test clip once across hosts
+    assert results["test"]["war"] == uninterrupted["test"]["war"]
 
 
 def test_sigterm_then_restart_gives_the_uninterrupted_result(data_dir, tmp_path):
@@ -129,7 +134,7 @@ def test_sigterm_then_restart_gives_the_uninterrupted_result(data_dir, tmp_path)
         time.sleep(0.2)
     proc.send_signal(signal.SIGTERM)
     output = proc.communicate(timeout=300)[0]
-    assert proc.returncode == 0, output[-3000:]
+    assert proc.returncode == EXIT_PREEMPTED, output[-3000:]
     assert "stopped by SIGTERM" in output
     assert not (workdir / "results.json").exists()
 
