@@ -21,6 +21,7 @@ from __future__ import annotations
 import abc
 import dataclasses
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import tensorflow_datasets as tfds
@@ -41,33 +42,36 @@ def uses_beam(download_config: tfds.download.DownloadConfig | None) -> bool:
                                             or download_config.beam_options is not None)
 
 
-@dataclasses.dataclass(eq=False)
-class ClipBuilderConfig(tfds.core.BuilderConfig):
-    """One way of turning clips into examples: the ``ClipSpec`` fields a dataset config may set
-    (defaults are ``ClipSpec``'s; see there), plus ``class_set`` (a key of
-    ``protocols.class_names``)."""
+def with_fields_of(spec_class: type) -> Callable[[type], type]:
+    """A class decorator (put it under ``@dataclasses.dataclass``): gives the class every field
+    of the dataclass ``spec_class`` with its type and default, so a config lists none of them
+    by hand and a new ``spec_class`` field is settable at once. Fields the class declares
+    itself keep its own declaration."""
 
-    num_frames: int = ClipSpec.num_frames
-    image_size: int = ClipSpec.image_size
-    framing: str = ClipSpec.framing
-    detector: str = ClipSpec.detector
-    face_margin: float = ClipSpec.face_margin
-    frame_sampling: str = ClipSpec.frame_sampling
-    frame_stride: int = ClipSpec.frame_stride
-    window_layout: str = ClipSpec.window_layout
-    window_columns: int = ClipSpec.window_columns
-    sample_rate: int = ClipSpec.sample_rate
-    window_seconds: float = ClipSpec.window_seconds
-    features: str = ClipSpec.features
-    mfcc_stride: float = ClipSpec.mfcc_stride
-    peak_normalize: bool = ClipSpec.peak_normalize
+    def add_fields(cls: type) -> type:
+        annotations = cls.__dict__.get("__annotations__", {})
+        for field in dataclasses.fields(spec_class):
+            if field.name not in annotations:
+                annotations[field.name] = field.type
+                setattr(cls, field.name, field.default)
+        cls.__annotations__ = annotations
+        return cls
+
+    return add_fields
+
+
+@dataclasses.dataclass(eq=False)
+@with_fields_of(ClipSpec)
+class ClipBuilderConfig(tfds.core.BuilderConfig):
+    """One way of turning clips into examples: every ``ClipSpec`` field as a keyword (defaults
+    are ``ClipSpec``'s; see there), plus ``class_set`` (a key of ``protocols.class_names``).
+    A subclass may declare a ``ClipSpec`` field again to change its default."""
+
     class_set: str = "default"
 
     def clip_spec(self) -> ClipSpec:
-        """The ``ClipSpec`` of this config: every field the two share, the rest at its default."""
-        shared = {field.name for field in dataclasses.fields(ClipSpec)} & {
-            field.name for field in dataclasses.fields(self)}
-        return ClipSpec(**{name: getattr(self, name) for name in shared})
+        """The ``ClipSpec`` of this config."""
+        return ClipSpec(**{field.name: getattr(self, field.name) for field in dataclasses.fields(ClipSpec)})
 
 
 # What the original's preprocessing scripts do, as ClipSpec fields (see docs/data.md): whole

@@ -19,6 +19,24 @@ pytestmark = pytest.mark.xdist_group("data_prep_builders")
 TINY = dict(num_frames=4, image_size=32, detector="foreground", window_seconds=0.2)
 
 
+def test_builder_config_sets_every_clip_spec_field():
+    """A config takes every ClipSpec field as a keyword and hands all of them to clip_spec();
+    a subclass's own default (SyntheticConfig.image_size) stays its own."""
+    import dataclasses
+
+    from data_prep.media.clip import ClipSpec
+    from data_prep.synthetic.synthetic_dataset_builder import SyntheticConfig
+
+    changed = dict(num_frames=8, image_size=32, framing="whole_frame", detector="foreground", face_margin=0.5,
+                   detect_every=2, max_side=320, frame_sampling="paper_timing", frame_stride=2,
+                   window_layout="paper", window_columns=20, sample_rate=44100, window_seconds=0.3,
+                   features="mfcc", n_mels=64, mfcc_stride=0.001, peak_normalize=True)
+    assert set(changed) == {field.name for field in dataclasses.fields(ClipSpec)}
+    assert ClipBuilderConfig(name="all", **changed).clip_spec() == ClipSpec(**changed)
+    assert SyntheticConfig(name="s", num_frames=8).clip_spec() == ClipSpec(num_frames=8, image_size=64,
+                                                                          detector="foreground", face_margin=0.1)
+
+
 def _clip(seconds: float = 1.0, fps: int = 15, seed: int = 0, size: int = 48) -> np.ndarray:
     return mf.drawn_face_frames(int(seconds * fps), size, size, seed)
 
