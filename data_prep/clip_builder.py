@@ -126,6 +126,12 @@ class ClipJob:
     clip_id: str
 
 
+def clip_example(job: ClipJob, result) -> dict:
+    """The stored example of one processed clip (``result``: a ``media.clip.ClipArrays``); the
+    in-process and the Beam build both write exactly this."""
+    return {**result.stored_values(), "label": job.label, "speaker": job.speaker, "clip_id": job.clip_id}
+
+
 class ClipDatasetBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
     """Base of the RAVDESS, CREMA-D, IEMOCAP and synthetic builders.
 
@@ -191,8 +197,7 @@ class ClipDatasetBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True
                 report.face_fallback(job.clip_id)
             written.append(job)
             report.written += 1
-            yield job.clip_id, {**result.stored_values(), "label": job.label, "speaker": job.speaker,
-                                "clip_id": job.clip_id}
+            yield job.clip_id, clip_example(job, result)
         self._finish_build(report, written)
 
     def _beam_examples(self, root: Path, dl_manager: tfds.download.DownloadManager):
@@ -202,6 +207,7 @@ class ClipDatasetBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True
 
         self._beam_report = BuildReport(self.name)
         self._beam_jobs = self.list_clips(root, self._beam_report)
+        self.info.metadata["listed_clip_ids"] = [job.clip_id for job in self._beam_jobs]   # written or skipped
         self._beam_records = str(dl_manager.download_dir / "beam_records" / f"{self.name}-{self.builder_config.name}")
         beam_build.clear_records(self._beam_records)
         return beam_build.ExamplesOfJobs(self._beam_jobs, self.builder_config.clip_spec(), self._beam_records)
