@@ -27,8 +27,8 @@ from mmae_jax.data.transform import prepare_sources
 from mmae_jax.infer.attribution import Attribution, FusionSpec, attribution_from_pass, relevance_pass
 from mmae_jax.infer.media import ClipReader, clip_spec_for
 from mmae_jax.model import io as model_io
+from mmae_jax.model.location import resolve_model_dir
 
-FINAL_MODEL = "final_model"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -68,17 +68,6 @@ def modality_images(faces: np.ndarray, spectrogram: np.ndarray, data_cfg: ml_col
     return prepare_sources(faces, spectrogram, data_cfg, spectrogram_half)
 
 
-def resolve_model_dir(path: str | Path) -> Path:
-    """A model directory, or a training workdir (its ``final_model``; the workdir's own
-    ``config.json`` is the experiment config)."""
-    path = Path(path)
-    for candidate in (path / FINAL_MODEL, path):
-        if (candidate / model_io.CONFIG_FILE).is_file():
-            return candidate
-    raise FileNotFoundError(f"{path} is neither a model directory (no {model_io.CONFIG_FILE}) nor a training "
-                            f"workdir with {FINAL_MODEL}/")
-
-
 class Predictor:
     """A trained classifier with the preprocessing of its training data.
 
@@ -90,7 +79,7 @@ class Predictor:
     """
 
     def __init__(self, checkpoint: str | Path, *, builder_config: str = "", seed: int = 0):
-        self.directory = resolve_model_dir(checkpoint)
+        self.directory = resolve_model_dir(checkpoint, option="checkpoint")
         _, kind, metadata = model_io.read_config(self.directory)
         if kind != "classifier" or "class_names" not in metadata or "data" not in metadata:
             raise ValueError(f"{self.directory} is not a trained classifier (kind {kind!r}, metadata without "
