@@ -70,7 +70,7 @@ class ClipBuilderConfig(tfds.core.BuilderConfig):
     class_set: str = "default"
 
     def clip_spec(self) -> ClipSpec:
-        """The ``ClipSpec`` of this config."""
+        """The ``ClipSpec`` of this config: its value of every ``ClipSpec`` field."""
         return ClipSpec(**{field.name: getattr(self, field.name) for field in dataclasses.fields(ClipSpec)})
 
 
@@ -137,7 +137,8 @@ class ClipDatasetBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True
 
     ``num_workers``: processes for the media work (None: every core; 1: in this process).
     After a build, ``report`` holds the BuildReport (also printed, and saved in
-    ``info.metadata['report']`` with the clip list in ``info.metadata['clips']``).
+    ``info.metadata['report']``); ``info.metadata['listed_clip_ids']`` holds every clip id the
+    listing found, written or skipped (``mmae-jax prepare`` compares it with the folder on a re-run).
     """
 
     VERSION = tfds.core.Version("1.0.0")
@@ -185,8 +186,6 @@ class ClipDatasetBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True
     def _generate_examples(self, root: Path):
         report = BuildReport(self.name)
         jobs = self.list_clips(root, report)
-        self.info.metadata["listed_clip_ids"] = [job.clip_id for job in jobs]   # written or skipped
-        written: list[ClipJob] = []
         results = parallel.process_clips([job.source for job in jobs], self.builder_config.clip_spec(),
                                          self.num_workers, description=f"{self.name}/{self.builder_config.name}")
         for job, result in zip(jobs, results):
@@ -195,10 +194,9 @@ class ClipDatasetBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True
                 continue
             if not result.face_found:
                 report.face_fallback(job.clip_id)
-            written.append(job)
             report.written += 1
             yield job.clip_id, clip_example(job, result)
-        self._finish_build(report, written)
+        self._finish_build(report, jobs)
 
     def _beam_examples(self, root: Path, dl_manager: tfds.download.DownloadManager):
         """The Beam transform of this build (see data_prep/beam_build.py); the report is made in
@@ -207,7 +205,6 @@ class ClipDatasetBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True
 
         self._beam_report = BuildReport(self.name)
         self._beam_jobs = self.list_clips(root, self._beam_report)
-        self.info.metadata["listed_clip_ids"] = [job.clip_id for job in self._beam_jobs]   # written or skipped
         self._beam_records = str(dl_manager.download_dir / "beam_records" / f"{self.name}-{self.builder_config.name}")
         beam_build.clear_records(self._beam_records)
         return beam_build.ExamplesOfJobs(self._beam_jobs, self.builder_config.clip_spec(), self._beam_records)
@@ -217,7 +214,7 @@ class ClipDatasetBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True
         from data_prep import beam_build
 
         records = {record["clip_id"]: record for record in beam_build.read_records(self._beam_records)}
-        report, written = self._beam_report, []
+        report = self._beam_report
         for job in self._beam_jobs:
             record = records[job.clip_id]
             if record["status"] == "bad":
@@ -225,14 +222,12 @@ class ClipDatasetBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True
                 continue
             if not record["face_found"]:
                 report.face_fallback(job.clip_id)
-            written.append(job)
             report.written += 1
-        self._finish_build(report, written)
+        self._finish_build(report, self._beam_jobs)
 
-    def _finish_build(self, report: BuildReport, written: list[ClipJob]) -> None:
-        """Store the clip list and the report in ``info.metadata`` and print the summary."""
-        self.info.metadata["clips"] = {"clip_id": [j.clip_id for j in written],
-                                       "speaker": [j.speaker for j in written]}
+    def _finish_build(self, report: BuildReport, jobs: list[ClipJob]) -> None:
+        """Store the listed clip ids and the report in ``info.metadata`` and print the summary."""
+        self.info.metadata["listed_clip_ids"] = [job.clip_id for job in jobs]
         self.info.metadata["report"] = {"written": report.written, "skipped": report.skipped,
                                         "excluded": dict(report.excluded), "face_fallbacks": report.face_fallbacks}
         self.report = report

@@ -22,21 +22,25 @@ def builder_class(name: str) -> type[tfds.core.GeneratorBasedBuilder]:
     return importlib.import_module(BUILDER_MODULES[name]).Builder
 
 
-def dataset_dir(data_dir: str | Path, name: str, config: str = "logmel") -> Path:
-    """``data_dir/name/config/<newest version>``: the folder a build wrote."""
-    config_dir = Path(data_dir) / name / config
-    versions = sorted((p for p in config_dir.glob("*.*.*") if (p / "dataset_info.json").exists()),
-                      key=lambda p: tuple(int(x) for x in p.name.split(".")))
-    if not versions:
-        raise FileNotFoundError(f"no built dataset under {config_dir}: run `mmae-jax prepare {name} ...` first")
-    return versions[-1]
+def built_versions(config_dir: str | Path) -> list[Path]:
+    """The version folders under ``config_dir`` that hold a finished build (a ``dataset_info.json``),
+    oldest first by version number; [] when there are none."""
+    folder = Path(config_dir)
+    found = [d for d in folder.iterdir() if (d / "dataset_info.json").is_file()] if folder.is_dir() else []
+    return sorted(found, key=lambda d: tfds.core.Version(d.name) if tfds.core.Version.is_valid(d.name)
+                  else tfds.core.Version("0.0.0"))
 
 
 def open_built(data_dir: str | Path, name: str, config: str = "logmel") -> tfds.core.DatasetBuilder:
-    """A read-only builder of a built dataset (no builder code needed):
-    ``open_built(d, 'ravdess').as_dataset(split='data')``; clip ids and speakers are in
-    ``.info.metadata['clips']``, label names in ``.info.features['label'].names``."""
-    return tfds.builder_from_directory(str(dataset_dir(data_dir, name, config)))
+    """A read-only builder of the newest build of ``name/config`` (no builder code needed):
+    ``open_built(d, 'ravdess').as_dataset(split='data')``; label names are in
+    ``.info.features['label'].names``, the build report in ``.info.metadata['report']``."""
+    config_dir = Path(data_dir) / name / config
+    versions = built_versions(config_dir)
+    if not versions:
+        command = prepare_command(name, config, data_dir=data_dir)
+        raise FileNotFoundError(f"no built dataset under {config_dir}: run `{command}` first")
+    return tfds.builder_from_directory(str(versions[-1]))
 
 
 def prepare_command(name: str, config: str = "", data_dir: str | Path = "DATA_DIR",

@@ -123,4 +123,5 @@ def test_beam_build_on_two_processes_equals_the_in_process_build(vox_tree, tmp_p
     assert _content_hashes(on_beam) == expected
     assert on_beam.report.skipped_by_kind() == local.report.skipped_by_kind() == {"corrupt": 1, "no_audio": 1}
     reopened = registry.open_built(tmp_path / "beam", "videos", "tiny")
-    assert reopened.info.metadata["clips"] == registry.open_built(tmp_path / "local", "videos", "tiny").info.metadata["clips"]
+    local_listed = registry.open_built(tmp_path / "local", "videos", "tiny").info.metadata["listed_clip_ids"]
+    assert reopened.info.metadata["listed_clip_ids"] == local_listed

@@ -3,10 +3,10 @@ and a re-run after clips were added says so instead of reusing the old build."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
+import tensorflow_datasets as tfds
 
 import media_factory as mf
 from mmae_jax.cli import main
@@ -28,8 +28,10 @@ def prepare(raw: Path, data_dir: Path, *extra) -> int:
 
 
 def built_clips(data_dir: Path) -> list[str]:
-    info = next((data_dir / "ravdess" / "whole_frame").glob("*/metadata.json"))
-    return sorted(json.loads(info.read_text())["clips"]["clip_id"])
+    """The clip ids of the examples stored in the build."""
+    version = next((data_dir / "ravdess" / "whole_frame").glob("*/dataset_info.json")).parent
+    records = tfds.builder_from_directory(str(version)).as_dataset(split="data")
+    return sorted(example["clip_id"].decode() for example in tfds.as_numpy(records))
 
 
 def test_a_folder_without_clips_names_the_expected_layout(tmp_path, capsys):

@@ -19,6 +19,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
+from data_prep.registry import built_versions
 from mmae_jax.data.splits import SPLITS, SplitFn, check_class_set, protocol_split_fn, split_membership
 from mmae_jax.errors import InputError
 
@@ -116,22 +117,16 @@ def stored_builder_dir(data_dir: str, dataset: str, builder_config: str = "") ->
     without configs) or exactly one built config. Raises FileNotFoundError naming what exists.
     """
     root = Path(data_dir or tfds.core.constants.DATA_DIR) / dataset
-
-    def versions(folder: Path) -> list[Path]:
-        found = [d for d in folder.iterdir() if (d / "dataset_info.json").is_file()] if folder.is_dir() else []
-        return sorted(found, key=lambda d: tfds.core.Version(d.name) if tfds.core.Version.is_valid(d.name)
-                      else tfds.core.Version("0.0.0"))
-
     if builder_config:
-        candidates = versions(root / builder_config)
+        candidates = built_versions(root / builder_config)
     else:
-        candidates = versions(root)
+        candidates = built_versions(root)
         if not candidates and root.is_dir():
-            configs = [d for d in sorted(root.iterdir()) if versions(d)]
+            configs = [d for d in sorted(root.iterdir()) if built_versions(d)]
             if len(configs) > 1:
                 raise FileNotFoundError(f"{root} holds the configs {[d.name for d in configs]}; "
                                         f"choose one with data.builder_config")
-            candidates = versions(configs[0]) if configs else []
+            candidates = built_versions(configs[0]) if configs else []
     if not candidates:
         name = dataset + (f"/{builder_config}" if builder_config else "")
         raise MissingBuildError(f"dataset {name!r} is not built under {root.parent}",
