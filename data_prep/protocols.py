@@ -27,8 +27,8 @@ protocol at load time with ``assign_splits`` (pure functions, no I/O):
 A clip of an overlapping protocol carries a split name joined by ``+``; ``split_membership``
 reads it.
 
-The builders write the clip ids and speakers of a build to ``builder.info.metadata['clips']``, so
-the pipeline can compute the split table without reading the examples.
+The input pipeline assigns splits from the stored examples' clip id, speaker and label
+(``mmae_jax.data.source``), read once per stored dataset.
 """
 
 from __future__ import annotations
