@@ -18,6 +18,7 @@ from mmae_jax.convert.export import export_model  # noqa: E402
 from mmae_jax.convert.torch_loading import load_checkpoint  # noqa: E402
 from mmae_jax.errors import InputError  # noqa: E402
 from mmae_jax.model import VideoMAEConfig  # noqa: E402
+from mmae_jax.model.paths import flat_params  # noqa: E402
 from mmae_jax.model import io as model_io  # noqa: E402
 
 TOLERANCE = 1e-4
@@ -67,7 +68,7 @@ def _input(seed: int = 1) -> np.ndarray:
 
 
 def _flat(model) -> dict[str, np.ndarray]:
-    return {path: np.asarray(value) for path, value in model_io._flat_params(model).items()}
+    return {path: np.asarray(value) for path, value in flat_params(model).items()}
 
 
 def test_pytorch_export_matches_the_independent_reference(tmp_path):

@@ -26,6 +26,7 @@ from mmae_jax.convert.name_map import HF_V4_RENAMES, Mapping, name_map
 from mmae_jax.errors import InputError
 from mmae_jax.model import io as model_io
 from mmae_jax.model.config import VideoMAEConfig
+from mmae_jax.model.paths import flat_params
 
 FORMATS = ("pytorch", "safetensors", "huggingface")
 HF_ARCHITECTURES = {"classifier": "VideoMAEForVideoClassification", "pretrainer": "VideoMAEForPreTraining"}
@@ -128,7 +129,7 @@ def export_model(checkpoint: str | Path, fmt: str, output: str | Path) -> Path:
     model_dir = resolve_init(checkpoint)
     model, cfg, kind = model_io.load_model(model_dir)
     _, _, metadata = model_io.read_config(model_dir)
-    params = {path: np.asarray(value) for path, value in model_io._flat_params(model).items()}
+    params = {path: np.asarray(value) for path, value in flat_params(model).items()}
     family = "huggingface" if fmt == "huggingface" else f"official-{'finetune' if kind == 'classifier' else 'pretrain'}"
     tensors = state_dict(params, cfg, kind, family)
     if fmt == "pytorch":

@@ -23,7 +23,6 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
-from flax import nnx
 
 from mmae_jax.convert.converter import ConversionResult, convert
 from mmae_jax.convert.name_map import apply, name_map
@@ -32,6 +31,7 @@ from mmae_jax.errors import ConfigError, InputError
 from mmae_jax.model.config import VideoMAEConfig
 from mmae_jax.model.encoder import trainable_filter
 from mmae_jax.model.io import assign_params, build_model
+from mmae_jax.model.paths import flat_params
 from mmae_jax.train.mesh import create_mesh, tree_shardings
 from mmae_jax.train.optimizer import make_optimizer
 from mmae_jax.train.state import create_train_state, split_model
@@ -152,8 +152,7 @@ def run_training_parity(checkpoint: LoadedCheckpoint, config: ml_collections.Con
 
     # --- JAX: the converted weights through the project's own training step -------------
     model = build_model(cfg, "classifier", seed=seed)
-    assign_params(model, {".".join(map(str, path)): variable.value for path, variable
-                          in nnx.to_flat_state(nnx.state(result.model, nnx.Param))})
+    assign_params(model, flat_params(result.model))
     parts = split_model(model, trainable_filter(cfg))
     tx, schedule = make_optimizer(optim, parts.trainable, depth=cfg.depth, total_updates=total_steps,
                                   updates_per_epoch=steps_per_epoch, batch_size=batch)
@@ -200,9 +199,8 @@ def run_training_parity(checkpoint: LoadedCheckpoint, config: ml_collections.Con
 
 
 def _flat(tree) -> dict[str, np.ndarray]:
-    """Dotted path -> numpy array for every leaf of a pure parameter dict."""
-    return {".".join(str(getattr(key, "key", key)) for key in path): np.asarray(leaf)
-            for path, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]}
+    """Parameter name -> numpy array for every leaf of a pure parameter dict."""
+    return {name: np.asarray(leaf) for name, leaf in flat_params(tree).items()}
 
 
 def _compare_groups(groups: list[dict], jax_params: dict[str, np.ndarray], start: dict, mappings,

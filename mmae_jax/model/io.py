@@ -7,7 +7,9 @@ A model directory holds:
 - ``params/``: an orbax checkpoint of the ``nnx.Param`` state as a plain nested dict
   (``nnx.State.to_pure_dict``), e.g. ``{"encoder": {"blocks": {0: {"attn": {"qkv": {"kernel": ...}}}}}}``.
 
-Parameter paths are written with dots, e.g. ``encoder.blocks.3.attn.qkv.kernel``.
+Parameters are named by their dotted path (mmae_jax/model/paths.py), e.g.
+``encoder.blocks.3.attn.qkv.kernel``. Every read restores only the tensors it needs (orbax
+partial restore, ``read_params``).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from flax import nnx
 
 from mmae_jax.errors import InputError, MissingInputError, UserError, one_line_cause
 from mmae_jax.model.config import VideoMAEConfig
+from mmae_jax.model.paths import flat_params, param_name
 from mmae_jax.model.encoder import VideoMAEClassifier
 from mmae_jax.model.pretrain import VideoMAEPretrainer
 
@@ -50,7 +53,7 @@ def abstract_model(cfg: VideoMAEConfig, kind: str) -> nnx.Module:
 
 def param_shapes(model: nnx.Module) -> dict[str, tuple[int, ...]]:
     """Dotted parameter path -> shape, for every ``nnx.Param`` of ``model``."""
-    return {path: tuple(value.shape) for path, value in _flat_params(model).items()}
+    return {path: tuple(value.shape) for path, value in flat_params(model).items()}
 
 
 def save_model(directory: str | Path, model: nnx.Module, cfg: VideoMAEConfig, *, kind: str,
@@ -102,13 +105,26 @@ def load_model(directory: str | Path, *, overrides: dict[str, Any] | None = None
     cfg, kind, _ = read_config(directory)
     if overrides:
         cfg = cfg.replace(**overrides)
-    model = build_model(cfg, kind)
-    report = restore_into(model, directory)
+    model = abstract_model(cfg, kind)
+    device = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
+    wanted = {path: jax.ShapeDtypeStruct(value.shape, value.dtype, sharding=device)
+              for path, value in flat_params(model).items()}
+    values, report = load_matching(directory, wanted)
     if not report.complete:
         raise InputError(f"{directory}: the saved parameters do not fit the model built from its config"
                          f"{' with overrides ' + str(overrides) if overrides else ''}: {report.one_line()}",
                          "the model directory is damaged; convert or export it again")
+    graphdef, params, _ = nnx.split(model, nnx.Param, ...)
+    model = nnx.merge(graphdef, params, non_param_state(cfg, kind))
+    assign_params(model, values)
     return model, cfg, kind
+
+
+def non_param_state(cfg: VideoMAEConfig, kind: str, *, seed: int = 0) -> nnx.State:
+    """The state of a ``kind`` model that is not a parameter (dropout streams), computed alone:
+    under ``jax.jit`` the parameter initialisers are dead code."""
+    model_class = _model_class(kind)
+    return jax.jit(lambda: nnx.split(model_class(cfg, rngs=nnx.Rngs(seed)), nnx.Param, ...)[2])()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -144,47 +160,84 @@ class RestoreReport:
 def restore_into(model: nnx.Module, directory: str | Path) -> RestoreReport:
     """Copy every saved parameter whose path and shape match into ``model`` (in place).
 
-    Parameters land with the sharding of the model's current arrays. A parameter whose
-    shape differs at the same path is left at init and listed in ``shape_mismatches``.
+    Only those tensors are read. Parameters land with the sharding of the model's current
+    arrays. A parameter whose shape differs at the same path is left at init and listed in
+    ``shape_mismatches``.
     """
-    params_path = Path(directory).absolute() / PARAMS_DIR
-    if not params_path.is_dir():
-        raise MissingInputError(f"{params_path} not found: {directory} is not a model directory",
-                                "pass a folder written by `mmae-jax convert` or by training")
-    checkpointer = ocp.StandardCheckpointer()
-    with _damaged_params(params_path):
-        metadata = checkpointer.metadata(params_path)
-        saved_tree = getattr(getattr(metadata, "item_metadata", None), "tree", None)
-        if not saved_tree:
-            raise ValueError("no parameter metadata")
-    saved = {_dotted(path): meta for path, meta in jax.tree_util.tree_flatten_with_path(saved_tree)[0]}
-    current = _flat_params(model)
+    values, report = load_matching(directory, flat_params(model))
+    assign_params(model, values)
+    return report
 
-    matched, mismatches = [], []
+
+def load_matching(directory: str | Path, current: dict[str, Any]) -> tuple[dict[str, jax.Array], RestoreReport]:
+    """The saved tensors whose name and shape match one of ``current`` (name -> array or
+    ShapeDtypeStruct), read alone and placed with ``current``'s shardings, and the report."""
+    params_path, saved_tree = _saved_tree(directory)
+    saved = {param_name(path): meta for path, meta in jax.tree_util.tree_flatten_with_path(saved_tree)[0]}
+    matched, mismatches = {}, []
     for path, value in current.items():
         if path not in saved:
             continue
         saved_shape, model_shape = tuple(saved[path].shape), tuple(value.shape)
         if saved_shape == model_shape:
-            matched.append(path)
+            matched[path] = jax.ShapeDtypeStruct(saved_shape, saved[path].dtype,
+                                                 sharding=getattr(value, "sharding", None))
         else:
             mismatches.append((path, saved_shape, model_shape))
-
-    def target(key_path, meta):
-        path = _dotted(key_path)
-        sharding = current[path].sharding if path in matched else None
-        return jax.ShapeDtypeStruct(meta.shape, meta.dtype, sharding=sharding)
-
-    with _damaged_params(params_path):
-        restored = checkpointer.restore(params_path, jax.tree_util.tree_map_with_path(target, saved_tree))
-    restored_flat = {_dotted(path): value for path, value in jax.tree_util.tree_flatten_with_path(restored)[0]}
-    assign_params(model, {path: restored_flat[path] for path in matched})
-    return RestoreReport(
+    report = RestoreReport(
         loaded=tuple(matched),
         left_at_init=tuple(path for path in current if path not in saved),
         unused=tuple(path for path in saved if path not in current),
-        shape_mismatches=tuple(mismatches),
-    )
+        shape_mismatches=tuple(mismatches))
+    return _restore(params_path, saved_tree, matched), report
+
+
+def read_params(directory: str | Path, wanted: dict[str, jax.ShapeDtypeStruct]) -> dict[str, jax.Array]:
+    """The saved tensors named in ``wanted`` and nothing else (orbax partial restore), each
+    placed with its ShapeDtypeStruct's sharding; InputError when one is not saved or has
+    another shape."""
+    values, report = load_matching(directory, wanted)
+    if report.left_at_init or report.shape_mismatches:
+        problems = dataclasses.replace(report, unused=()).one_line()
+        raise InputError(f"{directory}: the saved parameters do not fit the model ({problems})",
+                         "the model directory is damaged or of another model; convert or export it again")
+    return values
+
+
+def _saved_tree(directory: str | Path) -> tuple[Path, dict]:
+    """``(params_path, metadata tree)`` of a model directory's saved parameters."""
+    params_path = Path(directory).absolute() / PARAMS_DIR
+    if not params_path.is_dir():
+        raise MissingInputError(f"{params_path} not found: {directory} is not a model directory",
+                                "pass a folder written by `mmae-jax convert` or by training")
+    with _damaged_params(params_path):
+        metadata = ocp.StandardCheckpointer().metadata(params_path)
+        saved_tree = getattr(getattr(metadata, "item_metadata", None), "tree", None)
+        if not saved_tree:
+            raise ValueError("no parameter metadata")
+    return params_path, saved_tree
+
+
+def _restore(params_path: Path, saved_tree: dict, wanted: dict[str, jax.ShapeDtypeStruct]) -> dict[str, jax.Array]:
+    """The ``wanted`` tensors of ``params_path`` alone, by name (``saved_tree`` gives the nesting)."""
+    def prune(tree: dict, prefix: str) -> dict:
+        kept = {}
+        for key, value in tree.items():
+            name = f"{prefix}{key}"
+            if isinstance(value, dict):
+                if sub := prune(value, name + "."):
+                    kept[key] = sub
+            elif name in wanted:
+                kept[key] = wanted[name]
+        return kept
+
+    target = prune(saved_tree, "")
+    if not target:
+        return {}
+    with _damaged_params(params_path):
+        restored = ocp.PyTreeCheckpointer().restore(params_path, args=ocp.args.PyTreeRestore(
+            item=target, restore_args=ocp.checkpoint_utils.construct_restore_args(target), partial_restore=True))
+    return flat_params(restored)
 
 
 @contextlib.contextmanager
@@ -224,7 +277,7 @@ def assign_params(model: nnx.Module, arrays: dict[str, Any]) -> None:
     """
     flat_state = nnx.to_flat_state(nnx.state(model, nnx.Param))
     for key_path, variable in flat_state:
-        path = ".".join(str(key) for key in key_path)
+        path = param_name(key_path)
         if path in arrays:
             value = arrays[path]
             if tuple(value.shape) != tuple(variable.value.shape):
@@ -232,23 +285,6 @@ def assign_params(model: nnx.Module, arrays: dict[str, Any]) -> None:
                                  f"{tuple(variable.value.shape)}")
             variable.value = jnp.asarray(value, dtype=variable.value.dtype)
     nnx.update(model, nnx.from_flat_state(flat_state))
-
-
-def _flat_params(model: nnx.Module) -> dict[str, Any]:
-    """Dotted path -> array (or ShapeDtypeStruct) for every ``nnx.Param``."""
-    return {".".join(str(key) for key in path): variable.value
-            for path, variable in nnx.to_flat_state(nnx.state(model, nnx.Param))}
-
-
-def _dotted(key_path) -> str:
-    """``jax.tree_util`` key path -> ``"encoder.blocks.0.attn.qkv.kernel"``."""
-    parts = []
-    for key in key_path:
-        for attribute in ("key", "idx", "name"):
-            if hasattr(key, attribute):
-                parts.append(str(getattr(key, attribute)))
-                break
-    return ".".join(parts)
 
 
 def _model_class(kind: str) -> type[nnx.Module]:

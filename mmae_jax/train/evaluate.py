@@ -24,7 +24,8 @@ from flax import nnx
 from mmae_jax.data.source import open_dataset, stored_builder_dir
 from mmae_jax.errors import ConfigError, InputError
 from mmae_jax.model.encoder import VideoMAEClassifier, trainable_filter
-from mmae_jax.model.io import PARAMS_DIR
+from mmae_jax.model.io import PARAMS_DIR, read_params
+from mmae_jax.model.paths import flat_params, map_named
 from mmae_jax.train.evaluation import evaluate_split
 from mmae_jax.train.mesh import batch_sharding, create_mesh, replicated, tree_shardings
 from mmae_jax.train.plots import plot_confusion
@@ -72,9 +73,8 @@ def restore_parameters(workdir: Path, which: str, abstract: dict, shardings: dic
         if not (model_dir / PARAMS_DIR).is_dir():
             raise InputError(f"{model_dir} holds no model", "train to the end, or give --model STEP")
         step = json.loads((model_dir / "config.json").read_text()).get("metadata", {}).get("step", -1)
-        full = _merge(target["trainable"], target["frozen"])
-        restored = ocp.StandardCheckpointer().restore(model_dir / PARAMS_DIR, full)
-        return _split_like(restored, target), int(step)
+        values = read_params(model_dir, flat_params(target["trainable"]) | flat_params(target["frozen"]))
+        return {group: map_named(lambda name, _: values[name], tree) for group, tree in target.items()}, int(step)
     if not which.isdigit():
         raise ConfigError(f"--model {which!r}", "choose best, final or a saved step number")
     step_dir = workdir / "checkpoints" / which / "state"
@@ -85,21 +85,6 @@ def restore_parameters(workdir: Path, which: str, abstract: dict, shardings: dic
     restored = ocp.PyTreeCheckpointer().restore(step_dir, args=ocp.args.PyTreeRestore(
         item=target, restore_args=restore_args, partial_restore=True))
     return {"trainable": restored["trainable"], "frozen": restored["frozen"]}, int(which)
-
-
-def _merge(a: dict, b: dict) -> dict:
-    """Two disjoint nested dicts as one."""
-    merged = dict(a)
-    for key, value in b.items():
-        merged[key] = _merge(merged[key], value) if isinstance(value, dict) and key in merged else value
-    return merged
-
-
-def _split_like(full: dict, groups: dict) -> dict:
-    """``full`` cut into the nested key structure of each of ``groups``."""
-    def pick(tree, like):
-        return {key: pick(tree[key], sub) if isinstance(sub, dict) else tree[key] for key, sub in like.items()}
-    return {name: pick(full, like) for name, like in groups.items()}
 
 
 def default_name(which: str, split: str, overrides: Sequence[str]) -> str:

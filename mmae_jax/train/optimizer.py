@@ -10,11 +10,9 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from mmae_jax.model.paths import map_named
+
 _BLOCK = re.compile(r"^(?:encoder\.)?blocks\.(\d+)\.")
-
-
-def _dotted(path) -> str:
-    return ".".join(str(getattr(key, "key", getattr(key, "idx", key))) for key in path)
 
 
 def decay_mask(params, decay_all: bool = False):
@@ -22,9 +20,8 @@ def decay_mask(params, decay_all: bool = False):
     token (VideoMAE), or every tensor when ``decay_all`` (Keras AdamW, the original notebook)."""
     if decay_all:
         return jax.tree.map(lambda _: True, params)
-    return jax.tree_util.tree_map_with_path(
-        lambda path, leaf: leaf.ndim >= 2 and not _dotted(path).endswith("bias")
-        and "mask_token" not in _dotted(path), params)
+    return map_named(lambda name, leaf: leaf.ndim >= 2 and not name.endswith("bias") and "mask_token" not in name,
+                     params)
 
 
 def layer_id(dotted_path: str, depth: int) -> int:
@@ -37,8 +34,7 @@ def layer_id(dotted_path: str, depth: int) -> int:
 
 def layerwise_lr_decay(params, decay: float, depth: int) -> optax.GradientTransformation:
     """Scale each update by ``decay ** (depth + 1 - layer_id)`` (1.0 everywhere when decay = 1)."""
-    scales = jax.tree_util.tree_map_with_path(
-        lambda path, _: decay ** (depth + 1 - layer_id(_dotted(path), depth)), params)
+    scales = map_named(lambda name, _: decay ** (depth + 1 - layer_id(name, depth)), params)
 
     def update(updates, state, params=None):
         del params

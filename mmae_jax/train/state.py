@@ -12,7 +12,8 @@ from flax import nnx
 
 from mmae_jax.errors import ConfigError
 from mmae_jax.model.config import VideoMAEConfig
-from mmae_jax.model.io import RestoreReport, restore_into
+from mmae_jax.model.io import RestoreReport, load_matching
+from mmae_jax.model.paths import flat_params, map_named
 from mmae_jax.train.mesh import replicated, tree_shardings
 
 
@@ -62,22 +63,21 @@ def init_model_parts(model_class: type[nnx.Module], cfg: VideoMAEConfig, trainab
         parts = split_model(model_class(cfg, rngs=nnx.Rngs(params=seed, dropout=seed + 1)), trainable_filter)
         return dict(trainable=parts.trainable, frozen=parts.frozen, rest=parts.rest)
 
-    abstract_parts = split_model(nnx.eval_shape(lambda: model_class(cfg, rngs=nnx.Rngs(0))), trainable_filter)
-    abstract = jax.eval_shape(make)
-    shardings = dict(trainable=tree_shardings(abstract["trainable"], mesh, min_shard_size),
-                     frozen=tree_shardings(abstract["frozen"], mesh, min_shard_size),
-                     rest=jax.tree.map(lambda _: replicated(mesh), abstract["rest"]))
+    abstract = split_model(nnx.eval_shape(lambda: model_class(cfg, rngs=nnx.Rngs(0))), trainable_filter)
+    shardings = dict(trainable=tree_shardings(abstract.trainable, mesh, min_shard_size),
+                     frozen=tree_shardings(abstract.frozen, mesh, min_shard_size),
+                     rest=jax.tree.map(lambda _: replicated(mesh), abstract.rest))
     values = jax.jit(make, out_shardings=shardings)()
-    parts = ModelParts(abstract_parts.train_graphdef, abstract_parts.eval_graphdef, values["rest"],
+    parts = ModelParts(abstract.train_graphdef, abstract.eval_graphdef, values["rest"],
                        values["trainable"], values["frozen"])
     if init:
-        model = nnx.merge(parts.train_graphdef, parts.trainable, parts.frozen, parts.rest)
-        report = restore_into(model, resolve_init(init))
+        # Only the saved tensors that fit are read, placed like the parameters they replace.
+        loaded, report = load_matching(resolve_init(init), flat_params(parts.trainable) | flat_params(parts.frozen))
         check_backbone_loaded(report, init, allow_partial)
         parts.init_report = report
-        loaded = split_model(model, trainable_filter)
-        parts.trainable = jax.device_put(loaded.trainable, shardings["trainable"])
-        parts.frozen = jax.device_put(loaded.frozen, shardings["frozen"])
+        parts.trainable, parts.frozen = (
+            map_named(lambda name, value: loaded[name].astype(value.dtype) if name in loaded else value, tree)
+            for tree in (parts.trainable, parts.frozen))
     return parts, dict(trainable=shardings["trainable"], frozen=shardings["frozen"])
 
 
