@@ -50,15 +50,15 @@ def stage_rows(cfg, example_faces: tf.Tensor, encoded: tf.Tensor, feature
     windows = tf.random.normal([T, F, W])
     images = tf.random.uniform([T, S, S, 3], maxval=255.0)
     aug = cfg.augment
-    read = to_uint8(images[: T // 2])
+    read = to_uint8(images[: T // 2], "tf")
     stages = {
         "decode 16 JPEG frames": tf.function(lambda: feature.decode_example(encoded)),
         "face crop + flip -> uint8": tf.function(lambda: to_uint8(augment.random_resized_crop(
-            example_faces, seed, S, aug.face_crop_scale, aug.face_crop_ratio, flip_seed=seed))),
+            example_faces, seed, S, aug.face_crop_scale, aug.face_crop_ratio, flip_seed=seed), "tf")),
         "render 16 windows (viridis, uint8)": tf.function(lambda: render_spectrograms(windows, S)),
-        "arrange 8 + 8 uint8 frames read (fslf)": tf.function(lambda: fuse_read_frames(read, read, "fslf")),
+        "arrange 8 + 8 uint8 frames read (fslf)": tf.function(lambda: fuse_read_frames(read, read, "fslf", backend="tf")),
         "mix 16 + 16 float frames, round (cfas)": tf.function(
-            lambda: to_uint8(fuse(images, images, "cfas"))),
+            lambda: to_uint8(fuse(images, images, "cfas", backend="tf"), "tf")),
     }
     return [(f"stage: {name}", clips_per_second(fn, 1, repeats=20)) for name, fn in stages.items()]
 
@@ -84,7 +84,7 @@ def rounding_rows(cfg, faces: tf.Tensor, windows: tf.Tensor) -> list[tuple[str, 
             clip = clip_to_video(read, windows, run, seed, train=True).numpy()
             sources = source_images(read, windows, run, seed, train=True, positions=(every, every),
                                     dtype=tf.float32)
-            exact = fuse(*sources, run.strategy, rng=_clip_seeds(seed)[3], sfas_mode=run.sfas_mode)
+            exact = fuse(*sources, run.strategy, rng=_clip_seeds(seed)[3], sfas_mode=run.sfas_mode, backend="tf")
             difference = np.abs(to_model_input(clip, normalization)
                                 - normalize(exact.numpy() / 255.0, normalization))
             worst.append(float((difference * 255.0 * mean_std(normalization)[1]).max()))

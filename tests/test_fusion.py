@@ -47,9 +47,9 @@ def run_backend(backend: str, faces, spectrograms, strategy, rng_seed=0, **kwarg
         return fuse(faces, spectrograms, strategy, rng=np.random.default_rng(rng_seed), **kwargs)
     if backend == "tf":
         graph = tf.function(lambda f, s: fuse(f, s, strategy, rng=tf.constant([rng_seed, 7]),
-                                              **kwargs))
+                                              backend="tf", **kwargs))
         return graph(tf.constant(faces), tf.constant(spectrograms)).numpy()
-    jitted = jax.jit(lambda f, s: fuse(f, s, strategy, rng=jax.random.key(rng_seed), **kwargs))
+    jitted = jax.jit(lambda f, s: fuse(f, s, strategy, rng=jax.random.key(rng_seed), backend="jax", **kwargs))
     return np.asarray(jitted(jnp.asarray(faces), jnp.asarray(spectrograms)))
 
 
@@ -196,7 +196,7 @@ def test_model_input_of_uint8_pixels_is_the_normalised_image(name):
 def test_to_uint8_rounds_half_to_even_and_clips(backend):
     values = np.array([-3.0, 0.4, 0.5, 1.5, 2.5, 254.5, 254.6, 300.0], np.float32)
     wrap = {"numpy": np.asarray, "tf": tf.constant, "jax": jnp.asarray}[backend]
-    got = np.asarray(to_uint8(wrap(values)))
+    got = np.asarray(to_uint8(wrap(values), backend))
     assert got.dtype == np.uint8
     np.testing.assert_array_equal(got, [0, 0, 0, 2, 2, 254, 255, 255])
 
@@ -211,8 +211,8 @@ def test_arranging_only_the_frames_read_equals_fuse(backend, strategy):
         if backend == "numpy":
             got = fuse_read_frames(*read, strategy, rng=np.random.default_rng(seed))
         elif backend == "tf":
-            got = fuse_read_frames(*map(tf.constant, read), strategy, rng=tf.constant([seed, 7])).numpy()
+            got = fuse_read_frames(*map(tf.constant, read), strategy, rng=tf.constant([seed, 7]), backend="tf").numpy()
         else:
             got = np.asarray(jax.jit(lambda f, s: fuse_read_frames(
-                f, s, strategy, rng=jax.random.key(seed)))(*map(jnp.asarray, read)))
+                f, s, strategy, rng=jax.random.key(seed), backend="jax"))(*map(jnp.asarray, read)))
         np.testing.assert_array_equal(got, run_backend(backend, faces, spectrograms, strategy, seed))

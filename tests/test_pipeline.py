@@ -16,7 +16,7 @@ import tensorflow_datasets as tfds
 
 from mmae_jax.data.config import default_data_config
 from mmae_jax.data.normalize import mean_std, normalize, to_model_input
-from mmae_jax.data.pipeline import dataset_summary, eval_dataset, train_dataset
+from mmae_jax.data.pipeline import eval_dataset, train_dataset
 from mmae_jax.data.render import render_spectrograms
 from mmae_jax.data.source import open_dataset
 from mmae_jax.data.transform import prepare_clip
@@ -76,10 +76,10 @@ def read_faces(video: np.ndarray, cfg) -> np.ndarray:
 
 
 def test_splits_come_from_the_injected_assignment(data_cfg):
-    summary = dataset_summary(data_cfg, split_fn=speaker_split)
-    assert summary == {"class_names": CLASSES,
-                       "num_examples": {"train": 7, "validation": 3, "test": 3}}
     source = open_dataset(data_cfg, split_fn=speaker_split)
+    assert source.class_names == CLASSES
+    assert {split: source.num_examples(split) for split in ("train", "validation", "test")} == {
+        "train": 7, "validation": 3, "test": 3}
     assert sorted(clip_number(c) for c in source.clip_ids[source.indices("test")]) == [3, 7, 11]
 
 
@@ -252,7 +252,7 @@ def unrounded_model_input(read, windows_, cfg, seed, *, train):
     every = np.arange(cfg.num_frames)
     faces, spectrograms = source_images(read, windows_, cfg, seed, train=train,
                                         positions=(every, every), dtype=tf.float32)
-    fused = fuse(faces, spectrograms, cfg.strategy, rng=_clip_seeds(seed)[3], sfas_mode=cfg.sfas_mode)
+    fused = fuse(faces, spectrograms, cfg.strategy, rng=_clip_seeds(seed)[3], sfas_mode=cfg.sfas_mode, backend="tf")
     return normalize(fused.numpy() / 255.0, cfg.normalization)
 
 

@@ -16,8 +16,9 @@ audio_only the T spectrogram images
 
 The frame-arranging strategies are a gather from the 2T-frame stack ``[faces;
 spectrograms]`` (see ``frame_order``), so every backend runs the same few array calls.
-``fuse`` picks the backend from its inputs: NumPy arrays, ``tf.Tensor`` (inside tf.data
-graphs too) or ``jax.Array`` (inside ``jax.jit`` too).
+The caller names the backend of its inputs (``backend``, one of ``BACKENDS``): 'numpy' for
+NumPy arrays (the default, checked), 'tf' for ``tf.Tensor`` (inside tf.data graphs too),
+'jax' for ``jax.Array`` (inside ``jax.jit`` too).
 
 Pixel values and rounding: the frame-arranging strategies only move frames, so they work on
 uint8 (or any dtype) and are exact. cfas and sfas mix pixels and take float pixel values;
@@ -29,7 +30,6 @@ adds the two rounded values modulo 256, which is exact on integers.
 
 from __future__ import annotations
 
-import sys
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -40,6 +40,7 @@ STRATEGIES = FRAME_STRATEGIES + ("cfas", "sfas")
 # `clip` saturates f + s at 255; `wrap` reproduces the original's uint8 addition that wraps
 # past 255.
 SFAS_MODES = ("mean", "clip", "wrap")
+BACKENDS = ("numpy", "tf", "jax")
 
 
 class _Ops(NamedTuple):
@@ -52,18 +53,19 @@ class _Ops(NamedTuple):
     mod: Any
     permutation: Any   # permutation(rng, n) -> int vector
     reshape: Any       # reshape(x, shape)
+    as_uint8: Any      # as_uint8(x): cast, values already whole and in 0..255
 
 
 def _numpy_ops() -> _Ops:
     return _Ops(np.take, np.concatenate, np.clip, np.round, np.mod,
-                lambda rng, n: np.asarray(rng.permutation(n)), np.reshape)
+                lambda rng, n: np.asarray(rng.permutation(n)), np.reshape, lambda x: x.astype(np.uint8))
 
 
 def _jax_ops() -> _Ops:
     import jax
     import jax.numpy as jnp
     return _Ops(jnp.take, jnp.concatenate, jnp.clip, jnp.round, jnp.mod,
-                lambda key, n: jax.random.permutation(key, n), jnp.reshape)
+                lambda key, n: jax.random.permutation(key, n), jnp.reshape, lambda x: x.astype(jnp.uint8))
 
 
 def _tf_ops() -> _Ops:
@@ -71,18 +73,24 @@ def _tf_ops() -> _Ops:
     return _Ops(lambda x, i, axis: tf.gather(x, i, axis=axis),
                 lambda xs, axis: tf.concat(xs, axis=axis),
                 tf.clip_by_value, tf.round, tf.math.floormod,
-                lambda seed, n: tf.argsort(tf.random.stateless_uniform([n], seed)), tf.reshape)
+                lambda seed, n: tf.argsort(tf.random.stateless_uniform([n], seed)), tf.reshape,
+                lambda x: tf.cast(x, tf.uint8))
 
 
-def _ops_for(x: Any) -> _Ops:
-    """The backend of ``x``; TF and JAX are only consulted when already imported."""
-    jax = sys.modules.get("jax")
-    if jax is not None and isinstance(x, jax.Array):
-        return _jax_ops()
-    tf = sys.modules.get("tensorflow")
-    if tf is not None and tf.is_tensor(x):
+def _ops(backend: str, x: Any) -> _Ops:
+    """The operations of ``backend`` (one of ``BACKENDS``), whose arrays ``x`` is; TensorFlow and
+    JAX are imported only when named. 'numpy' refuses anything but a NumPy array, so a tensor
+    passed without its backend is an error, not a silent conversion."""
+    if backend == "numpy":
+        if not isinstance(x, np.ndarray):
+            raise TypeError(f"backend='numpy' takes NumPy arrays, got {type(x).__name__}; "
+                            f"pass backend='tf' or backend='jax'")
+        return _numpy_ops()
+    if backend == "tf":
         return _tf_ops()
-    return _numpy_ops()
+    if backend == "jax":
+        return _jax_ops()
+    raise ValueError(f"unknown backend {backend!r}; choose one of {BACKENDS}")
 
 
 def _check_strategy(strategy: str, num_frames: int) -> None:
@@ -125,7 +133,7 @@ def source_frames(strategy: str, num_frames: int) -> tuple[np.ndarray, np.ndarra
 
 
 def fuse(faces: Any, spectrograms: Any, strategy: str, *, rng: Any = None,
-         sfas_mode: str = "mean") -> Any:
+         sfas_mode: str = "mean", backend: str = "numpy") -> Any:
     """Builds the fused ``[T, S, S, 3]`` sequence from ``faces`` and ``spectrograms``.
 
     Args:
@@ -135,6 +143,7 @@ def fuse(faces: Any, spectrograms: Any, strategy: str, *, rng: Any = None,
       rng: only for ``rfas``: a ``np.random.Generator`` for NumPy inputs, a stateless seed
         (int tensor of shape [2]) for TF inputs, a ``jax.random`` key for JAX inputs.
       sfas_mode: one of ``SFAS_MODES``.
+      backend: the library of the inputs, one of ``BACKENDS``.
 
     Returns:
       ``[T, S, S, 3]`` of the inputs' backend and dtype (cfas, sfas: not rounded).
@@ -144,7 +153,7 @@ def fuse(faces: Any, spectrograms: Any, strategy: str, *, rng: Any = None,
                          f"{tuple(faces.shape)} and {tuple(spectrograms.shape)}")
     num_frames = int(faces.shape[0])
     _check_strategy(strategy, num_frames)
-    ops = _ops_for(faces)
+    ops = _ops(backend, faces)
     if strategy == "cfas":
         # Face above spectrogram is [T, 2S, S, 3]; halving its height with an area filter is
         # the mean of each pair of rows.
@@ -172,20 +181,20 @@ def read_frame_order(strategy: str, num_frames: int) -> np.ndarray:
 
 
 def fuse_read_frames(faces_read: Any, spectrograms_read: Any, strategy: str, *,
-                     rng: Any = None) -> Any:
+                     rng: Any = None, backend: str = "numpy") -> Any:
     """A frame-arranging strategy from only the frames it reads; equal to ``fuse``.
 
     Args:
       faces_read: ``[k, S, S, C]`` the faces at ``source_frames(strategy, T)[0]``.
       spectrograms_read: ``[T - k, S, S, C]`` the images at ``source_frames(strategy, T)[1]``.
-      strategy: one of ``FRAME_STRATEGIES``; ``rng`` as for ``fuse``.
+      strategy: one of ``FRAME_STRATEGIES``; ``rng`` and ``backend`` as for ``fuse``.
 
     Returns:
       ``[T, S, S, C]``. The frames are only moved, so any per-pixel transform (such as the
       rounding to uint8) may be applied to the inputs instead of the result.
     """
     num_frames = int(faces_read.shape[0]) + int(spectrograms_read.shape[0])
-    ops = _ops_for(faces_read)
+    ops = _ops(backend, faces_read)
     order = read_frame_order(strategy, num_frames)
     parts = [part for part in (faces_read, spectrograms_read) if int(part.shape[0])]
     stack = parts[0] if len(parts) == 1 else ops.concatenate(parts, axis=0)
@@ -220,11 +229,8 @@ def _sum_images(ops: _Ops, faces: Any, spectrograms: Any, mode: str) -> Any:
     raise ValueError(f"unknown sfas_mode {mode!r}; choose one of {SFAS_MODES}")
 
 
-def to_uint8(pixels: Any) -> Any:
-    """Float pixel values -> uint8, rounded half to even and clipped to 0..255 (same backend)."""
-    ops = _ops_for(pixels)
-    rounded = ops.clip(ops.round(pixels), 0.0, 255.0)
-    tf = sys.modules.get("tensorflow")
-    if tf is not None and tf.is_tensor(rounded):
-        return tf.cast(rounded, tf.uint8)
-    return rounded.astype(np.uint8)
+def to_uint8(pixels: Any, backend: str = "numpy") -> Any:
+    """Float pixel values -> uint8, rounded half to even and clipped to 0..255 (same backend,
+    one of ``BACKENDS``)."""
+    ops = _ops(backend, pixels)
+    return ops.as_uint8(ops.clip(ops.round(pixels), 0.0, 255.0))

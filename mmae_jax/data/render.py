@@ -54,7 +54,7 @@ def render_spectrograms(windows: tf.Tensor, image_size: int, mode: str = "viridi
     image = tf.image.resize(upright, [image_size, image_size], method="bilinear")
     image = tf.clip_by_value(image, 0.0, 1.0)
     if mode == "gray":
-        pixels = to_uint8(image * 255.0) if dtype == tf.uint8 else image * 255.0
+        pixels = to_uint8(image * 255.0, "tf") if dtype == tf.uint8 else image * 255.0
         return tf.tile(pixels, [1, 1, 1, 3])
     table = colormap_table(mode) * np.float32(255.0)                 # a 256-colour lookup
     table = to_uint8(table) if dtype == tf.uint8 else table

@@ -81,7 +81,7 @@ def source_images(read_faces: FrameReader, windows: tf.Tensor, cfg: ml_collectio
             faces = augment.resize_faces(faces, cfg.image_size)
             if flip:
                 faces = augment.random_flip(faces, flip_seed)
-        faces = to_uint8(faces) if dtype == tf.uint8 and faces.dtype != tf.uint8 else tf.cast(faces, dtype)
+        faces = to_uint8(faces, "tf") if dtype == tf.uint8 and faces.dtype != tf.uint8 else tf.cast(faces, dtype)
     notebook.check_options(cfg)
     notebook.check_layout(cfg.get("frame_sampling", "uniform"), half_windows is not None)
     paper_timing = cfg.get("frame_sampling", "uniform") == "paper_timing"
@@ -114,10 +114,10 @@ def clip_to_video(read_faces: FrameReader, windows: tf.Tensor, cfg: ml_collectio
     if cfg.strategy in FRAME_STRATEGIES:
         faces, spectrograms = source_images(read_faces, windows, cfg, seed, train=train,
                                             half_windows=half_windows)
-        return fuse_read_frames(faces, spectrograms, cfg.strategy, rng=order_seed)
+        return fuse_read_frames(faces, spectrograms, cfg.strategy, rng=order_seed, backend="tf")
     faces, spectrograms = source_images(read_faces, windows, cfg, seed, train=train,
                                         dtype=tf.float32, half_windows=half_windows)
-    return to_uint8(fuse(faces, spectrograms, cfg.strategy, rng=order_seed, sfas_mode=cfg.sfas_mode))
+    return to_uint8(fuse(faces, spectrograms, cfg.strategy, rng=order_seed, sfas_mode=cfg.sfas_mode, backend="tf"), "tf")
 
 
 def _eager_inputs(faces: np.ndarray, spectrogram: np.ndarray) -> tuple[FrameReader, tf.Tensor]:

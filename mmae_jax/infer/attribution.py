@@ -73,7 +73,7 @@ class FusionSpec:
         to whole pixel values as the host pipeline's uint8 clip (a float array; the gradient
         passes the rounding as the identity)."""
         fused = fuse(faces, spectrograms, self.strategy, rng=key if self.strategy == "rfas" else None,
-                     sfas_mode=self.sfas_mode)
+                     sfas_mode=self.sfas_mode, backend="jax")
         return _round_straight_through(fused)
 
     def model_input(self, faces: jax.Array, spectrograms: jax.Array, key: jax.Array | None) -> jax.Array:
@@ -129,15 +129,3 @@ def attribution_from_pass(maps: dict, fusion: FusionSpec, key: jax.Array | None)
         return Attribution(None, None, frame_relevance, sources, note)
     total = face + spectrogram
     return Attribution(face / total, spectrogram / total, frame_relevance, sources)
-
-
-def modality_attribution(logit_fn: Callable[[jax.Array], jax.Array], fusion: FusionSpec,
-                         faces: np.ndarray, spectrograms: np.ndarray,
-                         key: jax.Array | None = None) -> Attribution:
-    """Eager convenience: ``relevance_pass`` then ``attribution_from_pass``.
-
-    ``faces``, ``spectrograms``: ``[T, S, S, 3]`` float pixel values 0..255; ``key``: the rfas order.
-    """
-    maps = relevance_pass(logit_fn, fusion, jnp.asarray(faces, jnp.float32),
-                          jnp.asarray(spectrograms, jnp.float32), key)
-    return attribution_from_pass(maps, fusion, key)
