@@ -116,10 +116,16 @@ def test_predictor_input_is_the_training_pipelines_evaluation_input(workdir):
 
 
 def test_checkpoint_errors_are_clear(tmp_path):
+    from mmae_jax.errors import ConfigError
     from mmae_jax.infer.predictor import Predictor
 
-    with pytest.raises(FileNotFoundError, match="neither a model directory"):
+    with pytest.raises(ConfigError, match="checkpoint=.* neither a model directory"):
         Predictor(tmp_path)
+    (tmp_path / "config.json").write_text("{}")    # an unfinished run's workdir: no final_model/
+    with pytest.raises(ConfigError, match="neither a model directory"):
+        Predictor(tmp_path)
+    with pytest.raises(ConfigError, match="does not exist"):
+        Predictor(tmp_path / "missing")
 
 
 def test_builder_config_lookup_follows_the_data_config():
@@ -161,10 +167,13 @@ def _probe(region):
 
 
 def _attribution(strategy, region, faces=None, sfas_mode="mean", key=None):
-    from mmae_jax.infer.attribution import FusionSpec, modality_attribution
+    from mmae_jax.infer.attribution import FusionSpec, attribution_from_pass, relevance_pass
 
     faces = _images(0) if faces is None else faces
-    return modality_attribution(_probe(region), FusionSpec(strategy, sfas_mode), faces, _images(1), key)
+    fusion = FusionSpec(strategy, sfas_mode)
+    maps = relevance_pass(_probe(region), fusion, jnp.asarray(faces, jnp.float32),
+                          jnp.asarray(_images(1), jnp.float32), key)
+    return attribution_from_pass(maps, fusion, key)
 
 
 @pytest.mark.parametrize("strategy, first_half_is", [("fslf", "spectrogram"), ("ffls", "face")])

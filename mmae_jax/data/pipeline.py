@@ -28,7 +28,7 @@ from jax.sharding import NamedSharding
 from mmae_jax.data import notebook
 from mmae_jax.data.sharding import host_batch_size, prefetch_to_device, to_global
 from mmae_jax.data.source import StoredDataset, open_dataset
-from mmae_jax.data.splits import SPLITS, SplitFn
+from mmae_jax.data.splits import SplitFn
 from mmae_jax.data.transform import clip_to_video
 
 _ENDLESS = 2**62
@@ -151,12 +151,3 @@ def make_eval_iterator(data_cfg: ml_collections.ConfigDict, split: str, *,
                               process_count=jax.process_count(), split_fn=split_fn)
     placed = (to_global(host_batch, sharding) for host_batch in dataset.as_numpy_iterator())
     yield from prefetch_to_device(placed, device_prefetch)
-
-
-def dataset_summary(data_cfg: ml_collections.ConfigDict, split_fn: SplitFn | None = None
-                    ) -> dict:
-    """``{"class_names": [...], "num_examples": {split: n}}`` of the configured dataset."""
-    source = open_dataset(data_cfg, split_fn)
-    return {"class_names": source.class_names,
-            "num_examples": {split: source.num_examples(split)
-                             for split in SPLITS}}
