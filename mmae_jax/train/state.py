@@ -13,6 +13,7 @@ from flax import nnx
 from mmae_jax.errors import ConfigError
 from mmae_jax.model.config import VideoMAEConfig
 from mmae_jax.model.io import RestoreReport, load_matching
+from mmae_jax.model.location import resolve_model_dir as resolve_init  # noqa: F401 (callers import it here)
 from mmae_jax.model.paths import flat_params, map_named
 from mmae_jax.train.mesh import replicated, tree_shardings
 
@@ -101,22 +102,6 @@ def check_backbone_loaded(report: RestoreReport, init: str | Path, allow_partial
                           f"values: {listed}",
                           "use a checkpoint of the same variant, frames and image size, or set "
                           "--config.init_allow_partial=true to train from a partial load")
-
-
-def resolve_init(path: str | Path) -> Path:
-    """A model directory, or a training / pre-training workdir (its ``final_model/``)."""
-    path = Path(path)
-    if (path / "params").is_dir():
-        return path
-    if (path / "final_model" / "params").is_dir():
-        return path / "final_model"
-    if path.is_file():
-        raise ConfigError(f"init={path} is a file, not a model directory",
-                          f"convert it first: mmae-jax convert --source {path} --output DIR, then init=DIR")
-    raise ConfigError(f"init={path} is neither a model directory (config.json + params/) nor a "
-                      f"finished run's workdir with final_model/",
-                      "pass the folder written by `mmae-jax convert` or by training" if path.exists()
-                      else "the path does not exist; check its spelling")
 
 
 def create_train_state(parts: ModelParts, param_shardings: dict, tx, mesh, min_shard_size: int):
