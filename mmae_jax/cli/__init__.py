@@ -15,8 +15,10 @@ import sys
 
 from mmae_jax.errors import EXIT_USER_ERROR, one_line_cause
 
-# Subcommand name -> module under mmae_jax.cli. Modules are imported only when listed
-# here, so that e.g. ``model-info`` never imports TensorFlow or torch.
+# Subcommand name -> module under mmae_jax.cli. ``build_parser`` imports every module listed
+# here to add its parser; the modules import JAX, TensorFlow, torch and the training code only
+# inside the function that runs the command, so building the parser (``--help``) imports none
+# of them and e.g. ``model-info`` never imports TensorFlow or torch.
 SUBCOMMANDS = {
     "prepare": "prepare",
     "model-info": "model_info",
