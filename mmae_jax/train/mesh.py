@@ -52,6 +52,7 @@ def tensor_sharding(shape: tuple[int, ...], mesh: Mesh, min_shard_size: int) -> 
     return NamedSharding(mesh, P(*spec))
 
 
-def tree_shardings(tree, mesh: Mesh, min_shard_size: int = 2 ** 14):
-    """Shardings for every array (or ShapeDtypeStruct) leaf of ``tree``."""
+def tree_shardings(tree, mesh: Mesh, min_shard_size: int):
+    """Shardings for every array (or ShapeDtypeStruct) leaf of ``tree`` (``min_shard_size``:
+    the config's ``mesh.min_shard_size``, its one setting)."""
     return jax.tree.map(lambda leaf: tensor_sharding(tuple(leaf.shape), mesh, min_shard_size), tree)
