@@ -132,6 +132,19 @@ def test_bad_arguments_are_named(call, message):
         call(*encoded_inputs(4))
 
 
+def test_a_tensor_without_its_backend_is_refused():
+    """backend='numpy' (the default) takes NumPy arrays only: a tf.Tensor or jax.Array passed
+    without naming its backend is an error, not a silent conversion."""
+    faces, spectrograms = encoded_inputs(4)
+    for wrap in (tf.constant, jnp.asarray):
+        with pytest.raises(TypeError, match="backend='tf' or backend='jax'"):
+            fuse(wrap(faces), wrap(spectrograms), "fslf")
+        with pytest.raises(TypeError, match="backend='numpy' takes NumPy arrays"):
+            to_uint8(wrap(faces.astype(np.float32)))
+    with pytest.raises(ValueError, match="unknown backend"):
+        fuse(faces, spectrograms, "fslf", backend="torch")
+
+
 def test_strategies_cover_the_paper_and_both_single_modalities():
     assert set(STRATEGIES) == {"fslf", "ffls", "ofos", "rfas", "cfas", "sfas", "face_only",
                                "audio_only"}
