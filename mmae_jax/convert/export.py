@@ -26,6 +26,7 @@ from mmae_jax.convert.name_map import HF_V4_RENAMES, Mapping, name_map
 from mmae_jax.errors import InputError
 from mmae_jax.model import io as model_io
 from mmae_jax.model.config import VideoMAEConfig
+from mmae_jax.model.location import resolve_model_dir
 from mmae_jax.model.paths import flat_params
 
 FORMATS = ("pytorch", "safetensors", "huggingface")
@@ -119,14 +120,12 @@ def epsilon_notes(cfg: VideoMAEConfig, family: str) -> list[str]:
 
 def export_model(checkpoint: str | Path, fmt: str, output: str | Path) -> Path:
     """Read a model directory (or a training workdir: its ``final_model``) and write ``output``."""
-    from mmae_jax.train.state import resolve_init
-
     if fmt not in FORMATS:
         raise InputError(f"unknown export format {fmt!r}", f"choose one of {', '.join(FORMATS)}")
     output = Path(output)
     if output.exists() and (output.is_file() or any(output.iterdir())):
         raise InputError(f"{output} exists", "choose a new output path")
-    model_dir = resolve_init(checkpoint)
+    model_dir = resolve_model_dir(checkpoint, option="checkpoint")
     model, cfg, kind = model_io.load_model(model_dir)
     _, _, metadata = model_io.read_config(model_dir)
     params = {path: np.asarray(value) for path, value in flat_params(model).items()}
