@@ -53,6 +53,7 @@ def _numbers(cells: list[str]) -> list[float]:
     return [float(cell) for cell in cells if NUMBER.match(cell)]
 
 
+@pytest.mark.slow
 def test_report_names_machine_versions_and_commands(quick_report):
     machine = _section(quick_report, "Machine")
     assert "- CPU: " in machine and "jax " in machine and "torch " in machine, machine
@@ -63,6 +64,7 @@ def test_report_names_machine_versions_and_commands(quick_report):
     assert "python benchmarks/profile_step.py --variant tiny" in _section(quick_report, "profile_step")
 
 
+@pytest.mark.slow
 def test_profile_groups_name_hlo_kinds_and_their_shares_add_up(quick_report):
     header, rows = common.parse_markdown_table(_section(quick_report, "profile_step"))
     assert header[:4] == ["ms", "share %", "calls", "HLO kind"], header
@@ -71,6 +73,7 @@ def test_profile_groups_name_hlo_kinds_and_their_shares_add_up(quick_report):
     assert any(row[3] in ("dot", "ynn_fusion", "convolution") for row in rows), rows
 
 
+@pytest.mark.slow
 def test_train_step_table_has_positive_rates_for_both_frameworks(quick_report):
     header, rows = common.parse_markdown_table(_section(quick_report, "train_step"))
     assert [row[0] for row in rows] == ["tiny"], rows
@@ -84,6 +87,7 @@ def test_train_step_table_has_positive_rates_for_both_frameworks(quick_report):
     assert verdict.split()[0] == ("met" if float(row["JAX/eager"]) >= 1.0 else "missed"), row
 
 
+@pytest.mark.slow
 def test_pretrain_step_table_gives_both_rates_and_their_ratio(quick_report):
     header, rows = common.parse_markdown_table(_section(quick_report, "pretrain_step"))
     row = dict(zip(header, rows[0]))
@@ -92,6 +96,7 @@ def test_pretrain_step_table_gives_both_rates_and_their_ratio(quick_report):
     assert float(row["pre-train / fine-tune"]) == pytest.approx(ratio, rel=0.02, abs=0.01), row
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["train_step", "prep", "pipeline", "profile_step", "pretrain_step"])
 def test_every_table_number_is_positive(quick_report, name):
     header, rows = common.parse_markdown_table(_section(quick_report, name))

@@ -27,6 +27,7 @@ def test_committed_notebook_matches_its_generator():
         "colab/mmae_jax_demo.ipynb is stale: run `python colab/make_notebook.py`"
 
 
+@pytest.mark.slow
 def test_notebook_executes_in_its_quick_setting(tmp_path):
     from nbclient import NotebookClient
 

@@ -7,6 +7,8 @@ The slowest test of the suite (a build and three short trainings through `mmae-j
 import json
 from pathlib import Path
 
+import pytest
+
 from data_prep import registry
 from data_prep.synthetic.synthetic_dataset_builder import SyntheticConfig
 from mmae_jax.cli import main
@@ -14,6 +16,7 @@ from mmae_jax.cli import main
 ROOT = Path(__file__).resolve().parents[1]
 
 
+@pytest.mark.slow
 def test_fused_training_beats_face_only_and_audio_only(tmp_path):
     config = SyntheticConfig(name="fusion_test", num_actors=24, repetitions=1, seconds=1.5, num_frames=8)
     builder = registry.builder_class("synthetic")(data_dir=str(tmp_path / "tfds"), config=config, num_workers=2)

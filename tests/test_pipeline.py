@@ -252,8 +252,13 @@ def unrounded_model_input(read, windows_, cfg, seed, *, train):
     every = np.arange(cfg.num_frames)
     faces, spectrograms = source_images(read, windows_, cfg, seed, train=train,
                                         positions=(every, every), dtype=tf.float32)
-    fused = fuse(faces, spectrograms, cfg.strategy, rng=_clip_seeds(seed)[3], sfas_mode=cfg.sfas_mode, backend="tf")
-    return normalize(fused.numpy() / 255.0, cfg.normalization)
+    if cfg.strategy == "sfas":           # the sum written out here, not taken from fusion.fuse
+        f, s = faces.numpy().astype(np.float64), spectrograms.numpy().astype(np.float64)
+        fused = {"mean": (f + s) / 2, "clip": np.clip(f + s, 0, 255),
+                 "wrap": (np.round(f) + np.round(s)) % 256}[cfg.sfas_mode]
+    else:
+        fused = fuse(faces, spectrograms, cfg.strategy, rng=_clip_seeds(seed)[3], backend="tf").numpy()
+    return normalize(fused / 255.0, cfg.normalization)
 
 
 ALL_STRATEGIES = ["fslf", "ffls", "ofos", "rfas", "face_only", "audio_only", "cfas", "sfas:mean",
