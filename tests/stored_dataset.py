@@ -44,3 +44,58 @@ def write_stored_dataset(data_dir: str | Path, *, name: str = "synthetic", num_s
     return tfds.dataset_builders.store_as_tfds_dataset(
         name=name, version="1.0.0", features=features, split_datasets={"data": [(example["clip_id"], example) for example in examples]},
         data_dir=str(data_dir), disable_shuffling=True)
+
+
+# ---- the tiny experiment that trains on the stored dataset ------------------------------------
+
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+DEMO = str(CONFIGS / "demo.py")
+
+# Overrides of configs/demo.py that fit write_stored_dataset's defaults (4 frames of 32 x 32):
+# 32 training clips, so 4 steps an epoch, an evaluation every epoch.
+TINY = {"data.image_size": 32, "data.num_frames": 4, "data.shuffle_buffer": 64, "batch_size": 8,
+        "num_epochs": 3, "eval.every_epochs": 1, "eval.batch_size": 16, "optim.lr": 3e-3,
+        "optim.warmup_epochs": 0.0, "log_every_steps": 1, "checkpoint.every_steps": 1000}
+
+
+def tiny_config(data_dir, base=None, **changes):
+    """``base`` (default: ``configs/demo.py``'s config) with ``TINY`` and ``changes`` applied;
+    a dotted key (``**{"data.strategy": "ofos"}``) sets a nested field."""
+    if base is None:
+        base = _demo_config()
+    for key, value in {"data.data_dir": str(data_dir), **TINY, **changes}.items():
+        node = base
+        *parents, leaf = key.split(".")
+        for parent in parents:
+            node = node[parent]
+        node[leaf] = value
+    return base
+
+
+def tiny_flags(data_dir, *extra: str, config: str = DEMO, **changes) -> list[str]:
+    """The ``--config`` command-line arguments of ``tiny_config(data_dir, **changes)``, then ``extra``."""
+    values = {"data.data_dir": str(data_dir), **TINY, **changes}
+    return ["--config", config, *[f"--config.{key}={value}" for key, value in values.items()], *extra]
+
+
+def _demo_config():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("demo_config", DEMO)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.get_config()
+
+
+def tiny_argv(data_dir, *extra: str) -> list[str]:
+    """``tiny_flags`` of a two-step run (one epoch stopped at step 2), then ``extra``."""
+    return tiny_flags(data_dir, *extra, num_epochs=1, max_steps=2)
+
+
+def save_tiny_model(directory, **changes):
+    """A random classifier of the tiny config's shape (4 frames of 32 x 32, 4 classes) saved in ``directory``."""
+    from mmae_jax.model.config import VideoMAEConfig
+    from mmae_jax.model.io import build_model, save_model
+
+    cfg = VideoMAEConfig.from_variant("tiny", num_classes=4, num_frames=4, img_size=32, **changes)
+    return save_model(directory, build_model(cfg, "classifier"), cfg, kind="classifier")

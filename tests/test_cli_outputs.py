@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from stored_dataset import write_stored_dataset
+from stored_dataset import tiny_config, tiny_flags
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG_COMMANDS = ("train", "pretrain", "kfold", "sweep")
@@ -87,7 +87,6 @@ def test_model_info_reads_a_model_directory_and_names_its_flop_unit(tmp_path, ca
 def test_dump_inputs_equal_the_pipelines_evaluation_input(tmp_path, capsys):
     """The dumped array is the training pipeline's evaluation transform of the same file's clip."""
     from media_factory import drawn_face_frames, tone, write_video
-    from test_train import tiny_config
 
     from mmae_jax.data.normalize import to_model_input
     from mmae_jax.data.transform import prepare_clip
@@ -136,17 +135,13 @@ def _noise(completed: subprocess.CompletedProcess) -> list[str]:
 
 
 @pytest.mark.slow
-def test_train_is_quiet_records_provenance_and_evaluate_writes_its_own_folder(tmp_path):
+def test_train_is_quiet_records_provenance_and_evaluate_writes_its_own_folder(data_dir, tmp_path):
     from mmae_jax.train.provenance import data_build
 
-    data_dir = tmp_path / "tfds"
-    write_stored_dataset(data_dir)
     workdir = tmp_path / "run"
-    flags = [f"--config.data.data_dir={data_dir}", "--config.data.image_size=32", "--config.data.num_frames=4",
-             "--config.data.shuffle_buffer=64", "--config.batch_size=8", "--config.num_epochs=2",
-             "--config.eval.every_epochs=1", "--config.eval.batch_size=16", "--config.optim.warmup_epochs=0.0",
-             "--config.checkpoint.every_steps=1", "--config.checkpoint.keep=10"]
-    train = _run_cli(["train", "--config", "demo", "--workdir", str(workdir), *flags], tmp_path)
+    flags = tiny_flags(data_dir, config="demo", num_epochs=2, log_every_steps=20,
+                       **{"checkpoint.every_steps": 1, "checkpoint.keep": 10})
+    train = _run_cli(["train", "--workdir", str(workdir), *flags], tmp_path)
     assert train.returncode == 0, train.stderr[-3000:]
     assert _noise(train) == [], _noise(train)
     assert "test, last epoch" in train.stdout

@@ -8,8 +8,7 @@ import numpy as np
 import pytest
 
 from media_factory import drawn_face_frames, tone, write_video, write_wav
-from stored_dataset import make_examples
-from test_train import tiny_config
+from stored_dataset import make_examples, tiny_config
 
 pytestmark = pytest.mark.xdist_group("predict")
 

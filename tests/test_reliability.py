@@ -6,39 +6,14 @@ preemption of train / kfold. The commands are called in-process (``mmae_jax.cli.
 
 import json
 import os
+import signal
 import subprocess
 import sys
-from pathlib import Path
 
+import numpy as np
 import pytest
 
-from stored_dataset import write_stored_dataset
-from test_train import tiny_config
-
-DEMO = str(Path(__file__).resolve().parents[1] / "configs" / "demo.py")
-
-
-@pytest.fixture(scope="module")
-def data_dir(tmp_path_factory):
-    path = tmp_path_factory.mktemp("tfds")
-    write_stored_dataset(path)
-    return path
-
-
-def tiny_argv(data_dir, *extra):
-    """``--config`` arguments of ``tiny_config`` (two steps of one epoch)."""
-    return ["--config", DEMO, f"--config.data.data_dir={data_dir}", "--config.data.image_size=32",
-            "--config.data.num_frames=4", "--config.data.shuffle_buffer=64", "--config.batch_size=8",
-            "--config.num_epochs=1", "--config.max_steps=2", "--config.eval.batch_size=16",
-            "--config.optim.warmup_epochs=0.0", "--config.log_every_steps=1", *extra]
-
-
-def save_tiny_model(directory, **changes):
-    from mmae_jax.model.config import VideoMAEConfig
-    from mmae_jax.model.io import build_model, save_model
-
-    cfg = VideoMAEConfig.from_variant("tiny", num_classes=4, num_frames=4, img_size=32, **changes)
-    return save_model(directory, build_model(cfg, "classifier"), cfg, kind="classifier")
+from stored_dataset import save_tiny_model, tiny_argv, tiny_config
 
 
 def one_error_line(capsys) -> str:
@@ -183,22 +158,36 @@ def test_a_stale_lock_of_a_dead_process_is_replaced(tmp_path):
 
 # ---- preemption ------------------------------------------------------------------------------
 
-def test_preempted_train_exits_75_and_resume_drops_repeated_metric_rows(data_dir, tmp_path, monkeypatch, capsys):
+def test_sigterm_exits_75_and_the_resumed_run_gives_the_uninterrupted_result(data_dir, finished_run, tmp_path,
+                                                                           monkeypatch, capsys):
     from mmae_jax.cli import main
+    from mmae_jax.data import pipeline
     from mmae_jax.errors import EXIT_PREEMPTED
-    from mmae_jax.train import checkpointing
     from mmae_jax.train.logs import read_metrics
 
+    real = pipeline.make_train_iterator
+
+    def interrupted(*args, **kwargs):          # SIGTERM while step 1 runs: step 1 is saved, 2 is not run
+        for step, batch in enumerate(real(*args, **kwargs), start=kwargs.get("start_step", 0) + 1):
+            if step == 1:
+                os.kill(os.getpid(), signal.SIGTERM)
+            yield batch
+
     workdir = tmp_path / "run"
-    monkeypatch.setattr(checkpointing.PreemptionWatcher, "requested", lambda self: True)
+    monkeypatch.setattr(pipeline, "make_train_iterator", interrupted)
     assert main(["train", "--workdir", str(workdir), *tiny_argv(data_dir)]) == EXIT_PREEMPTED == 75
+    assert "stopped by SIGTERM at step 1" in capsys.readouterr().out
     assert not (workdir / "results.json").exists()
     monkeypatch.undo()
     with open(workdir / "metrics.jsonl", "a") as log:      # a row logged after the last checkpoint
         log.write(json.dumps({"step": 2, "split": "train", "loss": 9.0}) + "\n")
     assert main(["train", "--workdir", str(workdir), *tiny_argv(data_dir)]) == 0
-    steps = [row["step"] for row in read_metrics(workdir) if row["split"] == "train"]
-    assert steps == [1, 2]
+    losses = {run: [(row["step"], row["loss"]) for row in read_metrics(run) if row["split"] == "train"]
+              for run in (workdir, finished_run)}
+    assert [step for step, _ in losses[workdir]] == [1, 2]
+    np.testing.assert_allclose(losses[workdir], losses[finished_run], rtol=1e-5)
+    got, expected = (json.loads((run / "results.json").read_text()) for run in (workdir, finished_run))
+    assert got["test"] == expected["test"] and got["validation_history"] == expected["validation_history"]
 
 
 def test_kfold_stops_at_a_preempted_fold_and_the_summary_says_so(data_dir, tmp_path, monkeypatch, capsys):

@@ -11,15 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from stored_dataset import write_stored_dataset
-from test_reliability import DEMO, save_tiny_model, tiny_argv
-
-
-@pytest.fixture(scope="module")
-def data_dir(tmp_path_factory):
-    path = tmp_path_factory.mktemp("tfds")
-    write_stored_dataset(path)
-    return path
+from stored_dataset import DEMO, save_tiny_model, tiny_argv
 
 
 def fails_with(capsys, argv, *fragments) -> str:
