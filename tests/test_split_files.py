@@ -6,18 +6,8 @@ import csv
 import io
 from pathlib import Path
 
-import pytest
-
 from mmae_jax.data.config import default_data_config
 from mmae_jax.data.split_files import SUMS_FILE, split_tables, write_split_files
-from stored_dataset import write_stored_dataset
-
-
-@pytest.fixture(scope="module")
-def data_dir(tmp_path_factory):
-    path = tmp_path_factory.mktemp("tfds")
-    write_stored_dataset(path, num_speakers=12, clips_per_speaker=4, num_classes=4)
-    return path
 
 
 def data_cfg(data_dir, protocol: str):
