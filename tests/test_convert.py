@@ -53,6 +53,7 @@ def _hf_config(**sizes):
 
 
 # --- parity at 16x224, small, one test per family --------------------------------------------
+@pytest.mark.slow
 def test_official_finetune_parity_small_16x224(tmp_path):
     cfg = VideoMAEConfig.from_variant("small", num_classes=7)
     _official_classifier(tmp_path / "finetuned.pth", cfg)
@@ -61,6 +62,7 @@ def test_official_finetune_parity_small_16x224(tmp_path):
     _assert_parity(rows, {"logits", "features"})
 
 
+@pytest.mark.slow
 def test_official_pretrain_parity_small_16x224(tmp_path):
     cfg = VideoMAEConfig.from_variant("small")
     model = reference.randomize_parameters(reference.PretrainVisionTransformer(cfg), 1)
@@ -70,6 +72,7 @@ def test_official_pretrain_parity_small_16x224(tmp_path):
     _assert_parity(rows, {"tokens", "predictions"})
 
 
+@pytest.mark.slow
 def test_huggingface_parity_small_16x224(tmp_path):
     config = transformers.VideoMAEConfig(hidden_size=384, num_hidden_layers=12, num_attention_heads=6,
                                          intermediate_size=1536, num_labels=7)
@@ -259,6 +262,7 @@ def _hub_cache_with(tmp_path, repo_id: str, model) -> tuple:
     return tmp_path / "hub", saved
 
 
+@pytest.mark.slow
 def test_huggingface_model_id_converts_offline_from_the_hub_cache(tmp_path):
     labels = {0: "abseiling", 1: "air drumming", 2: "answering questions"}
     config = _hf_config(num_labels=3, id2label=labels, label2id={v: k for k, v in labels.items()})

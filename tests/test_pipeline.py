@@ -219,6 +219,7 @@ GLOBAL_ARRAYS_SCRIPT = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow
 def test_global_batches_are_sharded_over_eight_devices(data_cfg, tmp_path):
     script = tmp_path / "global_arrays.py"
     script.write_text(GLOBAL_ARRAYS_SCRIPT.format(
