@@ -13,6 +13,12 @@ PIP := $(PY) -m pip install --quiet -c $(CONSTRAINTS)
 DEMO_STAMP := $(VENV)/.demo-installed
 STAMP := $(VENV)/.installed
 PYTEST_WORKERS ?= 2
+# Apache Beam pins protobuf, pyarrow and pillow below the tested versions, so it lives in a
+# venv of its own layered over the test environment (its own packages first); only the Beam
+# build test runs there.
+BEAM_VENV ?= .venv-beam
+BEAM_PIN ?= apache-beam==2.77.0
+BEAM_STAMP := $(BEAM_VENV)/.installed
 
 DEMO_DIR ?= workdirs/demo
 
@@ -31,10 +37,17 @@ $(STAMP): $(DEMO_STAMP)
 	$(PIP) -e ".[dev,torch]"
 	touch $@
 
-install-demo: $(DEMO_STAMP)
-install: $(STAMP)
+$(BEAM_STAMP): $(STAMP)
+	$(PYTHON) -m venv $(BEAM_VENV)
+	$(PY) -c "import sysconfig; print('import site; site.addsitedir(%r)' % sysconfig.get_paths()['purelib'])" \
+		> "$$($(BEAM_VENV)/bin/python -c "import sysconfig; print(sysconfig.get_paths()['purelib'])")/zz_test_environment.pth"
+	$(BEAM_VENV)/bin/python -m pip install --quiet "$(BEAM_PIN)"
+	touch $@
 
-test: $(STAMP)
+install-demo: $(DEMO_STAMP)
+install: $(STAMP) $(BEAM_STAMP)
+
+test: $(STAMP) $(BEAM_STAMP)
 	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadgroup tests
 
 # The main job end to end: build the synthetic dataset (real mp4 files through the RAVDESS
@@ -46,7 +59,7 @@ demo: $(DEMO_STAMP)
 		--config.data.data_dir=$(DEMO_DIR)/tfds
 
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) $(BEAM_VENV) build *.egg-info
 
 # `make bench`: the CPU benchmarks (training step JAX vs PyTorch, preprocessing, input pipeline)
 # -> docs/benchmarks.md. Extra report options through BENCH_ARGS (e.g. BENCH_ARGS='--note "..."').
