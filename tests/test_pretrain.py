@@ -1,8 +1,6 @@
 """MAE pre-training through the shared train loop, and fine-tuning from its encoder."""
 
 import json
-import os
-import signal
 import sys
 from pathlib import Path
 
@@ -14,30 +12,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "configs"))
 import demo  # noqa: E402
 import pretrain_demo  # noqa: E402
 
-from stored_dataset import write_stored_dataset  # noqa: E402
-
-
-@pytest.fixture(scope="module")
-def data_dir(tmp_path_factory):
-    path = tmp_path_factory.mktemp("tfds")
-    write_stored_dataset(path)
-    return path
-
-
-def tiny(config, data_dir, **changes):
-    config.data.update(data_dir=str(data_dir), image_size=32, num_frames=4, shuffle_buffer=64)
-    config.update(batch_size=8, log_every_steps=1, **changes)
-    config.eval.update(every_epochs=1, batch_size=16)
-    config.optim.update(warmup_epochs=0.0, lr=3e-3)
-    config.checkpoint.every_steps = 1000
-    return config
+from stored_dataset import tiny_config  # noqa: E402
 
 
 @pytest.fixture(scope="module")
 def pretrained(data_dir, tmp_path_factory):
     from mmae_jax.train.loop import pretrain
     workdir = tmp_path_factory.mktemp("pretrain")
-    results = pretrain(tiny(pretrain_demo.get_config(), data_dir, num_epochs=4), workdir)
+    results = pretrain(tiny_config(data_dir, pretrain_demo.get_config(), num_epochs=4), workdir)
     return workdir, results
 
 
@@ -64,7 +46,7 @@ def test_finetuning_from_pretraining_loads_every_encoder_tensor(pretrained, data
     workdir, _ = pretrained
     pretrainer, _, _ = load_model(workdir / "final_model")
     saved = nnx.state(pretrainer.encoder, nnx.Param).to_pure_dict()
-    config = tiny(demo.get_config(f"init={workdir}"), data_dir, num_epochs=1)
+    config = tiny_config(data_dir, demo.get_config(f"init={workdir}"), num_epochs=1)
     trainer = Trainer(config, tmp_path, ClassificationTask())
     loaded = trainer.state["trainable"]["encoder"]
     saved_leaves = jax.tree_util.tree_flatten_with_path({k: v for k, v in saved.items() if k != "norm"})[0]
@@ -79,28 +61,6 @@ def loaded_at(tree, path):
     for key in path:
         tree = tree[getattr(key, "key", getattr(key, "idx", None))]
     return tree
-
-
-def test_pretraining_resumes_after_sigterm_at_the_same_step(data_dir, tmp_path, monkeypatch):
-    from mmae_jax.data import pipeline
-    from mmae_jax.train.logs import read_metrics
-    from mmae_jax.train.loop import pretrain
-
-    real = pipeline.make_train_iterator
-
-    def interrupted(*args, **kwargs):
-        for step, batch in enumerate(real(*args, **kwargs), start=kwargs.get("start_step", 0) + 1):
-            if step == 3:
-                os.kill(os.getpid(), signal.SIGTERM)
-            yield batch
-
-    config = tiny(pretrain_demo.get_config(), data_dir, num_epochs=2)
-    monkeypatch.setattr(pipeline, "make_train_iterator", interrupted)
-    assert pretrain(config, tmp_path) == {"status": "preempted", "step": 3}
-    monkeypatch.setattr(pipeline, "make_train_iterator", real)
-    results = pretrain(config, tmp_path)
-    steps = [r["step"] for r in read_metrics(tmp_path) if r["split"] == "train"]
-    assert steps == list(range(1, 9)) and results["steps"] == 8
 
 
 # ----------------------------------------------------------------------------- corpora
@@ -150,7 +110,7 @@ def corpus_dir(tmp_path_factory):
 
 
 def corpus_config(data_dir, corpus_text, fold=1):
-    config = tiny(pretrain_demo.get_config(f"protocol=kfold,fold={fold}"), data_dir, num_epochs=1)
+    config = tiny_config(data_dir, pretrain_demo.get_config(f"protocol=kfold,fold={fold}"), num_epochs=1)
     config.corpus = corpus_text
     return config
 
@@ -190,7 +150,7 @@ def test_pretraining_on_a_corpus_then_linear_probe(corpus_dir, tmp_path):
 
     results = pretrain(corpus_config(corpus_dir, "videos,synthetic"), tmp_path / "pt")
     assert results["corpus"] == ["videos", "synthetic"] and results["steps"] == 5      # ceil(40 / 8)
-    probe = tiny(demo.get_config(f"protocol=kfold,fold=1,mode=linear_probe,init={tmp_path / 'pt'}"), corpus_dir,
-                 num_epochs=1)
+    probe = tiny_config(corpus_dir, demo.get_config(f"protocol=kfold,fold=1,mode=linear_probe,init={tmp_path / 'pt'}"),
+                        num_epochs=1)
     probe_results = train_and_evaluate(probe, tmp_path / "probe")
     assert probe_results["test"]["num_examples"] == 4
