@@ -75,7 +75,9 @@ def _finish(workdir: str, results_by_strategy: dict, splits_sha256: str = "") ->
 def run_kfold(args: argparse.Namespace) -> int:
     start(args)
     from mmae_jax.train.sweep import run_folds
+    from mmae_jax.train.tasks import require_task
     config = load_config(args.config_argv)
+    require_task(config, "classification", "kfold")
     prepare_workdir(args)
     folds = _folds(config, args.folds)
     results = run_folds(config, args.workdir, folds)
@@ -87,8 +89,10 @@ def run_sweep(args: argparse.Namespace) -> int:
     from mmae_jax.data.fusion import STRATEGIES
     from mmae_jax.train.loop import train_and_evaluate
     from mmae_jax.train.sweep import NOT_RUN, run_folds, was_stopped
+    from mmae_jax.train.tasks import require_task
 
     config = load_config(args.config_argv)
+    require_task(config, "classification", "sweep")
     strategies = args.strategies.split(",") if args.strategies else list(STRATEGIES)
     unknown = sorted(set(strategies) - set(STRATEGIES))
     if unknown:

@@ -1,4 +1,8 @@
-"""``mmae-jax train`` and ``mmae-jax evaluate``."""
+"""``mmae-jax train``, ``mmae-jax pretrain`` and ``mmae-jax evaluate``.
+
+The config's ``task`` field says what a config trains; ``train`` runs classification configs
+and ``pretrain`` pre-training configs, and each refuses the other's in one line.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +17,8 @@ TRAIN_EPILOG = """examples:
   mmae-jax train --config ravdess:strategy=ffls,protocol=kfold,fold=2 --workdir runs/r2 \\
       --config.data.data_dir=/data/tfds --config.batch_size=32
   mmae-jax train --config my_config.py --workdir runs/mine --print-config
-Running the same command again resumes from the workdir's latest checkpoint."""
+Running the same command again resumes from the workdir's latest checkpoint.
+The config must have task=classification (a pre-training config is run by `mmae-jax pretrain`)."""
 
 EVALUATE_EPILOG = """config overrides:
   --config.KEY=VALUE    change one field of the saved config for this evaluation
@@ -25,15 +30,18 @@ examples:
 
 
 def register(subparsers) -> None:
-    train = subparsers.add_parser("train", help="fine-tune or linear-probe a classifier",
+    train = subparsers.add_parser("train", help="fine-tune or linear-probe a classifier (config.task=classification)",
                                   epilog=TRAIN_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_workdir_arguments(train)
     add_distributed_arguments(train)
     train.set_defaults(func=run_train, accepts_config=True)
 
-    pretrain = subparsers.add_parser("pretrain", help="MAE pre-training on fused sequences (labels unused)",
+    pretrain = subparsers.add_parser("pretrain", help="MAE pre-training on fused sequences, labels unused "
+                                                       "(config.task=pretraining)",
                                      epilog="example:\n  mmae-jax pretrain --config pretrain_demo "
-                                            "--workdir workdirs/pretrain_demo",
+                                            "--workdir workdirs/pretrain_demo\n"
+                                            "The config must have task=pretraining (configs/pretrain_*.py); "
+                                            "a classification config is run by `mmae-jax train`.",
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     add_workdir_arguments(pretrain)
     add_distributed_arguments(pretrain)
@@ -75,12 +83,17 @@ def prepare_workdir(args: argparse.Namespace) -> None:
             print(f"moved the old run in {args.workdir} to {moved}")
 
 
-def _run(args: argparse.Namespace, job, report) -> int:
-    """Start-up, ``job(config, workdir)``, then ``report(results)``; EXIT_PREEMPTED after SIGTERM."""
+def _run(args: argparse.Namespace, task: str, report) -> int:
+    """Start-up, the run of a ``task`` config (ConfigError for another task), then
+    ``report(results)``; EXIT_PREEMPTED after SIGTERM."""
+    from mmae_jax.train.loop import train_and_evaluate
+    from mmae_jax.train.tasks import require_task
+
     start(args)
     config = load_config(args.config_argv)
+    require_task(config, task, args.command)
     prepare_workdir(args)
-    results = job(config, args.workdir)
+    results = train_and_evaluate(config, args.workdir)
     if results.get("status") == "preempted":
         print(f"stopped by SIGTERM at step {results['step']}; run the same command to resume "
               f"(exit code {EXIT_PREEMPTED})")
@@ -90,20 +103,17 @@ def _run(args: argparse.Namespace, job, report) -> int:
 
 
 def run_train(args: argparse.Namespace) -> int:
-    from mmae_jax.train.loop import train_and_evaluate
-    return _run(args, train_and_evaluate, lambda results: print_results(results, args.workdir))
+    return _run(args, "classification", lambda results: print_results(results, args.workdir))
 
 
 def run_pretrain(args: argparse.Namespace) -> int:
-    from mmae_jax.train.loop import pretrain
-
     def report(results: dict) -> None:
         for entry in results["reconstruction_history"]:
             print(f"step {entry['step']:>6}  {entry['split']} reconstruction loss {entry['loss']:.4f}")
         print(f"\nencoder for fine-tuning: init={results['final_model']}; pictures: "
               f"{args.workdir}/reconstruction_step*.png")
 
-    return _run(args, pretrain, report)
+    return _run(args, "pretraining", report)
 
 
 def run_evaluate(args: argparse.Namespace) -> int:

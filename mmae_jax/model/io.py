@@ -28,16 +28,11 @@ from flax import nnx
 from mmae_jax.errors import InputError, MissingInputError, UserError, one_line_cause
 from mmae_jax.model.config import VideoMAEConfig
 from mmae_jax.model.paths import flat_params, param_name
-from mmae_jax.model.encoder import VideoMAEClassifier
-from mmae_jax.model.pretrain import VideoMAEPretrainer
+from mmae_jax.train.tasks import MODEL_KINDS  # kind -> model class, one per training task
 
 FORMAT_VERSION = 1
 CONFIG_FILE = "config.json"
 PARAMS_DIR = "params"
-MODEL_KINDS: dict[str, type[nnx.Module]] = {
-    "classifier": VideoMAEClassifier,
-    "pretrainer": VideoMAEPretrainer,
-}
 
 
 def build_model(cfg: VideoMAEConfig, kind: str, *, seed: int = 0) -> nnx.Module:

@@ -1,8 +1,9 @@
 """orbax checkpoints of the train state, and clean exits on SIGTERM (preemption).
 
-Each checkpoint holds the sharded train state (``state``) and a small JSON item
-(``extra``: evaluation history, best-validation bookkeeping) so a resumed run ends with
-the same results as an uninterrupted one.
+Each checkpoint holds the sharded train state (``state``) and the task's own state as a
+small JSON item (``TaskState.to_json``: evaluation history, best-validation bookkeeping;
+stored under the item name ``extra``), so a resumed run ends with the same results as an
+uninterrupted one.
 """
 
 from __future__ import annotations
@@ -25,16 +26,16 @@ def checkpoint_manager(workdir: str | Path, *, keep: int, every_steps: int) -> o
                                  item_names=("state", "extra"))
 
 
-def save(manager: ocp.CheckpointManager, step: int, state, extra: dict, *, force: bool = False) -> bool:
+def save(manager: ocp.CheckpointManager, step: int, state, task_state: dict, *, force: bool = False) -> bool:
     """Save ``step`` when the interval says so (or ``force``); a step saved already is kept."""
     if manager.latest_step() == step:
         return False
     return manager.save(step, args=ocp.args.Composite(state=ocp.args.StandardSave(state),
-                                                       extra=ocp.args.JsonSave(extra)), force=force)
+                                                       extra=ocp.args.JsonSave(task_state)), force=force)
 
 
 def restore_latest(manager: ocp.CheckpointManager, abstract_state):
-    """``(step, state, extra)`` of the latest checkpoint placed like ``abstract_state``, or None."""
+    """``(step, state, task state JSON)`` of the latest checkpoint placed like ``abstract_state``, or None."""
     step = manager.latest_step()
     if step is None:
         return None

@@ -3,69 +3,90 @@ epoch and at the last one, ``results.json`` with both, plots, ``best_model/`` an
 
 from __future__ import annotations
 
-import math
+import dataclasses
+from typing import Iterator
 
 import jax
+import ml_collections
 
-from mmae_jax.model.encoder import VideoMAEClassifier, trainable_filter
+from mmae_jax.data import pipeline
+from mmae_jax.data.source import StoredDataset, open_dataset
+from mmae_jax.model.encoder import trainable_filter
 from mmae_jax.train.evaluation import evaluate_split
 from mmae_jax.train.logs import MetricWriter, read_metrics, write_test_summary
 from mmae_jax.train.plots import plot_confusion, plot_training_curves
-from mmae_jax.train.steps import classification_loss, make_eval_step
+from mmae_jax.train.steps import TaskLoss, classification_loss, make_eval_step
+from mmae_jax.train.tasks import Params, RunContext, TaskState
 
 
 def _summary(report: dict) -> dict:
     return {k: report[k] for k in ("war", "uar", "per_class_recall", "num_examples")}
 
 
+@dataclasses.dataclass
+class ClassificationState(TaskState):
+    """The validation rows so far, and the test report at the best validation (UAR, then WAR)."""
+
+    history: list[dict] = dataclasses.field(default_factory=list)   # {step, epoch, war, uar}
+    best: dict | None = None         # {step, epoch, validation, test, test_confusion_matrix}
+
+
 class ClassificationTask:
-    kind = "classifier"
-    model_class = VideoMAEClassifier
+    state_class = ClassificationState
 
     def __init__(self):
         self._eval_step = None
 
+    def open_data(self, config: ml_collections.ConfigDict) -> StoredDataset:
+        return open_dataset(config.data)
+
+    def train_batches(self, context: RunContext, start_step: int) -> Iterator[dict]:
+        return pipeline.make_train_iterator(context.config.data, global_batch_size=context.config.batch_size,
+                                            sharding=context.data_sharding, start_step=start_step)
+
     def trainable_filter(self, cfg):
         return trainable_filter(cfg)
 
-    def loss(self, trainer):
-        return classification_loss(trainer.config.optim, len(trainer.class_names))
+    def loss(self, context: RunContext) -> TaskLoss:
+        return classification_loss(context.config.optim, len(context.class_names))
 
-    def evaluate(self, trainer, split: str) -> dict:
-        """WAR, UAR, per-class recall and confusion of ``split`` with the current weights."""
+    def evaluate(self, context: RunContext, params: Params, split: str) -> dict:
+        """WAR, UAR, per-class recall and confusion of ``split`` with ``params``."""
+        config = context.config
         if self._eval_step is None:
-            self._eval_step = jax.jit(make_eval_step(trainer.parts.eval_graphdef, trainer.parts.rest,
-                                                     tuple(trainer.config.eval.views),
-                                                     normalization=trainer.config.data.normalization))
-        return evaluate_split(self._eval_step, trainer.state, trainer.config.data, split, trainer.class_names,
-                              batch_size=trainer.config.eval.batch_size, sharding=trainer.data_sharding)
+            self._eval_step = jax.jit(make_eval_step(context.eval_graphdef, context.rest, tuple(config.eval.views),
+                                                     normalization=config.data.normalization))
+        return evaluate_split(self._eval_step, params, config.data, split, context.class_names,
+                              batch_size=config.eval.batch_size, sharding=context.data_sharding)
 
-    def end_of_epoch(self, trainer, step: int, extra: dict, writer: MetricWriter) -> None:
-        if trainer.dataset.num_examples("validation") == 0 or not trainer.should_evaluate(step):
-            return
-        epoch = math.ceil(step / trainer.steps_per_epoch)
-        val = self.evaluate(trainer, "validation")
+    def at_evaluation(self, context: RunContext, step: int, params: Params, state: ClassificationState,
+                      writer: MetricWriter) -> ClassificationState:
+        if context.dataset.num_examples("validation") == 0:
+            return state
+        epoch = context.epoch(step)
+        val = self.evaluate(context, params, "validation")
         writer.write(step, dict(war=val["war"], uar=val["uar"], epoch=epoch), "validation")
-        extra["history"].append(dict(step=step, epoch=epoch, war=val["war"], uar=val["uar"]))
-        best = extra["best"]
+        history = [*state.history, dict(step=step, epoch=epoch, war=val["war"], uar=val["uar"])]
+        best = state.best
         if best is None or (val["uar"], val["war"]) > (best["validation"]["uar"], best["validation"]["war"]):
-            test = self.evaluate(trainer, "test")
-            extra["best"] = dict(step=step, epoch=epoch, validation=_summary(val), test=_summary(test),
-                                 test_confusion_matrix=test["confusion_matrix"])
-            trainer.export("best_model")
+            test = self.evaluate(context, params, "test")
+            best = dict(step=step, epoch=epoch, validation=_summary(val), test=_summary(test),
+                        test_confusion_matrix=test["confusion_matrix"])
+            context.export("best_model", params)
+        return ClassificationState(history=history, best=best)
 
-    def finish(self, trainer, extra: dict) -> dict:
-        test = self.evaluate(trainer, "test")
-        trainer.export("final_model")
-        results = dict(trainer.run_summary(), class_names=trainer.class_names,
+    def finish(self, context: RunContext, params: Params, state: ClassificationState) -> dict:
+        test = self.evaluate(context, params, "test")
+        context.export("final_model", params)
+        results = dict(context.run_summary(), class_names=context.class_names,
                        test=_summary(test) | {"confusion_matrix": test["confusion_matrix"]},
-                       test_at_best_validation=extra["best"], validation_history=extra["history"])
-        if trainer.is_main:
-            data = trainer.config.data
+                       test_at_best_validation=state.best, validation_history=state.history)
+        if context.is_main:
+            data = context.config.data
             run = f"{data.dataset} / {data.strategy} / {data.protocol} fold {data.fold}"
-            confusion_png, _ = plot_confusion(test["confusion_matrix"], trainer.class_names,
-                                              trainer.workdir / "confusion_test.png", f"{run}: test, last epoch",
+            confusion_png, _ = plot_confusion(test["confusion_matrix"], context.class_names,
+                                              context.workdir / "confusion_test.png", f"{run}: test, last epoch",
                                               war=test["war"], uar=test["uar"])
-            plot_training_curves(read_metrics(trainer.workdir), trainer.workdir / "training_curves.png", run)
-            write_test_summary(trainer.workdir, trainer.total_steps, results["config"], results, confusion_png)
+            plot_training_curves(read_metrics(context.workdir), context.workdir / "training_curves.png", run)
+            write_test_summary(context.workdir, context.total_steps, results["config"], results, confusion_png)
         return results

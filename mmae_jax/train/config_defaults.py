@@ -46,6 +46,7 @@ def base_config() -> ml_collections.ConfigDict:
     from mmae_jax.data.config import default_data_config
 
     config = ml_collections.ConfigDict()
+    config.task = "classification"        # or pretraining (mmae_jax/train/tasks.py: TASKS)
     config.seed = 0
     config.mode = "finetune"              # or linear_probe: frozen backbone, only the head trains
     config.init = ""                      # a converted checkpoint or pre-training export to start from
@@ -164,6 +165,7 @@ def apply_runlocal(config: ml_collections.ConfigDict) -> None:
 def apply_pretraining_recipe(config: ml_collections.ConfigDict) -> None:
     """VideoMAE's pre-training recipe: AdamW betas (0.9, 0.95), lr 1.5e-4 x batch / 256, weight
     decay 0.05, 40 warm-up epochs then cosine, tube masking at 0.9, normalised-pixel loss."""
+    config.task = "pretraining"
     config.mode = "finetune"
     config.optim.update(lr=1.5e-4, min_lr=1e-5, warmup_epochs=40.0, weight_decay=0.05, b1=0.9, b2=0.95,
                         layer_decay=1.0, label_smoothing=0.0, mixup_alpha=0.0, cutmix_alpha=0.0,

@@ -105,6 +105,9 @@ def evaluate_workdir(workdir: str | Path, split: str = "test", *, model: str = "
     started = time.perf_counter()
     workdir = Path(workdir).absolute()
     config = saved_config(workdir, overrides)
+    if config.get("task", "classification") != "classification":
+        raise InputError(f"{workdir} holds a {config.task} run, not a classifier",
+                         f"fine-tune from it (init={workdir}) and evaluate that run")
     dataset = open_dataset(config.data)
     class_names = dataset.class_names
     cfg = model_config(config, len(class_names))

@@ -11,6 +11,7 @@ fine-tuning config loads (encoder tensors by path; the decoder is left unused).
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import jax
@@ -26,6 +27,7 @@ from mmae_jax.model.pretrain import VideoMAEPretrainer
 from mmae_jax.train.evaluation import to_host
 from mmae_jax.train.logs import MetricWriter
 from mmae_jax.train.steps import merge_model, reconstruction_loss
+from mmae_jax.train.tasks import Params, RunContext, TaskState
 
 EVAL_MASK_SEED = 1234
 
@@ -99,9 +101,15 @@ def save_reconstruction_picture(original: np.ndarray, hidden: np.ndarray, recons
     plt.close(fig)
 
 
+@dataclasses.dataclass
+class PretrainingState(TaskState):
+    """The reconstruction losses of the evaluation epochs so far."""
+
+    history: list[dict] = dataclasses.field(default_factory=list)   # {step, split, loss}
+
+
 class PretrainingTask:
-    kind = "pretrainer"
-    model_class = VideoMAEPretrainer
+    state_class = PretrainingState
 
     def __init__(self):
         self._eval_fn = None
@@ -113,51 +121,51 @@ class PretrainingTask:
         self.corpus = corpus.open_corpus(config.data, corpus.entries(config.get("corpus", "")))
         return self.corpus
 
-    def train_batches(self, trainer, start_step: int):
-        if not trainer.config.get("corpus"):
-            return pipeline.make_train_iterator(trainer.config.data, global_batch_size=trainer.config.batch_size,
-                                                sharding=trainer.data_sharding, start_step=start_step)
-        return corpus.make_train_iterator(self.corpus, global_batch_size=trainer.config.batch_size,
-                                          sharding=trainer.data_sharding, start_step=start_step)
+    def train_batches(self, context: RunContext, start_step: int):
+        config = context.config
+        if not config.get("corpus"):
+            return pipeline.make_train_iterator(config.data, global_batch_size=config.batch_size,
+                                                sharding=context.data_sharding, start_step=start_step)
+        return corpus.make_train_iterator(self.corpus, global_batch_size=config.batch_size,
+                                          sharding=context.data_sharding, start_step=start_step)
 
     def trainable_filter(self, cfg):
         return nnx.Param
 
-    def loss(self, trainer):
+    def loss(self, context: RunContext):
         return reconstruction_loss()
 
-    def evaluate(self, trainer, step: int) -> dict:
+    def evaluate(self, context: RunContext, params: Params, step: int) -> dict:
         """Mean reconstruction loss over the validation clips (train clips if there are none),
         and the picture ``reconstruction_step<step>.png`` of the first clip."""
+        config = context.config
         if self._eval_fn is None:
-            self._eval_fn = jax.jit(make_eval_fn(trainer.parts.eval_graphdef, trainer.parts.rest, trainer.model_cfg,
-                                                 trainer.config.data.normalization))
-        split = "validation" if trainer.dataset.num_examples("validation") else "train"
+            self._eval_fn = jax.jit(make_eval_fn(context.eval_graphdef, context.rest, context.model_cfg,
+                                                 config.data.normalization))
+        split = "validation" if context.dataset.num_examples("validation") else "train"
         losses, picture = [], None
-        for batch in pipeline.make_eval_iterator(trainer.config.data, split,
-                                                 global_batch_size=trainer.config.eval.batch_size,
-                                                 sharding=trainer.data_sharding):
-            per_clip, reconstructed, hidden = self._eval_fn(trainer.state, batch["video"])
+        for batch in pipeline.make_eval_iterator(config.data, split, global_batch_size=config.eval.batch_size,
+                                                 sharding=context.data_sharding):
+            per_clip, reconstructed, hidden = self._eval_fn(params, batch["video"])
             keep = to_host(batch["mask"]).astype(bool)
             losses.append(to_host(per_clip)[keep])
             if picture is None:
                 picture = (to_host(batch["video"])[0], to_host(hidden)[0], to_host(reconstructed)[0])
         loss = float(np.concatenate(losses).mean())
-        if trainer.is_main and picture is not None:
-            save_reconstruction_picture(*picture, trainer.config.data.normalization,
-                                        trainer.workdir / f"reconstruction_step{step}.png",
+        if context.is_main and picture is not None:
+            save_reconstruction_picture(*picture, config.data.normalization,
+                                        context.workdir / f"reconstruction_step{step}.png",
                                         f"step {step}: {split} reconstruction loss {loss:.4f}")
         return {"split": split, "loss": loss}
 
-    def end_of_epoch(self, trainer, step: int, extra: dict, writer: MetricWriter) -> None:
-        if not trainer.should_evaluate(step):
-            return
-        report = self.evaluate(trainer, step)
+    def at_evaluation(self, context: RunContext, step: int, params: Params, state: PretrainingState,
+                      writer: MetricWriter) -> PretrainingState:
+        report = self.evaluate(context, params, step)
         writer.write(step, dict(loss=report["loss"]), "validation")
-        extra["history"].append(dict(step=step, **report))
+        return PretrainingState(history=[*state.history, dict(step=step, **report)])
 
-    def finish(self, trainer, extra: dict) -> dict:
-        trainer.export("final_model")
-        return dict(trainer.run_summary(), corpus=corpus.entries(trainer.config.get("corpus", "")),
-                    reconstruction_history=extra["history"],
-                    final_model=str(trainer.workdir / "final_model"))
+    def finish(self, context: RunContext, params: Params, state: PretrainingState) -> dict:
+        context.export("final_model", params)
+        return dict(context.run_summary(), corpus=corpus.entries(context.config.get("corpus", "")),
+                    reconstruction_history=state.history,
+                    final_model=str(context.workdir / "final_model"))

@@ -48,8 +48,10 @@ def validate_choices(config: ml_collections.ConfigDict) -> None:
     from mmae_jax.data.normalize import NORMALIZATIONS
     from mmae_jax.data.render import RENDER_MODES
     from mmae_jax.model.config import VARIANTS
+    from mmae_jax.train.tasks import task_spec
 
     data = config.data
+    task_spec(config)
     _choice("data.strategy", data.strategy, STRATEGIES)
     _choice("model.variant", config.model.variant, tuple(VARIANTS))
     _choice("mode", config.mode, MODES)

@@ -1,0 +1,160 @@
+"""The training tasks by name, and what the train loop and a task know of each other.
+
+``config.task`` names the task; ``TASKS`` says, for each, the model it trains, the kind of
+model directory it exports and the command that runs it, so it is also the one source of
+``MODEL_KINDS`` (mmae_jax/model/io.py). A task's implementation is imported when a run
+starts: it reads data with TensorFlow, which building or loading a model does not need.
+
+The loop (mmae_jax/train/loop.py) owns the train state. A task sees
+- a ``RunContext``: what it may read (config, workdir, dataset, model config, evaluation
+  graph, data sharding, step counts) and call (``export``, ``run_summary``);
+- the current parameters, passed in as ``Params`` (``{"trainable": ..., "frozen": ...}``);
+- its own ``TaskState``: a dataclass of JSON values that the loop checkpoints with the train
+  state and hands back on resumption.
+
+To add a task: a class with the methods of ``Task``, its ``TaskState`` subclass, and an entry
+in ``TASKS``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import json
+import math
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Protocol, TypeVar
+
+import ml_collections
+from flax import nnx
+
+from mmae_jax.errors import ConfigError
+from mmae_jax.model.config import VideoMAEConfig
+from mmae_jax.model.encoder import VideoMAEClassifier
+from mmae_jax.model.pretrain import VideoMAEPretrainer
+
+if TYPE_CHECKING:
+    from mmae_jax.train.logs import MetricWriter
+    from mmae_jax.train.steps import TaskLoss
+
+Params = dict   # {"trainable": pure dict, "frozen": pure dict}: the parameters the steps merge
+
+
+@dataclasses.dataclass(frozen=True)
+class TaskSpec:
+    """One entry of ``TASKS``."""
+
+    kind: str                          # the model directory kind it exports (mmae_jax/model/io.py)
+    model_class: type[nnx.Module]      # the model it trains
+    command: str                       # the ``mmae-jax`` command that runs it
+    implementation: str                # "module:Class" of the Task
+
+    def task_class(self) -> type["Task"]:
+        module, _, name = self.implementation.partition(":")
+        return getattr(importlib.import_module(module), name)
+
+
+TASKS: dict[str, TaskSpec] = {
+    "classification": TaskSpec("classifier", VideoMAEClassifier, "train",
+                               "mmae_jax.train.classification:ClassificationTask"),
+    "pretraining": TaskSpec("pretrainer", VideoMAEPretrainer, "pretrain",
+                            "mmae_jax.train.pretraining:PretrainingTask"),
+}
+MODEL_KINDS: dict[str, type[nnx.Module]] = {spec.kind: spec.model_class for spec in TASKS.values()}
+
+
+def task_spec(config: ml_collections.ConfigDict) -> TaskSpec:
+    """The entry of ``config.task``; ConfigError for a name not in ``TASKS``."""
+    name = config.get("task")
+    if name not in TASKS:
+        raise ConfigError(f"task={name!r} is not known", f"set --config.task to one of {', '.join(TASKS)}")
+    return TASKS[name]
+
+
+def require_task(config: ml_collections.ConfigDict, task: str, command: str) -> None:
+    """ConfigError when ``command`` (which runs ``task``) is given a config of another task."""
+    spec = task_spec(config)
+    if config.task != task:
+        raise ConfigError(f"`mmae-jax {command}` runs the {task} task but the config's task is {config.task}",
+                          f"run this config with `mmae-jax {spec.command}`")
+
+
+@dataclasses.dataclass
+class TaskState:
+    """Base of a task's own state: JSON values, checkpointed with the train state."""
+
+    def to_json(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_json(cls, record: dict | None):
+        """The state saved by ``to_json`` (fields it lacks take their defaults)."""
+        names = {field.name for field in dataclasses.fields(cls)}
+        return cls(**{key: value for key, value in (record or {}).items() if key in names})
+
+
+S = TypeVar("S", bound=TaskState)
+
+
+class StoredData(Protocol):
+    """What a task's data offers the loop (a stored dataset or a pre-training corpus)."""
+
+    class_names: list[str]
+
+    def num_examples(self, split: str) -> int: ...
+
+
+@dataclasses.dataclass(frozen=True)
+class RunContext:
+    """What a task may read and call during a run (made by the Trainer)."""
+
+    config: ml_collections.ConfigDict
+    workdir: Path
+    is_main: bool                          # process 0: the one that writes files
+    dataset: StoredData
+    model_cfg: VideoMAEConfig
+    eval_graphdef: nnx.GraphDef            # the model in eval mode, to merge with Params
+    rest: dict                             # the model's non-parameter state
+    data_sharding: Any                     # of global batches
+    steps_per_epoch: int
+    total_steps: int
+    export: Callable[[str, Params], Path]  # write Params as the model directory workdir/<name>
+
+    @property
+    def class_names(self) -> list[str]:
+        return self.dataset.class_names
+
+    def epoch(self, step: int) -> int:
+        return math.ceil(step / self.steps_per_epoch)
+
+    def run_summary(self) -> dict:
+        """The fields every results.json starts with."""
+        data = self.config.data
+        return {"task": self.config.task, "strategy": data.strategy, "dataset": data.dataset,
+                "protocol": data.protocol, "fold": data.fold, "steps": self.total_steps,
+                "config": json.loads(self.config.to_json_best_effort())}
+
+
+class Task(Protocol[S]):
+    """What a run trains and what it does at evaluation epochs and at the end."""
+
+    state_class: type[S]
+
+    def open_data(self, config: ml_collections.ConfigDict) -> StoredData:
+        """The data the run reads (class names, split sizes)."""
+
+    def train_batches(self, context: RunContext, start_step: int) -> Iterator[dict]:
+        """Global train batches from ``start_step`` on (the same as an uninterrupted run's)."""
+
+    def trainable_filter(self, cfg: VideoMAEConfig) -> Any:
+        """The nnx filter of the parameters the optimiser updates."""
+
+    def loss(self, context: RunContext) -> "TaskLoss":
+        """``loss(model, batch, key) -> (loss, metrics)`` for the train step."""
+
+    def at_evaluation(self, context: RunContext, step: int, params: Params, state: S,
+                      writer: "MetricWriter") -> S:
+        """At the end of an evaluation epoch (``eval.every_epochs``, and the last step)."""
+
+    def finish(self, context: RunContext, params: Params, state: S) -> dict:
+        """After the last step: export, write plots, return the results."""
