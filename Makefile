@@ -22,7 +22,7 @@ BEAM_STAMP := $(BEAM_VENV)/.installed
 
 DEMO_DIR ?= workdirs/demo
 
-.PHONY: test demo install install-demo clean
+.PHONY: test test-fast demo install install-demo clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -49,6 +49,10 @@ install: $(STAMP) $(BEAM_STAMP)
 
 test: $(STAMP) $(BEAM_STAMP)
 	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadgroup tests
+
+# The edit loop: everything but the tests marked slow (subprocess training, notebooks, wheels, Beam).
+test-fast: $(STAMP)
+	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadgroup -m "not slow" tests
 
 # The main job end to end: build the synthetic dataset (real mp4 files through the RAVDESS
 # code path), fine-tune the tiny ViT with FSLF, evaluate on unseen actors, print the table.
