@@ -1,5 +1,6 @@
 """Device-side training metrics: window means, the first non-finite step, the start-up lines."""
 
+import jax
 import jax.numpy as jnp
 import pytest
 
@@ -67,3 +68,14 @@ def test_accelerator_signs_are_device_files_nvidia_smi_or_tpu_variables(monkeypa
     monkeypatch.delenv("TPU_NAME")
     monkeypatch.setattr(devices.shutil, "which", lambda name: "/usr/bin/nvidia-smi")
     assert "NVIDIA" in devices.accelerator_present()
+
+
+def test_jax_started_on_a_cpu_machine_is_no_sign_of_a_tpu(monkeypatch):
+    jax.devices()                                   # JAX sets TPU_SKIP_MDS_QUERY when it starts
+    monkeypatch.setattr(devices.shutil, "which", lambda name: None)
+    monkeypatch.setattr(devices, "Path", lambda path: type("Missing", (), {"exists": lambda self: False})())
+    for name in devices.TPU_VM_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("TPU_SKIP_MDS_QUERY", "1")
+    assert devices.accelerator_present() is None
+

@@ -20,12 +20,17 @@ def runtime_summary(mesh: Mesh, global_batch_size: int) -> str:
             f"{global_batch_size // mesh.size} per device")
 
 
+# Variables a Cloud TPU VM sets. Not any TPU_* name: JAX itself sets TPU_SKIP_MDS_QUERY on
+# every machine when it starts.
+TPU_VM_VARIABLES = ("TPU_NAME", "TPU_ACCELERATOR_TYPE", "TPU_WORKER_ID", "CLOUD_TPU_TASK_ID")
+
+
 def accelerator_present() -> str | None:
     """The sign of a GPU or TPU on this machine (a device file, ``nvidia-smi``, TPU variables), or None."""
     if Path("/dev/nvidia0").exists() or shutil.which("nvidia-smi"):
         return "an NVIDIA GPU (/dev/nvidia0 or nvidia-smi)"
-    if Path("/dev/accel0").exists() or any(name.startswith(("TPU_", "CLOUD_TPU")) for name in os.environ):
-        return "a TPU (/dev/accel0 or TPU_* variables)"
+    if Path("/dev/accel0").exists() or any(name in os.environ for name in TPU_VM_VARIABLES):
+        return f"a TPU (/dev/accel0 or {'/'.join(TPU_VM_VARIABLES)})"
     return None
 
 
