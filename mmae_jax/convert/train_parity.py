@@ -157,10 +157,10 @@ def run_training_parity(checkpoint: LoadedCheckpoint, config: ml_collections.Con
     tx, schedule = make_optimizer(optim, parts.trainable, depth=cfg.depth, total_updates=total_steps,
                                   updates_per_epoch=steps_per_epoch, batch_size=batch)
     mesh = create_mesh()   # parameters and optimiser state replicated (fsdp 1)
-    min_shard_size = config.mesh.min_shard_size
-    shardings = dict(trainable=tree_shardings(parts.trainable, mesh, min_shard_size),
-                     frozen=tree_shardings(parts.frozen, mesh, min_shard_size))
-    state, _ = create_train_state(parts, shardings, tx, mesh, min_shard_size)
+    min_shard_bytes = config.mesh.min_shard_bytes
+    shardings = dict(trainable=tree_shardings(parts.trainable, mesh, min_shard_bytes),
+                     frozen=tree_shardings(parts.frozen, mesh, min_shard_bytes))
+    state, _ = create_train_state(parts, shardings, tx, mesh, min_shard_bytes)
     train_step = jax.jit(make_train_step(parts.train_graphdef, parts.rest, tx, config.seed,
                                          classification_loss(optim, cfg.num_classes), normalization=None))
     jax_start = {**_flat(parts.trainable), **_flat(parts.frozen)}

@@ -116,7 +116,7 @@ def evaluate_workdir(workdir: str | Path, split: str = "test", *, model: str = "
     abstract_model = nnx.eval_shape(lambda: VideoMAEClassifier(cfg, rngs=nnx.Rngs(0)))
     parts = split_model(abstract_model, trainable_filter(cfg))
     groups = dict(trainable=parts.trainable, frozen=parts.frozen)
-    shardings = {k: tree_shardings(v, mesh, config.mesh.min_shard_size) for k, v in groups.items()}
+    shardings = {k: tree_shardings(v, mesh, config.mesh.min_shard_bytes) for k, v in groups.items()}
     state, step = restore_parameters(workdir, model, groups, shardings)
     # The non-parameter state (dropout streams; unused in eval mode). Only it is computed:
     # the parameter initialisers are dead code in this jit.

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import jax
 
+from mmae_jax.train.workdir import flatten_tree
+
 
 class MetricWriter:
     """``write(step, {name: value}, prefix)`` -> one JSONL line and one TensorBoard scalar each."""
@@ -39,7 +41,7 @@ class MetricWriter:
         from tensorboardX.summary import hparams as hparams_summary
 
         flat = {key: value if isinstance(value, (bool, int, float, str)) else str(value)
-                for key, value in _flatten(hparams).items()}
+                for key, value in flatten_tree(hparams).items()}
         writer = self._tb._get_file_writer()
         for summary in hparams_summary(flat, metrics):
             writer.add_summary(summary)
@@ -73,17 +75,6 @@ def write_test_summary(workdir: str | Path, step: int, config: dict, results: di
     writer.write_hparams(config, metrics)
     writer.write_image("test/confusion", confusion_png, step)
     writer.close()
-
-
-def _flatten(tree: dict, prefix: str = "") -> dict:
-    """``{"a": {"b": 1}}`` -> ``{"a.b": 1}``."""
-    flat = {}
-    for key, value in tree.items():
-        if isinstance(value, dict):
-            flat.update(_flatten(value, f"{prefix}{key}."))
-        else:
-            flat[f"{prefix}{key}"] = value
-    return flat
 
 
 def read_metrics(workdir: str | Path) -> list[dict]:

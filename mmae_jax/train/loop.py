@@ -80,7 +80,7 @@ class Trainer:
 
         parts, param_shardings = init_model_parts(
             self.spec.model_class, self.model_cfg, self.task.trainable_filter(self.model_cfg), config.seed, self.mesh,
-            config.mesh.min_shard_size, config.init, config.init_allow_partial)
+            config.mesh.min_shard_bytes, config.init, config.init_allow_partial)
         self.parts = parts
         if parts.init_report is not None and self.is_main:
             print(workdir_guard.write_init_report(self.workdir, config.init, parts.init_report))
@@ -89,7 +89,7 @@ class Trainer:
             total_updates=max(self.total_steps // accum, 1),
             updates_per_epoch=max(self.steps_per_epoch // accum, 1), batch_size=config.batch_size * accum)
         self.state, self.state_shardings = create_train_state(parts, param_shardings, tx, self.mesh,
-                                                              config.mesh.min_shard_size)
+                                                              config.mesh.min_shard_bytes)
         self.context = RunContext(
             config=config, workdir=self.workdir, is_main=self.is_main, dataset=self.dataset,
             model_cfg=self.model_cfg, eval_graphdef=parts.eval_graphdef, rest=parts.rest,

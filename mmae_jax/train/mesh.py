@@ -1,9 +1,10 @@
 """One device mesh from config, and the sharding rules for parameters and batches.
 
 Axes are ``('data', 'fsdp')``. Batches are split over both axes; a parameter (or
-optimiser-state tensor) with at least ``min_shard_size`` elements is split over ``fsdp``
-along its largest dimension that ``fsdp`` divides, everything else is replicated. The rule
-looks at shapes only, so Adam's moments get the same layout as their parameters.
+optimiser-state tensor) of at least ``min_shard_bytes`` bytes is split over ``fsdp`` along its
+largest dimension that ``fsdp`` divides, everything else is replicated (big_vision's rule). The
+rule looks at shapes and dtypes only, so Adam's moments get the same layout as their
+float32 parameters.
 """
 
 from __future__ import annotations
@@ -39,10 +40,10 @@ def replicated(mesh: Mesh) -> NamedSharding:
     return NamedSharding(mesh, P())
 
 
-def tensor_sharding(shape: tuple[int, ...], mesh: Mesh, min_shard_size: int) -> NamedSharding:
-    """The ``fsdp`` rule for one tensor of ``shape``."""
+def tensor_sharding(shape: tuple[int, ...], dtype, mesh: Mesh, min_shard_bytes: int) -> NamedSharding:
+    """The ``fsdp`` rule for one tensor of ``shape`` and ``dtype``."""
     fsdp = mesh.shape["fsdp"]
-    if fsdp == 1 or not shape or int(np.prod(shape)) < min_shard_size:
+    if fsdp == 1 or not shape or int(np.prod(shape)) * np.dtype(dtype).itemsize < min_shard_bytes:
         return replicated(mesh)
     candidates = [axis for axis in np.argsort(shape)[::-1] if shape[axis] % fsdp == 0]
     if not candidates:
@@ -52,7 +53,8 @@ def tensor_sharding(shape: tuple[int, ...], mesh: Mesh, min_shard_size: int) -> 
     return NamedSharding(mesh, P(*spec))
 
 
-def tree_shardings(tree, mesh: Mesh, min_shard_size: int):
-    """Shardings for every array (or ShapeDtypeStruct) leaf of ``tree`` (``min_shard_size``:
-    the config's ``mesh.min_shard_size``, its one setting)."""
-    return jax.tree.map(lambda leaf: tensor_sharding(tuple(leaf.shape), mesh, min_shard_size), tree)
+def tree_shardings(tree, mesh: Mesh, min_shard_bytes: int):
+    """Shardings for every array (or ShapeDtypeStruct) leaf of ``tree`` (``min_shard_bytes``:
+    the config's ``mesh.min_shard_bytes``, its one setting)."""
+    return jax.tree.map(lambda leaf: tensor_sharding(tuple(leaf.shape), leaf.dtype, mesh, min_shard_bytes),
+                        tree)

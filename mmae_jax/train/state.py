@@ -50,7 +50,7 @@ def split_model(model: nnx.Module, trainable_filter) -> ModelParts:
 
 
 def init_model_parts(model_class: type[nnx.Module], cfg: VideoMAEConfig, trainable_filter, seed: int,
-                     mesh, min_shard_size: int, init: str = "", allow_partial: bool = False
+                     mesh, min_shard_bytes: int, init: str = "", allow_partial: bool = False
                      ) -> tuple[ModelParts, dict]:
     """``model_class(cfg)`` created already sharded (jit with out_shardings), then ``init`` loaded.
 
@@ -65,8 +65,8 @@ def init_model_parts(model_class: type[nnx.Module], cfg: VideoMAEConfig, trainab
         return dict(trainable=parts.trainable, frozen=parts.frozen, rest=parts.rest)
 
     abstract = split_model(nnx.eval_shape(lambda: model_class(cfg, rngs=nnx.Rngs(0))), trainable_filter)
-    shardings = dict(trainable=tree_shardings(abstract.trainable, mesh, min_shard_size),
-                     frozen=tree_shardings(abstract.frozen, mesh, min_shard_size),
+    shardings = dict(trainable=tree_shardings(abstract.trainable, mesh, min_shard_bytes),
+                     frozen=tree_shardings(abstract.frozen, mesh, min_shard_bytes),
                      rest=jax.tree.map(lambda _: replicated(mesh), abstract.rest))
     values = jax.jit(make, out_shardings=shardings)()
     parts = ModelParts(abstract.train_graphdef, abstract.eval_graphdef, values["rest"],
@@ -104,10 +104,10 @@ def check_backbone_loaded(report: RestoreReport, init: str | Path, allow_partial
                           "--config.init_allow_partial=true to train from a partial load")
 
 
-def create_train_state(parts: ModelParts, param_shardings: dict, tx, mesh, min_shard_size: int):
+def create_train_state(parts: ModelParts, param_shardings: dict, tx, mesh, min_shard_bytes: int):
     """``(state, state_shardings)``: step, parameters and optimiser state, all placed."""
     abstract_opt = jax.eval_shape(tx.init, parts.trainable)
-    opt_shardings = tree_shardings(abstract_opt, mesh, min_shard_size)
+    opt_shardings = tree_shardings(abstract_opt, mesh, min_shard_bytes)
     opt_state = jax.jit(tx.init, out_shardings=opt_shardings)(parts.trainable)
     state = dict(step=jax.device_put(jnp.zeros((), jnp.int32), replicated(mesh)),
                  opt_state=opt_state, trainable=parts.trainable, frozen=parts.frozen)

@@ -113,11 +113,12 @@ def holds_run(workdir: str | Path) -> bool:
     return (workdir / "results.json").exists() or (checkpoints.is_dir() and any(checkpoints.iterdir()))
 
 
-def _flatten(tree: dict, prefix: str = "") -> dict:
+def flatten_tree(tree: dict, prefix: str = "") -> dict:
+    """``{"a": {"b": 1}}`` -> ``{"a.b": 1}`` (config fields by dotted name)."""
     flat = {}
     for key, value in tree.items():
         if isinstance(value, dict):
-            flat.update(_flatten(value, f"{prefix}{key}."))
+            flat.update(flatten_tree(value, f"{prefix}{key}."))
         else:
             flat[f"{prefix}{key}"] = value
     return flat
@@ -125,7 +126,7 @@ def _flatten(tree: dict, prefix: str = "") -> dict:
 
 def config_differences(saved: dict, requested: dict) -> list[tuple[str, object, object]]:
     """``(field, saved, requested)`` for every dotted field whose values differ (JSON values)."""
-    saved_flat, requested_flat = _flatten(saved), _flatten(requested)
+    saved_flat, requested_flat = flatten_tree(saved), flatten_tree(requested)
     missing = object()
     return [(key, saved_flat.get(key, missing), requested_flat.get(key, missing))
             for key in sorted(set(saved_flat) | set(requested_flat))
