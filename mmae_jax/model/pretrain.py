@@ -64,14 +64,21 @@ class VideoMAEPretrainer(nnx.Module):
     def loss(self, x: jax.Array, rng: jax.Array) -> tuple[jax.Array, dict[str, jax.Array]]:
         """Tube-mask ``x``, reconstruct, and return the MSE over masked tubes only.
 
-        Returns ``(loss, aux)`` with ``aux`` holding ``predictions``, ``visible_idx``
-        and ``masked_idx`` (for reconstruction pictures).
+        Returns ``(loss, aux)`` with ``aux`` holding ``per_clip`` (``[B]`` losses),
+        ``predictions``, ``visible_idx`` and ``masked_idx`` (for reconstruction pictures).
         """
         cfg = self.cfg
-        grid = (x.shape[1] // cfg.tubelet_size, x.shape[2] // cfg.patch_size, x.shape[3] // cfg.patch_size)
-        visible_idx, masked_idx = tube_mask(rng, x.shape[0], grid, cfg.mask_ratio)
+        visible_idx, masked_idx = tube_mask(rng, x.shape[0], token_grid(cfg, x.shape), cfg.mask_ratio)
         predictions = self(x, visible_idx, masked_idx)
         targets = pixel_targets(x, cfg.tubelet_size, cfg.patch_size, cfg.norm_pix_loss)
         targets = jnp.take_along_axis(targets, masked_idx[..., None], axis=1)
-        loss = jnp.mean((predictions - targets) ** 2)
-        return loss, dict(predictions=predictions, visible_idx=visible_idx, masked_idx=masked_idx)
+        per_clip = jnp.mean((predictions - targets) ** 2, axis=(1, 2))
+        # Every clip hides the same number of tubes, so the mean of clip means is the mean.
+        return per_clip.mean(), dict(per_clip=per_clip, predictions=predictions, visible_idx=visible_idx,
+                                     masked_idx=masked_idx)
+
+
+def token_grid(cfg: VideoMAEConfig, video_shape: tuple[int, ...]) -> tuple[int, int, int]:
+    """Token grid (T', H', W') of clips of ``video_shape`` ``[B, T, H, W, C]``."""
+    return (video_shape[1] // cfg.tubelet_size, video_shape[2] // cfg.patch_size,
+            video_shape[3] // cfg.patch_size)

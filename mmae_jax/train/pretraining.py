@@ -21,9 +21,9 @@ from flax import nnx
 
 from mmae_jax.data import corpus, pipeline
 from mmae_jax.data.normalize import denormalize, to_model_input
-from mmae_jax.model.masking import boolean_mask, tube_mask
-from mmae_jax.model.patches import patchify, pixel_targets, unpatchify
-from mmae_jax.model.pretrain import VideoMAEPretrainer
+from mmae_jax.model.masking import boolean_mask
+from mmae_jax.model.patches import patchify, unpatchify
+from mmae_jax.model.pretrain import VideoMAEPretrainer, token_grid
 from mmae_jax.train.evaluation import to_host
 from mmae_jax.train.logs import MetricWriter
 from mmae_jax.train.steps import merge_model, reconstruction_loss
@@ -47,8 +47,8 @@ def reconstruct(cfg, video: jax.Array, predictions: jax.Array, masked_idx: jax.A
         predicted = predicted * std + mean
     batch = jnp.arange(tubes.shape[0])[:, None]
     filled = tubes.at[batch, masked_idx].set(predicted.astype(tubes.dtype))
-    grid = (video.shape[1] // cfg.tubelet_size, video.shape[2] // cfg.patch_size, video.shape[3] // cfg.patch_size)
-    return unpatchify(filled.reshape(*filled.shape[:2], -1), grid, cfg.tubelet_size, cfg.patch_size)
+    return unpatchify(filled.reshape(*filled.shape[:2], -1), token_grid(cfg, video.shape), cfg.tubelet_size,
+                      cfg.patch_size)
 
 
 def make_eval_fn(graphdef, rest, cfg, normalization: str):
@@ -59,13 +59,10 @@ def make_eval_fn(graphdef, rest, cfg, normalization: str):
     def eval_fn(state, video):
         video = to_model_input(video, normalization)
         model = merge_model(graphdef, state, rest)
-        grid = (video.shape[1] // cfg.tubelet_size, video.shape[2] // cfg.patch_size,
-                video.shape[3] // cfg.patch_size)
-        visible, masked = tube_mask(jax.random.key(EVAL_MASK_SEED), video.shape[0], grid, cfg.mask_ratio)
-        predictions = model(video, visible, masked)
-        targets = pixel_targets(video, cfg.tubelet_size, cfg.patch_size, cfg.norm_pix_loss)
-        targets = jnp.take_along_axis(targets, masked[..., None], axis=1)
-        per_clip = jnp.mean((predictions - targets) ** 2, axis=(1, 2))
+        _, aux = model.loss(video, jax.random.key(EVAL_MASK_SEED))
+        per_clip, predictions, visible, masked = (aux[k] for k in ("per_clip", "predictions", "visible_idx",
+                                                                    "masked_idx"))
+        grid = token_grid(cfg, video.shape)
         hidden = boolean_mask(masked, predictions.shape[1] + visible.shape[1]).astype(video.dtype)
         hidden = unpatchify(jnp.broadcast_to(hidden[..., None], (*hidden.shape, cfg.patch_dim)), grid,
                             cfg.tubelet_size, cfg.patch_size)                    # 1 where hidden
