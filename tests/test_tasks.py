@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "configs"))
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+sys.path.insert(0, str(CONFIGS))
 import demo  # noqa: E402
 import pretrain_demo  # noqa: E402
 
@@ -21,13 +22,22 @@ def one_error_line(capsys, argv) -> str:
     return err[0]
 
 
+def config_file(name: str):
+    """The module of ``configs/<name>.py``, loaded from its path (a bare ``import ravdess`` could
+    find another module of that name on ``sys.path``)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(f"config_file_{name}", CONFIGS / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def test_configs_name_their_task():
     assert demo.get_config().task == "classification"
     assert pretrain_demo.get_config().task == "pretraining"
-    import pretrain_ravdess
-    import ravdess
-    assert ravdess.get_config().task == "classification"
-    assert pretrain_ravdess.get_config().task == "pretraining"
+    assert config_file("ravdess").get_config().task == "classification"
+    assert config_file("pretrain_ravdess").get_config().task == "pretraining"
 
 
 @pytest.mark.parametrize("command, config, other", [
