@@ -3,12 +3,13 @@
     python benchmarks/pretrain_evidence.py --workdir /tmp/evidence            # the full comparison
     python benchmarks/pretrain_evidence.py --workdir /tmp/evidence_tiny --tiny  # a few minutes, to debug
 
-1. The labelled set: ``mmae-jax prepare synthetic`` (30 actors x 8 classes x 2 clips), protocol
-   kfold fold 0: 20 training actors, 5 validation, 5 test actors never seen.
-2. The unlabeled corpus: the synthetic renderer with another seed (``--unlabeled-seed``), so
-   its actors (face colour, size, position, background, base pitch, noise) are new people,
-   never in any labelled fold; built by the unlabeled-video builder (``prepare videos``) with
-   the synthetic clip settings.
+1. The labelled set: ``mmae-jax prepare synthetic --config coupled`` (30 actors x 8 classes x
+   2 clips; ``--style independent``: the default ``logmel`` config), protocol kfold fold 0: 20
+   training actors, 5 validation, 5 test actors never seen.
+2. The unlabeled corpus: the synthetic renderer in the same style with another seed
+   (``--unlabeled-seed``), so its actors (face colour, size, position, background, base pitch,
+   noise) are new people, never in any labelled fold; built by the unlabeled-video builder
+   (``prepare videos``) with the synthetic clip settings.
 3. Per seed: MAE pre-training on the corpus ``videos/<config>,synthetic`` (unlabeled clips plus
    the labelled set's fold-0 training clips; test clips refused by the corpus reader), then,
    from the pre-trained encoder and from a random init with the same seed:
@@ -39,13 +40,16 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "configs")]
 
 LABELLED = "synthetic"
-UNLABELED_CONFIG = "synthetic64"
+LABELLED_CONFIG = {"independent": "logmel", "coupled": "coupled"}     # synthetic builder config per style
+UNLABELED_CONFIG = {"independent": "synthetic64", "coupled": "coupled64"}
 
 
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--workdir", required=True)
     parser.add_argument("--seeds", default="0,1,2")
+    parser.add_argument("--style", default="coupled", choices=tuple(LABELLED_CONFIG),
+                        help="synthetic render style of the labelled set and the corpus (render.py)")
     parser.add_argument("--unlabeled-actors", type=int, default=60)
     parser.add_argument("--unlabeled-repetitions", type=int, default=2)
     parser.add_argument("--unlabeled-seed", type=int, default=1000)
@@ -68,18 +72,21 @@ def parse_args(argv=None) -> argparse.Namespace:
     return args
 
 
-def labelled_config(tiny: bool) -> str:
-    return "quick" if tiny else "logmel"
+def labelled_config(args) -> str:
+    return "quick" if args.tiny and args.style == "independent" else LABELLED_CONFIG[args.style]
 
 
-def build_labelled(data_dir: Path, workers: int | None, tiny: bool) -> None:
-    """The synthetic labelled set (its ``quick`` config when tiny, stored as the default name)."""
+def build_labelled(data_dir: Path, args) -> None:
+    """The synthetic labelled set in ``args.style`` (the ``quick`` config for a tiny independent run)."""
     import tensorflow_datasets as tfds
 
     from data_prep import registry
 
-    builder = registry.builder_class(LABELLED)(data_dir=str(data_dir), config=labelled_config(tiny),
-                                               num_workers=workers)
+    builder_class = registry.builder_class(LABELLED)
+    config = next(c for c in builder_class.BUILDER_CONFIGS if c.name == labelled_config(args))
+    if args.tiny:
+        config = dataclasses.replace(config, num_actors=12, repetitions=1, seconds=1.5)
+    builder = builder_class(data_dir=str(data_dir), config=config, num_workers=args.workers)
     builder.download_and_prepare(download_config=tfds.download.DownloadConfig())
 
 
@@ -93,7 +100,7 @@ def build_unlabeled(work: Path, data_dir: Path, args) -> None:
 
     raw = work / "unlabeled_raw"
     spec = render.RenderSpec(num_actors=args.unlabeled_actors, repetitions=args.unlabeled_repetitions,
-                             seed=args.unlabeled_seed)
+                             seed=args.unlabeled_seed, style=args.style)
     marker = raw / "render_spec.json"
     wanted = json.dumps(dataclasses.asdict(spec), sort_keys=True)
     if not (marker.exists() and marker.read_text() == wanted):
@@ -102,7 +109,7 @@ def build_unlabeled(work: Path, data_dir: Path, args) -> None:
         marker.write_text(wanted)
     labelled = SyntheticConfig(name="reference")     # the synthetic builder's clip settings
     config = registry.builder_class("videos").BUILDER_CONFIGS[0].__class__(
-        name=UNLABELED_CONFIG, image_size=labelled.image_size, detector=labelled.detector,
+        name=UNLABELED_CONFIG[args.style], image_size=labelled.image_size, detector=labelled.detector,
         face_margin=labelled.face_margin, description="synthetic renderer clip settings")
     builder = registry.builder_class("videos")(data_dir=str(data_dir), config=config, num_workers=args.workers)
     builder.download_and_prepare(download_config=tfds.download.DownloadConfig(manual_dir=str(raw)))
@@ -139,8 +146,8 @@ def pretrain_config(data_dir: Path, seed: int, args):
 
     config = pretrain_demo.get_config()
     config.seed = seed
-    config.corpus = f"videos/{UNLABELED_CONFIG},{LABELLED}"
-    config.data.data_dir = str(data_dir)
+    config.corpus = f"videos/{UNLABELED_CONFIG[args.style]},{LABELLED}"
+    config.data.update(data_dir=str(data_dir), builder_config=labelled_config(args))
     config.num_epochs = args.pretrain_epochs
     config.model.update(mask_ratio=args.mask_ratio, norm_pix_loss=bool(args.norm_pix_loss), patch_size=args.patch_size)
     config.optim.lr = args.pretrain_lr
@@ -149,13 +156,16 @@ def pretrain_config(data_dir: Path, seed: int, args):
     return config
 
 
-def classifier_config(data_dir: Path, seed: int, init: str, *, epochs: int, lr: float, patch_size: int = 16):
+def classifier_config(data_dir: Path, seed: int, init: str, *, epochs: int, lr: float, patch_size: int = 16,
+                      builder_config: str = ""):
+    """The demo fine-tuning config on ``data_dir`` (``builder_config`` empty: a store holding one
+    build, as the label subset's)."""
     import demo
 
     config = demo.get_config("mode=finetune" + (f",init={init}" if init else ""))
     config.model.patch_size = patch_size
     config.seed = seed
-    config.data.data_dir = str(data_dir)
+    config.data.update(data_dir=str(data_dir), builder_config=builder_config)
     config.num_epochs = epochs
     config.optim.lr = lr
     config.eval.every_epochs = epochs                  # evaluate once, at the end
@@ -276,11 +286,12 @@ def main(argv=None) -> int:
 
     work = Path(args.workdir).absolute()
     data_dir, subset_dir = work / "tfds", work / "tfds_labels_subset"
-    build_labelled(data_dir, args.workers, args.tiny)
+    build_labelled(data_dir, args)
     build_unlabeled(work, data_dir, args)
-    counts = label_subset(data_dir, subset_dir, labelled_config(args.tiny), args.label_fraction)
+    counts = label_subset(data_dir, subset_dir, labelled_config(args), args.label_fraction)
     results = {"args": vars(args), "label_subset": counts, "seeds": {}}
-    probe_cfg = classifier_config(data_dir, 0, "", epochs=1, lr=1, patch_size=args.patch_size)
+    probe_cfg = classifier_config(data_dir, 0, "", epochs=1, lr=1, patch_size=args.patch_size,
+                                  builder_config=labelled_config(args))
     results["pixel_probe"] = linear_probe(None, probe_cfg.data)
     results["pixel_probe_subset"] = linear_probe(None, classifier_config(subset_dir, 0, "", epochs=1, lr=1).data)
     print(json.dumps({key: results[key] for key in ("pixel_probe", "pixel_probe_subset")}), flush=True)
@@ -297,7 +308,8 @@ def main(argv=None) -> int:
         if finetune_epochs is None:            # steps = epochs * ceil(train / batch): pick epochs for the budget
             train_clips, batch = counts["train"], classifier_config(subset_dir, 0, "", epochs=1, lr=1).batch_size
             finetune_epochs = max(1, round(args.finetune_steps / -(-train_clips // batch)))
-        probe_cfg = classifier_config(data_dir, seed, "", epochs=1, lr=1, patch_size=args.patch_size)
+        probe_cfg = classifier_config(data_dir, seed, "", epochs=1, lr=1, patch_size=args.patch_size,
+                                      builder_config=labelled_config(args))
         for init_name, init in (("pretrained", str(pt_dir)), ("random", "")):
             seed_results["linear_probe"][init_name] = linear_probe(encoder_of(init, probe_cfg, seed), probe_cfg.data)
             if args.probe_only:

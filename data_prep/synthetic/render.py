@@ -6,6 +6,15 @@ shared by 2 classes) and the voice alone at most 25 % (each contour by 4 classes
 Nuisance per actor: face colour, size and position, background, base pitch, noise level; per
 clip: drift, jitter, pitch jitter and noise. The cues are drawn large and thick: thin strokes
 did not generalise across actors (mission.md, feasibility notes).
+
+``RenderSpec.style``: ``independent`` (the default, above) or ``coupled``, a setting where MAE
+pre-training has something to learn (``render_coupled_clip``): each modality alone carries the
+whole class, as emotion shows in both voice and face (the face also shows the contour as a head
+tilt, the voice also shows the expression as syllable rate and brightness), the cues cover many
+patches (eyes, brows, mouth, tilt; stripes over the whole spectrogram) and start at a shared
+onset, and nuisance the class must be told apart from (onset time, head roll, face colour and
+background per clip, a neutral face before the onset) breaks the fixed-drawing-at-a-fixed-place
+that makes the independent style linearly separable from pixels.
 """
 
 from __future__ import annotations
@@ -21,6 +30,7 @@ from data_prep.media import encode
 
 EXPRESSIONS = ("smile", "frown", "open", "flat")
 CONTOURS = ("rising", "falling")
+STYLES = ("independent", "coupled")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -35,6 +45,11 @@ class RenderSpec:
     frame_size: int = 96
     sample_rate: int = 16000
     seed: int = 0
+    style: str = "independent"
+
+    def __post_init__(self):
+        if self.style not in STYLES:
+            raise ValueError(f"error: render style {self.style!r} is not one of {STYLES}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -56,16 +71,36 @@ def make_actor(actor: int, seed: int) -> Actor:
                  base_pitch=float(rng.uniform(110, 260)), noise=float(rng.uniform(0.01, 0.05)))
 
 
+def draw_eyes(image: np.ndarray, style: str, centres: list[tuple[int, int]], eye_r: int, thick: int,
+              ink: tuple[int, int, int]) -> None:
+    """Eyes at ``centres``: ``dots`` (filled), ``arcs`` (happy, closed upward arcs), ``small``
+    (half-size dots), ``wide`` (a white ring with a pupil) or ``slits`` (horizontal lines)."""
+    for ex, ey in centres:
+        if style == "dots":
+            cv2.circle(image, (ex, ey), eye_r, ink, -1)
+        elif style == "arcs":
+            cv2.ellipse(image, (ex, ey + eye_r), (2 * eye_r, 2 * eye_r), 0, 180, 360, ink, thick)
+        elif style == "small":
+            cv2.circle(image, (ex, ey + eye_r // 2), max(eye_r // 2, 1), ink, -1)
+        elif style == "wide":
+            cv2.circle(image, (ex, ey), 2 * eye_r, (250, 250, 250), -1)
+            cv2.circle(image, (ex, ey), 2 * eye_r, ink, max(thick // 2, 1))
+            cv2.circle(image, (ex, ey), eye_r, ink, -1)
+        elif style == "slits":
+            cv2.line(image, (ex - 2 * eye_r, ey), (ex + 2 * eye_r, ey), ink, thick)
+        else:
+            raise ValueError(f"unknown eye style {style!r}")
+
+
 def draw_face(image: np.ndarray, expression: str, centre: tuple[int, int], radius: int,
-              colour: tuple[int, int, int]) -> None:
-    """Draw a face with ``expression`` into ``image`` (uint8 [H, W, 3]) in place; strokes are
-    about radius / 5 thick."""
+              colour: tuple[int, int, int], eyes: str = "dots") -> None:
+    """Draw a face with ``expression`` (or ``neutral``: a short mouth line, no brows) into
+    ``image`` (uint8 [H, W, 3]) in place; strokes are about radius / 5 thick."""
     x, y = centre
     ink, thick = (15, 15, 15), max(radius // 5, 2)
     cv2.circle(image, (x, y), radius, colour, -1, cv2.LINE_AA)
     eye_y, eye_dx, eye_r = y - radius // 3, radius // 2 - 2, max(radius // 7, 2)
-    for side in (-1, 1):
-        cv2.circle(image, (x + side * eye_dx, eye_y), eye_r, ink, -1)
+    draw_eyes(image, eyes, [(x + side * eye_dx, eye_y) for side in (-1, 1)], eye_r, thick, ink)
     brow_y = eye_y - radius // 4
     mouth_y, mouth_w = y + radius // 2 - 2, radius // 2
     if expression == "smile":
@@ -79,6 +114,8 @@ def draw_face(image: np.ndarray, expression: str, centre: tuple[int, int], radiu
         for side in (-1, 1):  # raised brows
             cv2.line(image, (x + side * (eye_dx + eye_r), brow_y - radius // 8),
                      (x + side * (eye_dx - eye_r), brow_y - radius // 8), ink, thick)
+    elif expression == "neutral":
+        cv2.line(image, (x - mouth_w // 2, mouth_y), (x + mouth_w // 2, mouth_y), ink, max(thick // 2, 1))
     else:  # flat mouth, angry V brows
         cv2.line(image, (x - mouth_w, mouth_y), (x + mouth_w, mouth_y), ink, thick)
         for side in (-1, 1):
@@ -117,6 +154,79 @@ def render_voice(actor: Actor, contour: str, spec: RenderSpec, rng: np.random.Ge
     return np.clip(signal, -1, 1).astype(np.float32)
 
 
+# The coupled style: what the voice shows of the expression (syllables per second, harmonic
+# roll-off exponent) and what the face shows of it besides mouth and brows (eyes).
+COUPLED_EYES = {"smile": "arcs", "frown": "small", "open": "wide", "flat": "slits"}
+COUPLED_SYLLABLE_HZ = {"smile": 6.0, "frown": 2.0, "open": 4.0, "flat": 8.0}
+COUPLED_ROLLOFF = {"smile": 0.6, "frown": 2.2, "open": 1.0, "flat": 1.5}
+COUPLED_TILT_DEGREES = 30.0           # head roll from the onset to the end: + rising, - falling
+
+
+def coupled_frames(actor: Actor, expression: str, contour: str, onset: float, spec: RenderSpec,
+                   rng: np.random.Generator) -> np.ndarray:
+    """uint8 [N, S, S, 3], coupled style: a neutral face until ``onset`` (a fraction of the clip),
+    then the expression (mouth, brows, eyes) while the head rolls towards the contour's side;
+    per clip a random roll, face colour shift, background and drift."""
+    size, count = spec.frame_size, int(round(spec.seconds * spec.fps))
+    radius = int(actor.radius_fraction * size * rng.uniform(0.9, 1.1))
+    drift = rng.uniform(-0.06, 0.06, 2) * size
+    colour = tuple(int(np.clip(c + d, 120, 255)) for c, d in zip(actor.face_colour, rng.integers(-30, 31, 3)))
+    background = tuple(int(v) for v in rng.integers(0, 60, 3))
+    roll = rng.uniform(-20, 20)
+    sign = 1.0 if contour == "rising" else -1.0
+    frames = np.empty((count, size, size, 3), np.uint8)
+    for index in range(count):
+        progress = index / max(count - 1, 1)
+        after = max(0.0, (progress - onset) / (1.0 - onset))
+        image = np.empty((size, size, 3), np.uint8)
+        image[:] = background
+        cx = size / 2 + actor.offset[0] * size + drift[0] * progress + rng.normal(0, 0.7)
+        cy = size / 2 + actor.offset[1] * size + drift[1] * progress + rng.normal(0, 0.7)
+        centre = (int(round(cx)), int(round(cy)))
+        if after > 0:
+            draw_face(image, expression, centre, radius, colour, eyes=COUPLED_EYES[expression])
+        else:
+            draw_face(image, "neutral", centre, radius, colour)
+        angle = roll + sign * COUPLED_TILT_DEGREES * after
+        matrix = cv2.getRotationMatrix2D((float(cx), float(cy)), angle, 1.0)
+        image = cv2.warpAffine(image, matrix, (size, size), flags=cv2.INTER_LINEAR,
+                               borderMode=cv2.BORDER_CONSTANT, borderValue=background)
+        noisy = image.astype(np.int16) + rng.normal(0, 6, image.shape).astype(np.int16)
+        frames[index] = np.clip(noisy, 0, 255).astype(np.uint8)
+    return frames
+
+
+def coupled_voice(actor: Actor, expression: str, contour: str, onset: float, spec: RenderSpec,
+                  rng: np.random.Generator) -> np.ndarray:
+    """float32 [seconds * sample_rate], coupled style: a steady voice until ``onset``, then the
+    pitch moves an octave up (rising) or down (falling) while the loudness pulses at the
+    expression's syllable rate and the harmonics fall off with its exponent."""
+    n = int(round(spec.seconds * spec.sample_rate))
+    t = np.arange(n) / spec.sample_rate
+    after = np.clip((t / spec.seconds - onset) / (1.0 - onset), 0.0, 1.0)
+    sign = 1.0 if contour == "rising" else -1.0
+    pitch = actor.base_pitch * rng.uniform(0.9, 1.1) * 2.0 ** (sign * after - 0.5 * sign)
+    phase = 2 * np.pi * np.cumsum(pitch) / spec.sample_rate
+    rolloff = np.where(after > 0, COUPLED_ROLLOFF[expression], 1.2)
+    voice = sum(np.sin(k * phase) / k ** rolloff for k in range(1, 11))
+    pulse = 0.5 + 0.5 * np.sin(2 * np.pi * COUPLED_SYLLABLE_HZ[expression] * t + rng.uniform(0, 2 * np.pi))
+    loudness = np.where(after > 0, 0.1 + 0.9 * pulse, 0.5)
+    signal = 0.25 * voice * loudness + rng.normal(0, actor.noise, n)
+    return np.clip(signal, -1, 1).astype(np.float32)
+
+
+def render_clip(look: Actor, class_name: str, spec: RenderSpec,
+                rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """(uint8 [N, S, S, 3] frames, float32 [samples] audio) of one clip of ``class_name``
+    (``<expression>_<contour>``) in ``spec.style``."""
+    expression, contour = class_name.split("_")
+    if spec.style == "coupled":
+        onset = float(rng.uniform(0.1, 0.5))
+        return (coupled_frames(look, expression, contour, onset, spec, rng),
+                coupled_voice(look, expression, contour, onset, spec, rng))
+    return render_frames(look, expression, spec, rng), render_voice(look, contour, spec, rng)
+
+
 def clip_name(class_index: int, repetition: int, actor: int) -> str:
     """RAVDESS name: audio-video, speech, emotion = class + 1, normal intensity, statement 01."""
     return f"01-01-{class_index + 1:02d}-01-01-{repetition:02d}-{actor:02d}"
@@ -129,12 +239,11 @@ def render_actor(root: Path, actor: int, spec: RenderSpec) -> list[Path]:
     look = make_actor(actor, spec.seed)
     paths = []
     for class_index, name in enumerate(protocols.SYNTHETIC_CLASSES):
-        expression, contour = name.split("_")
         for repetition in range(1, spec.repetitions + 1):
             rng = np.random.default_rng([spec.seed, actor, class_index, repetition])
             path = folder / f"{clip_name(class_index, repetition, actor)}.mp4"
-            encode.write_video(path, render_frames(look, expression, spec, rng),
-                               spec.fps, render_voice(look, contour, spec, rng), spec.sample_rate)
+            frames, audio = render_clip(look, name, spec, rng)
+            encode.write_video(path, frames, spec.fps, audio, spec.sample_rate)
             paths.append(path)
     return paths
 
