@@ -26,6 +26,27 @@ def test_logged_numbers_are_means_over_the_window_and_the_window_restarts():
     assert window.means() == {}
 
 
+def test_the_host_waits_for_the_step_max_ahead_back_and_copies_nothing():
+    waited = []
+
+    class DeviceScalar:                               # records the waits; has no value to copy
+        def __init__(self, step):
+            self.step = step
+
+        def block_until_ready(self):
+            waited.append(self.step)
+            return self
+
+    window = MetricWindow(max_ahead=2)
+    for step in range(1, 6):
+        window.add(step, dict(loss=DeviceScalar(step)))
+    assert waited == [1, 2, 3]                        # adding step s waits for step s - 2
+    unbounded = MetricWindow(max_ahead=0)
+    for step in range(1, 6):
+        unbounded.add(step, dict(loss=DeviceScalar(step)))
+    assert waited == [1, 2, 3]
+
+
 @pytest.mark.parametrize("bad", [dict(loss=float("nan")), dict(loss=1.0, grad_norm=float("inf"))])
 def test_the_first_non_finite_step_is_named_with_its_values(bad):
     window = MetricWindow()

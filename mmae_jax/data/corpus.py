@@ -29,7 +29,7 @@ import tensorflow as tf
 from jax.sharding import NamedSharding
 
 from mmae_jax.data import pipeline
-from mmae_jax.data.sharding import host_batch_size, to_global
+from mmae_jax.data.sharding import host_batch_size, place_batches
 from mmae_jax.data.source import StoredDataset, open_dataset
 from mmae_jax.data.splits import split_membership
 from mmae_jax.errors import ConfigError
@@ -157,10 +157,10 @@ def corpus_train_dataset(corpus: Corpus, *, local_batch_size: int, process_index
 
 
 def make_train_iterator(corpus: Corpus, *, global_batch_size: int, sharding: NamedSharding,
-                        start_step: int = 0) -> Iterator[dict]:
-    """Endless global batches of ``corpus`` (see ``corpus_train_dataset``)."""
+                        start_step: int = 0, device_prefetch: int = 2) -> Iterator[dict]:
+    """Endless global batches of ``corpus`` (see ``corpus_train_dataset``), ``device_prefetch``
+    batches placed ahead of the consumer as in ``pipeline.make_train_iterator``."""
     local = host_batch_size(global_batch_size, sharding)
     dataset = corpus_train_dataset(corpus, local_batch_size=local, process_index=jax.process_index(),
                                    process_count=jax.process_count(), start_step=start_step)
-    for host_batch in dataset.as_numpy_iterator():
-        yield to_global(host_batch, sharding)
+    yield from place_batches(dataset, sharding, device_prefetch)

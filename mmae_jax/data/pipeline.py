@@ -26,7 +26,7 @@ import tensorflow as tf
 from jax.sharding import NamedSharding
 
 from mmae_jax.data import notebook
-from mmae_jax.data.sharding import host_batch_size, prefetch_to_device, to_global
+from mmae_jax.data.sharding import host_batch_size, place_batches
 from mmae_jax.data.source import StoredDataset, open_dataset
 from mmae_jax.data.splits import SplitFn
 from mmae_jax.data.transform import clip_to_video
@@ -132,8 +132,7 @@ def make_train_iterator(data_cfg: ml_collections.ConfigDict, *, global_batch_siz
     dataset = train_dataset(data_cfg, local_batch_size=local, process_index=jax.process_index(),
                             process_count=jax.process_count(), start_step=start_step,
                             split_fn=split_fn)
-    placed = (to_global(host_batch, sharding) for host_batch in dataset.as_numpy_iterator())
-    yield from prefetch_to_device(placed, device_prefetch)
+    yield from place_batches(dataset, sharding, device_prefetch)
 
 
 def make_eval_iterator(data_cfg: ml_collections.ConfigDict, split: str, *,
@@ -149,5 +148,4 @@ def make_eval_iterator(data_cfg: ml_collections.ConfigDict, split: str, *,
     dataset, _ = eval_dataset(data_cfg, split, local_batch_size=local,
                               process_index=jax.process_index(),
                               process_count=jax.process_count(), split_fn=split_fn)
-    placed = (to_global(host_batch, sharding) for host_batch in dataset.as_numpy_iterator())
-    yield from prefetch_to_device(placed, device_prefetch)
+    yield from place_batches(dataset, sharding, device_prefetch)

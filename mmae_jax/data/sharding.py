@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import collections
-from typing import Iterable, Iterator, Mapping, TypeVar
+from typing import TYPE_CHECKING, Iterable, Iterator, Mapping, TypeVar
 
 import jax
 import numpy as np
 from jax.sharding import NamedSharding, PartitionSpec
+
+if TYPE_CHECKING:
+    import tensorflow as tf
 
 
 def batch_sharding(sharding: NamedSharding) -> NamedSharding:
@@ -55,3 +58,11 @@ def prefetch_to_device(batches: Iterable[Batch], size: int = 2) -> Iterator[Batc
             yield queue.popleft()
     while queue:
         yield queue.popleft()
+
+
+def place_batches(dataset: tf.data.Dataset, sharding: NamedSharding, device_prefetch: int = 2) -> Iterator[dict]:
+    """Global batches of a dataset of host batches: each process's ``[B / P, ...]`` NumPy
+    arrays assembled with ``to_global``, ``device_prefetch`` batches placed ahead of the
+    consumer (``prefetch_to_device``; 0: placed when asked for)."""
+    placed = (to_global(host_batch, sharding) for host_batch in dataset.as_numpy_iterator())
+    yield from prefetch_to_device(placed, device_prefetch)

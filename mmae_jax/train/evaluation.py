@@ -18,17 +18,27 @@ def to_host(array) -> np.ndarray:
     return np.asarray(multihost_utils.process_allgather(array, tiled=True))
 
 
+IN_FLIGHT = 2   # evaluation steps dispatched ahead of the last finished one
+
+
 def predict_split(eval_step: Callable, state, data_cfg, split: str, *, batch_size: int,
                   sharding) -> tuple[np.ndarray, np.ndarray]:
-    """``(probabilities [N, K], labels [N])`` for the N clips of ``split``, padding dropped."""
-    probs, labels = [], []
+    """``(probabilities [N, K], labels [N])`` for the N clips of ``split``, padding dropped.
+
+    No result is copied to the host before the split is done: the host prepares the next
+    batches while the devices run, at most ``IN_FLIGHT`` steps ahead of them (that bounds the
+    device memory held by queued batches); the outputs stay on the devices until the end.
+    """
+    outputs = []
     for batch in pipeline.make_eval_iterator(data_cfg, split, global_batch_size=batch_size, sharding=sharding):
-        keep = to_host(batch["mask"]).astype(bool)
-        probs.append(to_host(eval_step(state, batch["video"]))[keep])
-        labels.append(to_host(batch["label"])[keep])
-    if not probs:
+        outputs.append((eval_step(state, batch["video"]), batch["label"], batch["mask"]))
+        if len(outputs) > IN_FLIGHT:
+            outputs[-1 - IN_FLIGHT][0].block_until_ready()
+    if not outputs:
         return np.zeros((0, 0), np.float32), np.zeros((0,), np.int64)
-    return np.concatenate(probs), np.concatenate(labels)
+    probs, labels, masks = ([to_host(array) for array in arrays] for arrays in zip(*outputs))
+    keep = np.concatenate(masks).astype(bool)
+    return np.concatenate(probs)[keep], np.concatenate(labels)[keep]
 
 
 def evaluate_split(eval_step: Callable, state, data_cfg, split: str, class_names: Sequence[str], *,

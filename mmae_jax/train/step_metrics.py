@@ -4,6 +4,8 @@ The loop never waits for a step's numbers: each step's metric scalars stay ``jax
 until the loop needs them (a logging step, a checkpoint, a preemption check). Then all the
 pending ones come over in one transfer; the first step whose ``finite`` flag is 0 stops the
 run with its step number and values, and the logged numbers are means over the window.
+The host may run at most ``max_ahead`` steps ahead of the devices (it waits for the step that
+many back to finish, without copying anything), which bounds the batches queued on the devices.
 """
 
 from __future__ import annotations
@@ -19,12 +21,16 @@ class NonFiniteError(FloatingPointError):
 class MetricWindow:
     """Per-step metric dicts (``loss``, ``grad_norm``, ``finite``, the task's) of one window."""
 
-    def __init__(self):
+    def __init__(self, max_ahead: int = 2):
+        self.max_ahead = max_ahead
         self._pending: list[tuple[int, dict]] = []      # (step, device scalars)
         self._fetched: list[dict[str, float]] = []       # host values, checked
 
     def add(self, step: int, metrics: dict) -> None:
-        """Keep step ``step``'s metrics (device arrays; nothing is transferred)."""
+        """Keep step ``step``'s metrics (device arrays; nothing is transferred); first wait
+        until the step ``max_ahead`` before it has finished on the devices."""
+        if len(self._pending) >= self.max_ahead > 0:
+            jax.block_until_ready(self._pending[-self.max_ahead][1])
         self._pending.append((step, metrics))
 
     def check(self) -> None:
