@@ -31,6 +31,7 @@ from data_prep.media import audio
 from data_prep.media.clip import ClipSource, ClipSpec
 from data_prep.media.errors import BadInputError
 from data_prep.report import BuildReport
+from mmae_jax.errors import InputError
 
 SPLIT = "data"
 
@@ -232,3 +233,7 @@ class ClipDatasetBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True
                                         "excluded": dict(report.excluded), "face_fallbacks": report.face_fallbacks}
         self.report = report
         report.print_summary()
+        if jobs and not report.written:
+            raise InputError(f"{self.name}/{self.builder_config.name}: none of the {len(jobs)} clips listed "
+                             f"could be read ({len(report.skipped)} skipped as bad input, listed above)",
+                             "fix or replace those files; nothing was built")
