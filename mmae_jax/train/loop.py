@@ -56,10 +56,9 @@ class Trainer:
             raise ValueError(f"{type(self.task).__name__} does not run config.task={config.task!r}")
         self.workdir = Path(workdir).absolute()
         self.is_main = jax.process_index() == 0
-        if self.is_main:
-            self.workdir.mkdir(parents=True, exist_ok=True)
-            for change in workdir_guard.check_saved_config(self.workdir, config):
-                log.warning("resuming %s with a changed setting: %s", self.workdir, change)
+        changes = workdir_guard.shared_verdict(self._claim_workdir if self.is_main else None)
+        for change in changes or []:
+            log.warning("resuming %s with a changed setting: %s", self.workdir, change)
         self.mesh = create_mesh(config.mesh.data, config.mesh.fsdp)
         if config.batch_size % self.mesh.size:
             raise ValueError(f"batch_size {config.batch_size} is not divisible by the {self.mesh.size} devices")
@@ -102,6 +101,11 @@ class Trainer:
             out_shardings=(self.state_shardings, replicated(self.mesh)), donate_argnums=0)
         self.manager = checkpointing.checkpoint_manager(self.workdir, keep=config.checkpoint.keep,
                                                         every_steps=config.checkpoint.every_steps)
+
+    def _claim_workdir(self) -> list[str]:
+        """Process 0: create the workdir and match its saved config (``check_saved_config``)."""
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        return workdir_guard.check_saved_config(self.workdir, self.config)
 
     @property
     def params(self) -> Params:
@@ -211,7 +215,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
     Returns the results, or ``{"status": "preempted", "step": ...}`` after a SIGTERM.
     """
     validate_experiment(config)        # before the lock creates the workdir
-    with workdir_guard.WorkdirLock(workdir, active=jax.process_index() == 0):
+    with workdir_guard.WorkdirLock(workdir, main=jax.process_index() == 0):
         return Trainer(config, workdir).run()
 
 

@@ -8,6 +8,10 @@
   changes the model, the data or the training; otherwise the differing fields are named.
 - ``move_aside``: ``--fresh`` renames an old workdir to ``<workdir>.old-<time>`` instead of
   mixing the new run into it.
+
+On a multi-host run the checks run on process 0 alone and ``shared_verdict`` gives every
+process their outcome, so a refusal stops all processes with the same line (none is left
+waiting in a collective for a run that will not start).
 """
 
 from __future__ import annotations
@@ -18,10 +22,17 @@ import os
 import socket
 import time
 from pathlib import Path
+from typing import Callable, TypeVar
 
+import jax
 import ml_collections
+import numpy as np
+from jax.experimental import multihost_utils
 
-from mmae_jax.errors import WorkdirError
+from mmae_jax.errors import UserError, WorkdirError
+
+T = TypeVar("T")
+VERDICT_BYTES = 4096   # the longest refusal message shared between processes
 
 LOCK_FILE = "run.lock"
 CONFIG_FILE = "config.json"
@@ -48,21 +59,48 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def shared_verdict(check: Callable[[], T] | None) -> T | None:
+    """``check()`` where it is given (process 0), its UserError raised on every process.
+
+    Every process of the run must call this at the same point (``check`` None on the others):
+    with several processes, process 0's outcome is broadcast, and the others raise a
+    WorkdirError with its message. Returns ``check``'s result (None where not given).
+    """
+    error, result = None, None
+    if check is not None:
+        try:
+            result = check()
+        except UserError as raised:
+            error = raised
+    if jax.process_count() > 1:
+        text = (str(error) if error is not None else "").encode()[:VERDICT_BYTES]
+        sent = np.frombuffer(text.ljust(VERDICT_BYTES, b"\0"), np.uint8)
+        received = bytes(np.asarray(multihost_utils.broadcast_one_to_all(sent), np.uint8)).rstrip(b"\0")
+        if received and error is None:
+            error = WorkdirError(received.decode(errors="replace"))
+    if error is not None:
+        raise error
+    return result
+
+
 class WorkdirLock:
     """``with WorkdirLock(workdir):`` holds ``workdir/run.lock`` for the duration of a run.
 
-    Skipped for remote workdirs (``gs://...``: no atomic create) and on hosts other than
-    process 0 of a multi-host run (the caller passes ``active=False``).
+    Skipped for remote workdirs (``gs://...``: no atomic create). On a multi-host run only
+    process 0 takes it (``main``), and every process enters and shares its verdict
+    (``shared_verdict``).
     """
 
-    def __init__(self, workdir: str | Path, *, active: bool = True):
+    def __init__(self, workdir: str | Path, *, main: bool = True):
         self.path = Path(workdir).absolute() / LOCK_FILE
-        self.active = active and not _is_remote(workdir)
+        self.active = main and not _is_remote(workdir)
         self.held = False
 
     def __enter__(self) -> "WorkdirLock":
-        if not self.active:
-            return self
+        shared_verdict(self._take if self.active else None)
+        return self
+
+    def _take(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         record = json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "started": time.time()})
         for _ in range(2):
@@ -74,7 +112,7 @@ class WorkdirLock:
             with os.fdopen(descriptor, "w") as file:
                 file.write(record + "\n")
             self.held = True
-            return self
+            return
         raise WorkdirError(f"{self.path} could not be taken", "another run may have started just now")
 
     def __exit__(self, *exc) -> None:
