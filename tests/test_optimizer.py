@@ -112,3 +112,19 @@ def test_paper_recipe_is_keras_adamw_at_a_constant_rate():
     _, schedule = make_optimizer(optim, params, depth=cfg.depth, total_updates=6700,
                                  updates_per_epoch=67, batch_size=16)
     assert {float(schedule(step)) for step in (0, 1, 3000, 6699)} == {float(np.float32(1e-2))}
+
+
+def test_logged_learning_rate_is_the_one_the_last_update_used():
+    from mmae_jax.train.optimizer import learning_rate_used
+
+    schedule = optax.linear_schedule(1.0, 0.0, 10)
+    for accum in (1, 2):
+        tx = optax.MultiSteps(optax.sgd(schedule), every_k_schedule=accum)
+        params = jnp.zeros(())
+        state = tx.init(params)
+        for done in range(1, 7):
+            updates, state = tx.update(jnp.ones(()), state, params)
+            before, params = params, optax.apply_updates(params, updates)
+            if done % accum == 0:                      # an update was made at this step
+                np.testing.assert_allclose(float(before - params), learning_rate_used(schedule, done, accum),
+                                           rtol=1e-6)

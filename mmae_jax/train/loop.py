@@ -30,7 +30,7 @@ from mmae_jax.train import workdir as workdir_guard
 from mmae_jax.train.devices import accelerator_warning, runtime_summary
 from mmae_jax.train.logs import MetricWriter, drop_rows_after
 from mmae_jax.train.mesh import batch_sharding, create_mesh, replicated
-from mmae_jax.train.optimizer import make_optimizer
+from mmae_jax.train.optimizer import learning_rate_used, make_optimizer
 from mmae_jax.train.provenance import provenance
 from mmae_jax.train.state import create_train_state, init_model_parts, model_config
 from mmae_jax.train.step_metrics import MetricWindow, NonFiniteError  # noqa: F401  (raised by run)
@@ -176,7 +176,7 @@ class Trainer:
                         now = time.perf_counter()
                         clips_per_s = (done - last_step) * config.batch_size / max(now - last_time, 1e-9)
                         last_time, last_step = now, done
-                        lr = float(self.schedule(done // config.optim.grad_accum_steps))
+                        lr = learning_rate_used(self.schedule, done, config.optim.grad_accum_steps)
                         means = window.means()
                         writer.write(done, dict(means, lr=lr, clips_per_s=clips_per_s), "train")
                         bar.set_postfix(loss=f"{means['loss']:.4f}", clips_s=f"{clips_per_s:.1f}")

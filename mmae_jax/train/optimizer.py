@@ -82,3 +82,9 @@ def make_optimizer(optim_cfg, params, *, depth: int, total_updates: int, updates
     if optim_cfg.grad_accum_steps > 1:
         tx = optax.MultiSteps(tx, every_k_schedule=optim_cfg.grad_accum_steps)
     return tx, schedule
+
+
+def learning_rate_used(schedule: optax.Schedule, steps_done: int, accum_steps: int = 1) -> float:
+    """The learning rate of the last update made in ``steps_done`` training steps (updates
+    count from 0, one every ``accum_steps`` steps); the first update's before any was made."""
+    return float(schedule(max(steps_done // accum_steps - 1, 0)))
