@@ -200,7 +200,8 @@ def coupled_voice(actor: Actor, expression: str, contour: str, onset: float, spe
                   rng: np.random.Generator) -> np.ndarray:
     """float32 [seconds * sample_rate], coupled style: a steady voice until ``onset``, then the
     pitch moves an octave up (rising) or down (falling) while the loudness pulses at the
-    expression's syllable rate and the harmonics fall off with its exponent."""
+    expression's syllable rate and the harmonics (all below 7 kHz, so they cover most mel bins)
+    fall off with its exponent; noise a quarter of the actor's level."""
     n = int(round(spec.seconds * spec.sample_rate))
     t = np.arange(n) / spec.sample_rate
     after = np.clip((t / spec.seconds - onset) / (1.0 - onset), 0.0, 1.0)
@@ -208,10 +209,11 @@ def coupled_voice(actor: Actor, expression: str, contour: str, onset: float, spe
     pitch = actor.base_pitch * rng.uniform(0.9, 1.1) * 2.0 ** (sign * after - 0.5 * sign)
     phase = 2 * np.pi * np.cumsum(pitch) / spec.sample_rate
     rolloff = np.where(after > 0, COUPLED_ROLLOFF[expression], 1.2)
-    voice = sum(np.sin(k * phase) / k ** rolloff for k in range(1, 11))
+    weights = [(k * pitch < 7000) / k ** rolloff for k in range(1, 41)]
+    voice = sum(w * np.sin(k * phase) for k, w in enumerate(weights, 1)) / np.sqrt(sum(w ** 2 for w in weights))
     pulse = 0.5 + 0.5 * np.sin(2 * np.pi * COUPLED_SYLLABLE_HZ[expression] * t + rng.uniform(0, 2 * np.pi))
     loudness = np.where(after > 0, 0.1 + 0.9 * pulse, 0.5)
-    signal = 0.25 * voice * loudness + rng.normal(0, actor.noise, n)
+    signal = 0.25 * voice * loudness + rng.normal(0, actor.noise / 4, n)
     return np.clip(signal, -1, 1).astype(np.float32)
 
 
