@@ -1,14 +1,69 @@
-"""Fixtures shared by the test files.
+"""Fixtures and settings shared by the test files.
 
 ``data_dir``: the tiny stored dataset of ``stored_dataset.write_stored_dataset`` (48 clips of
 12 speakers, 4 classes), written once per session; under pytest-xdist once per worker. Tests
 read it and never write into it. ``stored_dataset.tiny_config`` / ``tiny_flags`` give the
 experiment config that trains on it.
+
+XLA compilation cache: the tests compile the same tiny models again and again (every
+training run jits the same initialiser, train and eval steps), so the session keeps JAX's
+persistent compilation cache in a temporary folder that the xdist workers share and that is
+removed at the end. A cached executable is the one XLA compiled for the same program, so
+results do not change; only this pytest process and its workers use it (subprocesses
+compile for themselves). ``JAX_COMPILATION_CACHE_DIR`` set by the caller is used instead.
 """
+
+import os
+import shutil
+import tempfile
 
 import pytest
 
 from stored_dataset import write_stored_dataset
+
+_CACHE_ENV = "MMAE_JAX_TESTS_COMPILATION_CACHE"
+
+
+def pytest_configure(config):
+    import jax
+
+    if os.environ.get("JAX_COMPILATION_CACHE_DIR"):
+        return
+    if _CACHE_ENV not in os.environ:            # the controller (or a run without xdist) makes it
+        os.environ[_CACHE_ENV] = tempfile.mkdtemp(prefix="mmae-jax-tests-xla-")
+        config._mmae_jax_cache_owner = True
+    jax.config.update("jax_compilation_cache_dir", os.environ[_CACHE_ENV])
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.1)
+    jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+    jax.config.update("jax_compilation_cache_max_size", 2 ** 31)   # a size limit turns on its file lock
+
+
+def pytest_unconfigure(config):
+    if getattr(config, "_mmae_jax_cache_owner", False):
+        shutil.rmtree(os.environ.pop(_CACHE_ENV), ignore_errors=True)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config, items):
+    """``--dist loadgroup``: give each ``xdist_group`` test its ``@group`` node-id suffix.
+
+    pytest-xdist 3.8 sends a group to one worker by appending ``@group`` to the node id through
+    ``item._nodeid``, which pytest 9.2 no longer reads (pytest-dev/pytest-xdist#1386): the group
+    would be spread over the workers and its module fixture built by each. This writes the same
+    suffix where pytest 9.2 keeps the id; where xdist's suffix took effect it does nothing.
+    """
+    if not os.environ.get("PYTEST_XDIST_WORKER") or not config.getvalue("loadgroup"):
+        return
+    try:
+        from _pytest.nodeid import NodeId
+    except ImportError:                          # pytest before 9.2: xdist's own suffix works
+        return
+    for item in items:
+        groups = sorted({str(mark.args[0] if mark.args else mark.kwargs.get("name", "default"))
+                         for mark in item.iter_markers("xdist_group")})
+        suffix = "@" + "_".join(groups)
+        if groups and not item.nodeid.endswith(suffix):
+            item._id = NodeId.parse(item.nodeid + suffix)
 
 
 @pytest.fixture(scope="session")

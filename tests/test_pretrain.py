@@ -15,6 +15,10 @@ import pretrain_demo  # noqa: E402
 from stored_dataset import tiny_config  # noqa: E402
 
 
+# The tests of one pre-training run share it: one xdist worker runs them (`--dist loadgroup`).
+uses_pretrained = pytest.mark.xdist_group("pretrained")
+
+
 @pytest.fixture(scope="module")
 def pretrained(data_dir, tmp_path_factory):
     from mmae_jax.train.loop import pretrain
@@ -23,6 +27,7 @@ def pretrained(data_dir, tmp_path_factory):
     return workdir, results
 
 
+@uses_pretrained
 def test_pretraining_loss_falls_and_pictures_are_written(pretrained):
     from mmae_jax.train.logs import read_metrics
     workdir, results = pretrained
@@ -36,6 +41,7 @@ def test_pretraining_loss_falls_and_pictures_are_written(pretrained):
     assert config["kind"] == "pretrainer"
 
 
+@uses_pretrained
 def test_finetuning_from_pretraining_loads_every_encoder_tensor(pretrained, data_dir, tmp_path):
     from flax import nnx
 

@@ -77,6 +77,10 @@ def test_init_pointing_at_a_file_or_nothing_is_one_line(data_dir, tmp_path, caps
 
 # ---- workdirs ------------------------------------------------------------------------------
 
+# The tests that read one finished run share it: one xdist worker runs them (`--dist loadgroup`).
+uses_finished_run = pytest.mark.xdist_group("finished_run")
+
+
 @pytest.fixture(scope="module")
 def finished_run(data_dir, tmp_path_factory):
     from mmae_jax.cli import main
@@ -86,6 +90,7 @@ def finished_run(data_dir, tmp_path_factory):
     return workdir
 
 
+@uses_finished_run
 def test_workdir_of_another_experiment_is_refused_and_config_kept(data_dir, finished_run, capsys):
     from mmae_jax.cli import main
 
@@ -96,6 +101,7 @@ def test_workdir_of_another_experiment_is_refused_and_config_kept(data_dir, fini
     assert (finished_run / "config.json").read_text() == saved
 
 
+@uses_finished_run
 def test_same_experiment_resumes_to_the_same_results(data_dir, finished_run, capsys):
     from mmae_jax.cli import main
 
@@ -158,6 +164,7 @@ def test_a_stale_lock_of_a_dead_process_is_replaced(tmp_path):
 
 # ---- preemption ------------------------------------------------------------------------------
 
+@uses_finished_run
 def test_sigterm_exits_75_and_the_resumed_run_gives_the_uninterrupted_result(data_dir, finished_run, tmp_path,
                                                                            monkeypatch, capsys):
     from mmae_jax.cli import main

@@ -9,15 +9,28 @@ import pytest
 from stored_dataset import tiny_config
 
 
-def test_training_lowers_loss_and_writes_results(data_dir, tmp_path):
+# The tests that read one finished run share it: one xdist worker runs them (`--dist loadgroup`).
+uses_trained = pytest.mark.xdist_group("trained")
+
+
+@pytest.fixture(scope="module")
+def trained(data_dir, tmp_path_factory):
+    """``(workdir, results)`` of the tiny experiment: 3 epochs of 4 steps, evaluated every epoch."""
     from mmae_jax.train.loop import train_and_evaluate
+
+    workdir = tmp_path_factory.mktemp("trained")
+    return workdir, train_and_evaluate(tiny_config(data_dir), workdir)
+
+
+@uses_trained
+def test_training_lowers_loss_and_writes_results(trained):
     from mmae_jax.train.logs import read_metrics
 
-    results = train_and_evaluate(tiny_config(data_dir), tmp_path)
-    losses = [r["loss"] for r in read_metrics(tmp_path) if r["split"] == "train"]
+    workdir, results = trained
+    losses = [r["loss"] for r in read_metrics(workdir) if r["split"] == "train"]
     assert len(losses) == results["steps"] == 3 * math.ceil(32 / 8)     # 8 of 12 speakers train
     assert np.mean(losses[-3:]) < np.mean(losses[:3])
-    saved = json.loads((tmp_path / "results.json").read_text())
+    saved = json.loads((workdir / "results.json").read_text())
     assert saved["strategy"] == "fslf" and saved["test"]["num_examples"] == 8
     assert set(saved["test"]["per_class_recall"]) == {f"class{i}" for i in range(4)}
     # WAR, UAR and recalls are those of the saved confusion matrix, and above chance (25 %): the
@@ -29,25 +42,24 @@ def test_training_lowers_loss_and_writes_results(data_dir, tmp_path):
     assert saved["test"]["uar"] == pytest.approx(recall.mean())
     assert saved["test"]["war"] > 25.0
     assert saved["test_at_best_validation"]["epoch"] in (1, 2, 3)
-    assert (tmp_path / "confusion_test.png").stat().st_size > 5_000          # a drawn matrix
-    assert (tmp_path / "final_model" / "config.json").is_file()
+    assert (workdir / "confusion_test.png").stat().st_size > 5_000          # a drawn matrix
+    assert (workdir / "final_model" / "config.json").is_file()
 
 
-def test_evaluate_command_writes_the_split_report(data_dir, tmp_path):
+@uses_trained
+def test_evaluate_command_writes_the_split_report(trained):
     from mmae_jax.cli import main
-    from mmae_jax.train.loop import train_and_evaluate
 
-    config = tiny_config(data_dir, num_epochs=1)
-    results = train_and_evaluate(config, tmp_path)
-    saved_config, saved_results = (tmp_path / "config.json").read_bytes(), (tmp_path / "results.json").read_bytes()
-    assert main(["evaluate", "--workdir", str(tmp_path), "--split", "test"]) == 0
-    report = json.loads((tmp_path / "evaluations" / "final_test" / "results.json").read_text())
+    workdir, results = trained
+    saved_config, saved_results = (workdir / "config.json").read_bytes(), (workdir / "results.json").read_bytes()
+    assert main(["evaluate", "--workdir", str(workdir), "--split", "test"]) == 0
+    report = json.loads((workdir / "evaluations" / "final_test" / "results.json").read_text())
     assert report["num_examples"] == 8 and report["step"] == results["steps"]
     assert report["war"] == pytest.approx(results["test"]["war"])
     assert report["confusion_matrix"] == results["test"]["confusion_matrix"]
     # the training run's files are left as they were
-    assert (tmp_path / "config.json").read_bytes() == saved_config
-    assert (tmp_path / "results.json").read_bytes() == saved_results
+    assert (workdir / "config.json").read_bytes() == saved_config
+    assert (workdir / "results.json").read_bytes() == saved_results
 
 
 def test_nan_in_the_data_stops_training_with_the_step(data_dir, tmp_path, monkeypatch):
