@@ -17,20 +17,27 @@ SPEAKERS = {
 }
 
 
+def speakers_by_fold(dataset: str, protocol: str) -> list[dict[str, set[int]]]:
+    """Each fold of ``protocol`` on two clips of every speaker of ``dataset``: split name -> the
+    speakers whose clips it holds (only the splits that hold clips)."""
+    clip_speakers = [s for s in SPEAKERS[dataset] for _ in range(2)]
+    clip_ids = [f"{s}_{i}" for i, s in enumerate(clip_speakers)]
+    folds = []
+    for fold in range(protocols.num_folds(dataset)):
+        splits = protocols.assign_splits(dataset, protocol, clip_ids, clip_speakers, fold=fold)
+        folds.append({name: {s for s, split in zip(clip_speakers, splits) if split == name} for name in set(splits)})
+    return folds
+
+
 @pytest.mark.parametrize("dataset", sorted(SPEAKERS))
 def test_kfold_never_puts_a_speaker_on_two_sides_and_tests_everyone_once(dataset):
-    speakers = SPEAKERS[dataset]
-    clip_ids = [f"{s}_{i}" for s in speakers for i in range(3)]
-    clip_speakers = [s for s in speakers for _ in range(3)]
     tested = collections.Counter()
-    for fold in range(protocols.num_folds(dataset)):
-        splits = protocols.assign_splits(dataset, "kfold", clip_ids, clip_speakers, fold=fold)
-        sides = {name: {s for s, split in zip(clip_speakers, splits) if split == name} for name in protocols.SPLITS}
-        assert all(sides[name] for name in protocols.SPLITS)
+    for sides in speakers_by_fold(dataset, "kfold"):
+        assert set(sides) == set(protocols.SPLITS)                  # every split holds clips
         assert not (sides["train"] & sides["validation"] or sides["train"] & sides["test"]
                     or sides["validation"] & sides["test"])
         tested.update(sides["test"])
-    assert sorted(tested) == sorted(speakers) and set(tested.values()) == {1}
+    assert sorted(tested) == sorted(SPEAKERS[dataset]) and set(tested.values()) == {1}
 
 
 def test_fold_membership_matches_the_published_protocols():
@@ -72,16 +79,11 @@ HICMAE_CREMA_D_TEST_ACTORS = [(1001, 1018), (1019, 1036), (1037, 1054), (1055, 1
 
 @pytest.mark.parametrize("dataset", ["ravdess", "crema_d", "iemocap"])
 def test_hicmae_folds_keep_speakers_on_one_side_and_take_no_validation(dataset):
-    speakers = SPEAKERS[dataset]
-    clip_ids = [f"{s}_{i}" for s in speakers for i in range(2)]
-    clip_speakers = [s for s in speakers for _ in range(2)]
     tested = collections.Counter()
-    for fold in range(protocols.num_folds(dataset)):
-        splits = protocols.assign_splits(dataset, "hicmae", clip_ids, clip_speakers, fold=fold)
-        assert set(splits) == {"train", "test"}
-        train = {s for s, split in zip(clip_speakers, splits) if split == "train"}
-        test = {s for s, split in zip(clip_speakers, splits) if split == "test"}
-        assert not train & test and train | test == set(speakers)
+    for fold, sides in enumerate(speakers_by_fold(dataset, "hicmae")):
+        assert set(sides) == {"train", "test"}
+        train, test = sides["train"], sides["test"]
+        assert not train & test and train | test == set(SPEAKERS[dataset])
         tested.update(test)
         if dataset == "ravdess":
             assert len(train) == 20 and sorted(test) == list(range(4 * fold + 1, 4 * fold + 5))

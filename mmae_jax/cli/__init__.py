@@ -55,7 +55,7 @@ def _version() -> str:
 def build_parser() -> argparse.ArgumentParser:
     from mmae_jax.cli.runtime import add_config_arguments
 
-    parser = argparse.ArgumentParser(prog="mmae-jax", description=__doc__.splitlines()[0], allow_abbrev=False,
+    parser = argparse.ArgumentParser(prog="mmae-jax", description=__doc__ and __doc__.splitlines()[0], allow_abbrev=False,
                                      formatter_class=HelpFormatter)
     parser.add_argument("--version", action="version", version=f"mmae-jax {_version()}")
     parser.add_argument("--verbose", action="store_true", help="show library log lines and warnings")

@@ -1,20 +1,21 @@
-"""``mmae-jax compare``: run a checkpoint in PyTorch and converted in JAX; print the differences."""
+"""``mmae-jax compare``: PyTorch vs converted JAX outputs of one checkpoint (max abs / rel difference).
+
+Builds the PyTorch model from the checkpoint (mmae_jax.convert.torch_reference for official .pth
+files, transformers for Hugging Face folders), converts it in memory, runs both in float32 on the
+same random input and prints one row per output.
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
 
+from mmae_jax.cli.arguments import add_command, add_source
+
 
 def register(subparsers) -> None:
-    parser = subparsers.add_parser(
-        "compare", help="PyTorch vs converted JAX outputs of one checkpoint (max abs / rel difference)",
-        description="Builds the PyTorch model from the checkpoint (mmae_jax.convert.torch_reference for "
-                    "official .pth files, transformers for Hugging Face folders), converts it in memory, "
-                    "runs both in float32 on the same random input and prints one row per output.")
-    parser.add_argument("--source", required=True,
-                        help="checkpoint file, Hugging Face folder, or Hugging Face model id ORG/NAME[@REVISION] "
-                             "(fetched into the hub cache; HF_HUB_OFFLINE=1 reads only the cache)")
+    parser = add_command(subparsers, "compare", run, __doc__, accepts_config=True)
+    add_source(parser)
     parser.add_argument("--variant", help="default: read from the checkpoint")
     parser.add_argument("--batch", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
@@ -39,7 +40,6 @@ def register(subparsers) -> None:
                           help="sizes the schedule: config.num_epochs epochs of this many steps")
     training.add_argument("--frames", type=int, help="clip length (default: the checkpoint's, else 16)")
     training.add_argument("--img-size", type=int, help="frame size (default: the checkpoint's, else 224)")
-    parser.set_defaults(func=run, accepts_config=True)
 
 
 def run(args: argparse.Namespace) -> int:

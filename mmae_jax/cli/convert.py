@@ -1,20 +1,21 @@
-"""``mmae-jax convert``: a PyTorch VideoMAE checkpoint -> an mmae_jax model directory."""
+"""``mmae-jax convert``: convert an official VideoMAE .pth, a Hugging Face VideoMAE folder or model id.
+
+Reads official fine-tuned or pre-training checkpoints (.pth/.pt/.bin/.safetensors) and Hugging Face
+VideoMAE folders or model ids, checks every tensor against the model and writes OUTPUT/config.json +
+OUTPUT/params (orbax). Nothing is written if anything does not fit.
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
 
+from mmae_jax.cli.arguments import add_command, add_source
+
 
 def register(subparsers) -> None:
-    parser = subparsers.add_parser(
-        "convert", help="convert an official VideoMAE .pth, a Hugging Face VideoMAE folder or model id",
-        description="Reads official fine-tuned or pre-training checkpoints (.pth/.pt/.bin/.safetensors) and "
-                    "Hugging Face VideoMAE folders or model ids, checks every tensor against the model and writes "
-                    "OUTPUT/config.json + OUTPUT/params (orbax). Nothing is written if anything does not fit.")
-    parser.add_argument("--source", required=True,
-                        help="checkpoint file, Hugging Face folder, or Hugging Face model id ORG/NAME[@REVISION] "
-                             "(fetched into the hub cache; HF_HUB_OFFLINE=1 reads only the cache)")
+    parser = add_command(subparsers, "convert", run, __doc__)
+    add_source(parser)
     parser.add_argument("--output", required=True, help="new model directory")
     parser.add_argument("--variant", help="tiny/small/base/large/huge; default: read from the checkpoint")
     parser.add_argument("--num-classes", type=int,
@@ -25,7 +26,6 @@ def register(subparsers) -> None:
     parser.add_argument("--size", type=int, help="input height = width (default: 224 or the Hugging Face config's)")
     parser.add_argument("--trust-pickle", action="store_true",
                         help="allow a full unpickle of a .pth that needs more than tensors (runs its code!)")
-    parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -1,4 +1,9 @@
-"""``mmae-jax forward``: run a converted or trained model on a saved input tensor (float32)."""
+"""``mmae-jax forward``: run a model directory on an .npy input and save logits or features.
+
+Input: a float .npy of clips in PyTorch's [B, C, T, H, W] layout (or [B, T, H, W, C] with --layout
+nthwc), already normalised. Output: logits [B, K], or with --features the pooled features [B, D] of
+a classifier / the encoder tokens [B, N, D] of a pretrainer.
+"""
 
 from __future__ import annotations
 
@@ -6,21 +11,18 @@ import argparse
 import sys
 from pathlib import Path
 
+from mmae_jax.cli.arguments import add_checkpoint, add_command
+
 LAYOUTS = ("ncthw", "nthwc")
 
 
 def register(subparsers) -> None:
-    parser = subparsers.add_parser(
-        "forward", help="run a model directory on an .npy input and save logits or features",
-        description="Input: a float .npy of clips in PyTorch's [B, C, T, H, W] layout (or [B, T, H, W, C] "
-                    "with --layout nthwc), already normalised. Output: logits [B, K], or with --features the "
-                    "pooled features [B, D] of a classifier / the encoder tokens [B, N, D] of a pretrainer.")
-    parser.add_argument("--checkpoint", required=True, help="model directory (from convert or training)")
+    parser = add_command(subparsers, "forward", run, __doc__)
+    add_checkpoint(parser, "model directory (from convert or training)")
     parser.add_argument("--input", required=True, help=".npy input clips")
     parser.add_argument("--output", required=True, help=".npy file to write")
     parser.add_argument("--layout", choices=LAYOUTS, default="ncthw")
     parser.add_argument("--features", action="store_true", help="save features instead of logits")
-    parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -1,16 +1,19 @@
-"""``mmae-jax model-info``: parameter count, tokens and forward FLOPs of a variant or a saved model."""
+"""``mmae-jax model-info``: print parameters, tokens and FLOPs of a VideoMAE variant.
+
+Counts are computed from the model's shapes; no weights are allocated. FLOPs are XLA's count of the
+forward pass, a multiply-add counted as two (GFLOPs = 2 x GMACs; papers that quote GMACs as 'FLOPs'
+give half this number).
+"""
 
 from __future__ import annotations
 
 import argparse
 
+from mmae_jax.cli.arguments import add_command
+
 
 def register(subparsers) -> None:
-    parser = subparsers.add_parser(
-        "model-info", help="print parameters, tokens and FLOPs of a VideoMAE variant",
-        description="Counts are computed from the model's shapes; no weights are allocated. FLOPs are "
-                    "XLA's count of the forward pass, a multiply-add counted as two (GFLOPs = 2 x GMACs; "
-                    "papers that quote GMACs as 'FLOPs' give half this number).")
+    parser = add_command(subparsers, "model-info", run, __doc__)
     parser.add_argument("--model", metavar="DIR",
                         help="a model directory or training workdir (its final_model): use its config "
                              "instead of --variant/--num-classes/--frames/--size/--paper-head")
@@ -22,7 +25,6 @@ def register(subparsers) -> None:
     parser.add_argument("--paper-head", action="store_true",
                         help="the original notebook's head: a fresh LayerNorm trained with the head "
                              "(model.head_norm=fresh)")
-    parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:

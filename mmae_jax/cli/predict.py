@@ -1,4 +1,10 @@
-"""``mmae-jax predict``: emotions of raw videos with a trained model, and what they rest on."""
+"""``mmae-jax predict``: predict the emotion of raw video files with a trained model.
+
+Each file is preprocessed as the checkpoint's training data was (builder config, frames, spectrogram
+rendering, fusion strategy) and classified. With each prediction comes the share of relevance
+(gradient x input) on the face images versus the spectrogram images. Files that can not be used are
+reported and skipped.
+"""
 
 from __future__ import annotations
 
@@ -8,17 +14,13 @@ import json
 import sys
 from pathlib import Path
 
+from mmae_jax.cli.arguments import add_checkpoint, add_command
+
 
 def register(subparsers) -> None:
-    parser = subparsers.add_parser(
-        "predict", help="predict the emotion of raw video files with a trained model",
-        description="Each file is preprocessed as the checkpoint's training data was (builder config, "
-                    "frames, spectrogram rendering, fusion strategy) and classified. With each prediction "
-                    "comes the share of relevance (gradient x input) on the face images versus the "
-                    "spectrogram images. Files that can not be used are reported and skipped.")
+    parser = add_command(subparsers, "predict", run, __doc__)
     parser.add_argument("videos", nargs="+", metavar="VIDEO", help="video files or folders of them")
-    parser.add_argument("--checkpoint", required=True,
-                        help="model directory from training (or the training workdir: its final_model)")
+    add_checkpoint(parser, "model directory from training (or the training workdir: its final_model)")
     parser.add_argument("--audio", help="a separate audio file for the (one) video, instead of its own track")
     parser.add_argument("--json", action="store_true", help="print one JSON list of the predictions")
     parser.add_argument("--explain", metavar="OUT.png",
@@ -31,7 +33,6 @@ def register(subparsers) -> None:
     parser.add_argument("--builder-config", default="", metavar="[DATASET/]CONFIG",
                         help="read the media with this data_prep builder config instead of the checkpoint's")
     parser.add_argument("--seed", type=int, default=0, help="seed of the rfas frame order")
-    parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:

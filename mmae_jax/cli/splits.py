@@ -1,18 +1,20 @@
-"""``mmae-jax splits``: write which stored clips every fold's train / validation / test holds."""
+"""``mmae-jax splits``: write the train / validation / test membership of a protocol as CSV files.
+
+One CSV per split (and per fold of kfold / hicmae): clip id, label, speaker and a content hash of
+the stored example, sorted by clip id, plus SHA256SUMS. The printed hash (sha256 of SHA256SUMS) is
+the one sweep and kfold summaries name.
+"""
 
 from __future__ import annotations
 
 import argparse
 
+from mmae_jax.cli.arguments import add_command
+
 
 def register(subparsers) -> None:
-    parser = subparsers.add_parser(
-        "splits", help="write the train / validation / test membership of a protocol as CSV files",
-        description="One CSV per split (and per fold of kfold / hicmae): clip id, label, speaker and a "
-                    "content hash of the stored example, sorted by clip id, plus SHA256SUMS. The printed "
-                    "hash (sha256 of SHA256SUMS) is the one sweep and kfold summaries name.")
+    parser = add_command(subparsers, "splits", run, __doc__, accepts_config=True)
     parser.add_argument("--out", required=True, help="folder for the files")
-    parser.set_defaults(func=run, accepts_config=True)
 
 
 def run(args: argparse.Namespace) -> int:

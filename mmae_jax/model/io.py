@@ -115,11 +115,13 @@ def load_model(directory: str | Path, *, overrides: dict[str, Any] | None = None
     return model, cfg, kind
 
 
-def non_param_state(cfg: VideoMAEConfig, kind: str, *, seed: int = 0) -> nnx.State:
+def non_param_state(cfg: VideoMAEConfig, kind: str, *, seed: int = 0, sharding=None) -> nnx.State:
     """The state of a ``kind`` model that is not a parameter (dropout streams), computed alone:
-    under ``jax.jit`` the parameter initialisers are dead code."""
+    under ``jax.jit`` the parameter initialisers are dead code. ``sharding``: where it is placed
+    (default: the default device)."""
     model_class = _model_class(kind)
-    return jax.jit(lambda: nnx.split(model_class(cfg, rngs=nnx.Rngs(seed)), nnx.Param, ...)[2])()
+    placement = {} if sharding is None else dict(out_shardings=sharding)
+    return jax.jit(lambda: nnx.split(model_class(cfg, rngs=nnx.Rngs(seed)), nnx.Param, ...)[2], **placement)()
 
 
 @dataclasses.dataclass(frozen=True)

@@ -19,12 +19,11 @@ from typing import Sequence
 import jax
 import ml_collections
 import orbax.checkpoint as ocp
-from flax import nnx
 
 from mmae_jax.data.source import open_dataset, stored_builder_dir
 from mmae_jax.errors import ConfigError, InputError
-from mmae_jax.model.encoder import VideoMAEClassifier, trainable_filter
-from mmae_jax.model.io import PARAMS_DIR, read_params
+from mmae_jax.model.encoder import trainable_filter
+from mmae_jax.model.io import PARAMS_DIR, abstract_model, non_param_state, read_params
 from mmae_jax.model.paths import flat_params, map_named
 from mmae_jax.train.evaluation import evaluate_split
 from mmae_jax.train.mesh import batch_sharding, create_mesh, replicated, tree_shardings
@@ -113,15 +112,11 @@ def evaluate_workdir(workdir: str | Path, split: str = "test", *, model: str = "
     cfg = model_config(config, len(class_names))
     mesh = create_mesh(config.mesh.data, config.mesh.fsdp)
 
-    abstract_model = nnx.eval_shape(lambda: VideoMAEClassifier(cfg, rngs=nnx.Rngs(0)))
-    parts = split_model(abstract_model, trainable_filter(cfg))
+    parts = split_model(abstract_model(cfg, "classifier"), trainable_filter(cfg))
     groups = dict(trainable=parts.trainable, frozen=parts.frozen)
     shardings = {k: tree_shardings(v, mesh, config.mesh.min_shard_bytes) for k, v in groups.items()}
     state, step = restore_parameters(workdir, model, groups, shardings)
-    # The non-parameter state (dropout streams; unused in eval mode). Only it is computed:
-    # the parameter initialisers are dead code in this jit.
-    rest = jax.jit(lambda: split_model(VideoMAEClassifier(cfg, rngs=nnx.Rngs(0)), trainable_filter(cfg)).rest,
-                   out_shardings=replicated(mesh))()
+    rest = non_param_state(cfg, "classifier", sharding=replicated(mesh)).to_pure_dict()   # dropout streams
     eval_step = jax.jit(make_eval_step(parts.eval_graphdef, rest, tuple(config.eval.views),
                                        normalization=config.data.normalization))
     report = evaluate_split(eval_step, state, config.data, split, class_names,
