@@ -1,6 +1,8 @@
 """MAE pre-training through the shared train loop, and fine-tuning from its encoder."""
 
 import json
+import os
+import signal
 import sys
 from pathlib import Path
 
@@ -61,6 +63,50 @@ def test_finetuning_from_pretraining_loads_every_encoder_tensor(pretrained, data
         np.testing.assert_array_equal(np.asarray(loaded_at(loaded, path)), np.asarray(value))
     results = trainer.run()
     assert results["steps"] == 4 and results["test"]["num_examples"] == 8
+
+
+@pytest.mark.slow            # a second 16-step pre-training run (about 10 s)
+@uses_pretrained
+def test_preempted_pretraining_resumes_to_the_uninterrupted_result(pretrained, data_dir, tmp_path, monkeypatch):
+    """The task's checkpointed state comes back: the step-4 reconstruction loss, evaluated before
+    the SIGTERM, is in the resumed run's history without being evaluated again."""
+    from mmae_jax.data import pipeline
+    from mmae_jax.train.logs import read_metrics
+    from mmae_jax.train.loop import pretrain
+    from mmae_jax.train.pretraining import PretrainingTask
+
+    real = pipeline.make_train_iterator
+
+    def interrupted(*args, **kwargs):          # SIGTERM while step 6 runs: step 6 is saved, 7 is not run
+        for step, batch in enumerate(real(*args, **kwargs), start=kwargs.get("start_step", 0) + 1):
+            if step == 6:
+                os.kill(os.getpid(), signal.SIGTERM)
+            yield batch
+
+    config = tiny_config(data_dir, pretrain_demo.get_config(), num_epochs=4)     # the `pretrained` run
+    monkeypatch.setattr(pipeline, "make_train_iterator", interrupted)
+    assert pretrain(config, tmp_path) == {"status": "preempted", "step": 6}
+    monkeypatch.undo()
+    evaluations = []
+    monkeypatch.setattr(PretrainingTask, "at_evaluation", recording(PretrainingTask.at_evaluation, evaluations))
+    results = pretrain(config, tmp_path)
+    assert evaluations == [8, 12, 16] and results["provenance"]["resumed_from_step"] == 6
+    reference_dir, reference = pretrained
+    history, expected = results["reconstruction_history"], reference["reconstruction_history"]
+    assert [h["step"] for h in history] == [h["step"] for h in expected] == [4, 8, 12, 16]
+    np.testing.assert_allclose([h["loss"] for h in history], [h["loss"] for h in expected], rtol=1e-5)
+    losses = {run: [(row["step"], row["loss"]) for row in read_metrics(run) if row["split"] == "train"]
+              for run in (tmp_path, reference_dir)}
+    assert [step for step, _ in losses[tmp_path]] == list(range(1, 17))
+    np.testing.assert_allclose(losses[tmp_path], losses[reference_dir], rtol=1e-5)
+
+
+def recording(method, calls: list):
+    """``method`` that also appends the step it is called at (its second argument) to ``calls``."""
+    def wrapper(self, context, step, *args):
+        calls.append(step)
+        return method(self, context, step, *args)
+    return wrapper
 
 
 def loaded_at(tree, path):

@@ -34,14 +34,12 @@ def train_losses(workdir: Path) -> list[float]:
 
 MESH_SCRIPT = textwrap.dedent("""
     import json, sys
-    sys.path.insert(0, "configs")
-    import jax, demo
+    import jax
     from mmae_jax.train.classification import ClassificationTask
     from mmae_jax.train.loop import Trainer
-    config = demo.get_config()
-    config.data.update(data_dir=sys.argv[1], image_size=32, num_frames=4, shuffle_buffer=64)
-    config.update(batch_size=8, max_steps=4, num_epochs=1)
-    config.mesh.update(data=int(sys.argv[3]), fsdp=int(sys.argv[4]))
+    from stored_dataset import tiny_config
+    config = tiny_config(sys.argv[1], max_steps=4, num_epochs=1,
+                         **{"mesh.data": int(sys.argv[3]), "mesh.fsdp": int(sys.argv[4])})
     trainer = Trainer(config, sys.argv[2], ClassificationTask())
     trainer.run()
     kernel = trainer.state["trainable"]["encoder"]["blocks"][0]["mlp"]["fc1"]["kernel"]
