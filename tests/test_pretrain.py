@@ -197,6 +197,7 @@ def test_corpus_that_would_read_test_clips_is_refused(corpus_dir):
     corpus.open_corpus(config.data, corpus.entries("synthetic:kfold:1"))   # the evaluation fold itself: allowed
 
 
+@pytest.mark.slow            # two runs of their own (pre-training on the corpus, the probe): 20-30 s
 def test_pretraining_on_a_corpus_then_linear_probe(corpus_dir, tmp_path):
     from mmae_jax.train.loop import pretrain, train_and_evaluate
 
