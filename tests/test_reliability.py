@@ -53,11 +53,10 @@ def test_partial_init_is_allowed_on_request_and_its_report_kept(data_dir, tmp_pa
 
 
 def test_init_report_is_printed_for_a_full_load(data_dir, tmp_path, capsys):
-    from mmae_jax.train.loop import train_and_evaluate
+    from mmae_jax.train.loop import Trainer
 
     save_tiny_model(tmp_path / "same")
-    train_and_evaluate(tiny_config(data_dir, init=str(tmp_path / "same"), max_steps=1, num_epochs=1),
-                       tmp_path / "run")
+    Trainer(tiny_config(data_dir, init=str(tmp_path / "same"), max_steps=1, num_epochs=1), tmp_path / "run")
     assert "loaded 58 tensors, 0 left at init, 0 unused" in capsys.readouterr().out
     assert (tmp_path / "run" / "init_report.txt").is_file()
 
