@@ -54,6 +54,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--unlabeled-repetitions", type=int, default=2)
     parser.add_argument("--unlabeled-seed", type=int, default=1000)
     parser.add_argument("--pretrain-epochs", type=int, default=20, help="epochs over the corpus")
+    parser.add_argument("--strategy", default="fslf", help="fusion strategy of every arm (face_only / audio_only: "
+                                                             "one modality, e.g. for the pooled-pixel rows)")
     parser.add_argument("--mask-ratio", type=float, default=0.75)
     parser.add_argument("--patch-size", type=int, default=16, help="pixels per patch side (64 px frames: 16 -> 4x4)")
     parser.add_argument("--pretrain-lr", type=float, default=1e-3)
@@ -147,7 +149,7 @@ def pretrain_config(data_dir: Path, seed: int, args):
     config = pretrain_demo.get_config()
     config.seed = seed
     config.corpus = f"videos/{UNLABELED_CONFIG[args.style]},{LABELLED}"
-    config.data.update(data_dir=str(data_dir), builder_config=labelled_config(args))
+    config.data.update(data_dir=str(data_dir), builder_config=labelled_config(args), strategy=args.strategy)
     config.num_epochs = args.pretrain_epochs
     config.model.update(mask_ratio=args.mask_ratio, norm_pix_loss=bool(args.norm_pix_loss), patch_size=args.patch_size)
     config.optim.lr = args.pretrain_lr
@@ -157,7 +159,7 @@ def pretrain_config(data_dir: Path, seed: int, args):
 
 
 def classifier_config(data_dir: Path, seed: int, init: str, *, epochs: int, lr: float, patch_size: int = 16,
-                      builder_config: str = ""):
+                      builder_config: str = "", strategy: str = "fslf"):
     """The demo fine-tuning config on ``data_dir`` (``builder_config`` empty: a store holding one
     build, as the label subset's)."""
     import demo
@@ -165,7 +167,7 @@ def classifier_config(data_dir: Path, seed: int, init: str, *, epochs: int, lr: 
     config = demo.get_config("mode=finetune" + (f",init={init}" if init else ""))
     config.model.patch_size = patch_size
     config.seed = seed
-    config.data.update(data_dir=str(data_dir), builder_config=builder_config)
+    config.data.update(data_dir=str(data_dir), builder_config=builder_config, strategy=strategy)
     config.num_epochs = epochs
     config.optim.lr = lr
     config.eval.every_epochs = epochs                  # evaluate once, at the end
@@ -291,9 +293,10 @@ def main(argv=None) -> int:
     counts = label_subset(data_dir, subset_dir, labelled_config(args), args.label_fraction)
     results = {"args": vars(args), "label_subset": counts, "seeds": {}}
     probe_cfg = classifier_config(data_dir, 0, "", epochs=1, lr=1, patch_size=args.patch_size,
-                                  builder_config=labelled_config(args))
+                                  builder_config=labelled_config(args), strategy=args.strategy)
     results["pixel_probe"] = linear_probe(None, probe_cfg.data)
-    results["pixel_probe_subset"] = linear_probe(None, classifier_config(subset_dir, 0, "", epochs=1, lr=1).data)
+    subset_cfg = classifier_config(subset_dir, 0, "", epochs=1, lr=1, strategy=args.strategy)
+    results["pixel_probe_subset"] = linear_probe(None, subset_cfg.data)
     print(json.dumps({key: results[key] for key in ("pixel_probe", "pixel_probe_subset")}), flush=True)
     finetune_epochs = None
     for seed in [int(s) for s in args.seeds.split(",") if s.strip()]:
@@ -309,14 +312,14 @@ def main(argv=None) -> int:
             train_clips, batch = counts["train"], classifier_config(subset_dir, 0, "", epochs=1, lr=1).batch_size
             finetune_epochs = max(1, round(args.finetune_steps / -(-train_clips // batch)))
         probe_cfg = classifier_config(data_dir, seed, "", epochs=1, lr=1, patch_size=args.patch_size,
-                                      builder_config=labelled_config(args))
+                                      builder_config=labelled_config(args), strategy=args.strategy)
         for init_name, init in (("pretrained", str(pt_dir)), ("random", "")):
             seed_results["linear_probe"][init_name] = linear_probe(encoder_of(init, probe_cfg, seed), probe_cfg.data)
             if args.probe_only:
                 continue
             seed_results["finetune_10pct"][init_name] = run_arm(
                 classifier_config(subset_dir, seed, init, epochs=finetune_epochs, lr=args.finetune_lr,
-                                  patch_size=args.patch_size),
+                                  patch_size=args.patch_size, strategy=args.strategy),
                 work / f"ft10_{init_name}_s{seed}")
         results["seeds"][seed] = seed_results
         print(json.dumps({seed: seed_results}), flush=True)
