@@ -1,6 +1,7 @@
 """Does MAE pre-training on fused sequences help? Pre-trained vs random init on the synthetic set.
 
-    python benchmarks/pretrain_evidence.py --workdir /tmp/evidence            # the full comparison
+    python benchmarks/pretrain_evidence.py --workdir /tmp/evidence --unlabeled-repetitions 2 --workers 1
+        # the full comparison of docs/pretraining.md (coupled style, mask 0.75, 1200 steps)
     python benchmarks/pretrain_evidence.py --workdir /tmp/evidence_tiny --tiny  # a few minutes, to debug
 
 1. The labelled set: ``mmae-jax prepare synthetic --config coupled`` (30 actors x 8 classes x
@@ -53,14 +54,14 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--unlabeled-actors", type=int, default=60)
     parser.add_argument("--unlabeled-repetitions", type=int, default=2)
     parser.add_argument("--unlabeled-seed", type=int, default=1000)
-    parser.add_argument("--pretrain-epochs", type=int, default=20, help="epochs over the corpus")
+    parser.add_argument("--pretrain-epochs", type=int, default=15, help="epochs over the corpus")
     parser.add_argument("--strategy", default="fslf", help="fusion strategy of every arm (face_only / audio_only: "
                                                              "one modality, e.g. for the pooled-pixel rows)")
     parser.add_argument("--mask-ratio", type=float, default=0.75)
     parser.add_argument("--patch-size", type=int, default=16, help="pixels per patch side (64 px frames: 16 -> 4x4)")
     parser.add_argument("--pretrain-lr", type=float, default=1e-3)
     parser.add_argument("--norm-pix-loss", type=int, default=1)
-    parser.add_argument("--finetune-steps", type=int, default=150, help="steps of the 10 %% label fine-tuning")
+    parser.add_argument("--finetune-steps", type=int, default=100, help="steps of the 10 %% label fine-tuning")
     parser.add_argument("--finetune-lr", type=float, default=1e-3)
     parser.add_argument("--label-fraction", type=float, default=0.1)
     parser.add_argument("--workers", type=int, default=None, help="build processes (default: every core)")
