@@ -1,7 +1,7 @@
 """Does MAE pre-training on fused sequences help? Pre-trained vs random init on the synthetic set.
 
     python benchmarks/pretrain_evidence.py --workdir /tmp/evidence --unlabeled-repetitions 2 --workers 1
-        # the full comparison of docs/pretraining.md (coupled style, mask 0.75, 1200 steps)
+        # the full comparison of docs/pretraining.md (coupled style, mask 0.75, 2400 steps)
     python benchmarks/pretrain_evidence.py --workdir /tmp/evidence_tiny --tiny  # a few minutes, to debug
 
 1. The labelled set: ``mmae-jax prepare synthetic --config coupled`` (30 actors x 8 classes x
@@ -54,7 +54,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--unlabeled-actors", type=int, default=60)
     parser.add_argument("--unlabeled-repetitions", type=int, default=2)
     parser.add_argument("--unlabeled-seed", type=int, default=1000)
-    parser.add_argument("--pretrain-epochs", type=int, default=15, help="epochs over the corpus")
+    parser.add_argument("--pretrain-epochs", type=int, default=30, help="epochs over the corpus")
     parser.add_argument("--strategy", default="fslf", help="fusion strategy of every arm (face_only / audio_only: "
                                                              "one modality, e.g. for the pooled-pixel rows)")
     parser.add_argument("--mask-ratio", type=float, default=0.75)
