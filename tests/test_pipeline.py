@@ -225,7 +225,7 @@ def test_global_batches_are_sharded_over_eight_devices(data_cfg, tmp_path):
     script.write_text(GLOBAL_ARRAYS_SCRIPT.format(
         tests_dir=os.path.dirname(__file__), data_dir=data_cfg.data_dir, frames=FRAMES,
         size=SIZE))
-    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=8",
+    env = {**os.environ, "XLA_FLAGS": f"{os.environ.get('XLA_FLAGS', '')} --xla_force_host_platform_device_count=8",
            "JAX_PLATFORMS": "cpu"}
     result = subprocess.run([sys.executable, str(script)], env=env, capture_output=True,
                             text=True, timeout=300)
