@@ -32,10 +32,6 @@ from mmae_jax.data.splits import SplitFn
 from mmae_jax.data.transform import clip_to_video
 
 _ENDLESS = 2**62
-# The map functions hold no Python control flow on tensors (every branch is on config values
-# or an explicit tf.cond), so tf.data traces them as written: AutoGraph's conversion of the
-# whole clip_to_video call tree would cost seconds of CPU per process and change nothing.
-_traced_as_written = tf.autograph.experimental.do_not_convert
 
 
 def _seed(*values) -> tf.Tensor:
@@ -57,8 +53,12 @@ def _parallel(cfg: ml_collections.ConfigDict) -> int:
 
 
 def _to_example(source: StoredDataset, cfg: ml_collections.ConfigDict, *, train: bool):
-    """The map function: (stream position, (global index, encoded example)) -> model input."""
-    @_traced_as_written
+    """The map function: (stream position, (global index, encoded example)) -> model input.
+
+    tf.data traces it as written: clip_to_video's call tree holds no Python control flow on
+    tensors (branches are on config values or explicit tf.cond), and AutoGraph's conversion
+    of that tree would cost seconds of CPU per process and change nothing."""
+    @tf.autograph.experimental.do_not_convert
     def convert(position, indexed):
         index, example = indexed
         seed = _seed(cfg.seed, position)
@@ -86,18 +86,17 @@ def train_dataset(cfg: ml_collections.ConfigDict, *, local_batch_size: int, proc
     first_epoch, skip = divmod(start_step * local_batch_size, per_epoch)
     buffer = max(1, min(cfg.shuffle_buffer, per_epoch))
 
-    @_traced_as_written
     def epoch(number):
         shuffle_seed = _scalar_seed(cfg.seed, process_index, number)
         shuffled = records.shuffle(buffer, seed=shuffle_seed, reshuffle_each_iteration=False)
-        return shuffled.enumerate().map(_traced_as_written(lambda i, x: (number * per_epoch + i, x)))
+        return shuffled.enumerate().map(lambda i, x: (number * per_epoch + i, x))
 
     stream = tf.data.Dataset.range(first_epoch, _ENDLESS).flat_map(epoch).skip(skip)
     convert = _to_example(source, cfg, train=True)
-    per_host = _traced_as_written(lambda position, indexed: convert(position * process_count + process_index,
-                                                                    indexed))
+    per_host = lambda position, indexed: convert(position * process_count + process_index,
+                                                 indexed)
     examples = stream.map(per_host, num_parallel_calls=_parallel(cfg), deterministic=True)
-    examples = examples.map(_traced_as_written(lambda x: {"video": x["video"], "label": x["label"]}))
+    examples = examples.map(lambda x: {"video": x["video"], "label": x["label"]})
     return examples.batch(local_batch_size, drop_remainder=True).prefetch(cfg.prefetch)
 
 
@@ -116,7 +115,7 @@ def eval_dataset(cfg: ml_collections.ConfigDict, split: str, *, local_batch_size
     convert = _to_example(source, cfg, train=False)
     # The rfas order and any randomness of an evaluated clip follow its global index.
     examples = records.map(
-        _traced_as_written(lambda index, example: {**convert(index, (index, example)), "mask": True}),
+        lambda index, example: {**convert(index, (index, example)), "mask": True},
         num_parallel_calls=_parallel(cfg), deterministic=True)
     blank = tf.nest.map_structure(lambda spec: tf.zeros(spec.shape, spec.dtype),
                                   examples.element_spec)

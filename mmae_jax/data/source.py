@@ -88,7 +88,7 @@ class StoredDataset:
             read_config=tfds.ReadConfig(**_READ_CONFIG),
             decoders={name: tfds.decode.SkipDecoding() for name in _ENCODED_FEATURES})
         indexed = records.enumerate(start=start)
-        return indexed.filter(tf.autograph.experimental.do_not_convert(lambda index, _: tf.gather(member, index)))
+        return indexed.filter(lambda index, _: tf.gather(member, index))
 
     def decode_windows(self, example: dict) -> tf.Tensor:
         """``spectrogram`` float32 [T, F, W] of an encoded example."""
