@@ -6,11 +6,13 @@ read it and never write into it. ``stored_dataset.tiny_config`` / ``tiny_flags``
 experiment config that trains on it.
 
 XLA compilation cache: the tests compile the same tiny models again and again (every
-training run jits the same initialiser, train and eval steps), so the session keeps JAX's
-persistent compilation cache in a temporary folder that the xdist workers share and that is
-removed at the end. A cached executable is the one XLA compiled for the same program, so
-results do not change; only this pytest process and its workers use it (subprocesses
-compile for themselves). ``JAX_COMPILATION_CACHE_DIR`` set by the caller is used instead.
+training run jits the same initialiser, train and eval steps; a resumed run compiles what the
+interrupted one did), so the session keeps JAX's persistent compilation cache in a temporary
+folder that is removed at the end. The xdist workers and every subprocess a test starts share
+it: the folder and the cache settings are exported as ``JAX_*`` environment variables, which JAX
+reads when it starts. A cached executable is the one XLA compiled for the same program and
+flags, so results do not change. ``JAX_COMPILATION_CACHE_DIR`` set by the caller is used
+instead (and kept).
 
 XLA's CPU backend compiles with LLVM optimisation level 0 in the tests
 (``--xla_backend_optimization_level=0`` added to ``XLA_FLAGS``, inherited by subprocesses;
@@ -28,7 +30,6 @@ import pytest
 
 from stored_dataset import write_stored_dataset
 
-_CACHE_ENV = "MMAE_JAX_TESTS_COMPILATION_CACHE"
 _FAST_COMPILES = "--xla_backend_optimization_level=0"
 
 
@@ -39,24 +40,32 @@ def with_fast_compiles(xla_flags: str = "") -> str:
     return f"{xla_flags} {_FAST_COMPILES}".strip()
 
 
+# JAX's cache settings for the tests, as the environment variables JAX reads at start-up: cache
+# compilations from 0.1 s and of any size; a size limit turns on the cache's file lock, which the
+# processes writing to it at the same time need.
+_CACHE_SETTINGS = {"JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0.1",
+                   "JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES": "0",
+                   "JAX_COMPILATION_CACHE_MAX_SIZE": str(2 ** 31)}
+
+
 def pytest_configure(config):
     os.environ["XLA_FLAGS"] = with_fast_compiles(os.environ.get("XLA_FLAGS", ""))
-    import jax
-
-    if os.environ.get("JAX_COMPILATION_CACHE_DIR"):
-        return
-    if _CACHE_ENV not in os.environ:            # the controller (or a run without xdist) makes it
-        os.environ[_CACHE_ENV] = tempfile.mkdtemp(prefix="mmae-jax-tests-xla-")
+    if not os.environ.get("JAX_COMPILATION_CACHE_DIR"):   # the controller (or a run without xdist)
+        os.environ["JAX_COMPILATION_CACHE_DIR"] = tempfile.mkdtemp(prefix="mmae-jax-tests-xla-")
+        os.environ.update(_CACHE_SETTINGS)
         config._mmae_jax_cache_owner = True
-    jax.config.update("jax_compilation_cache_dir", os.environ[_CACHE_ENV])
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.1)
-    jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
-    jax.config.update("jax_compilation_cache_max_size", 2 ** 31)   # a size limit turns on its file lock
+    import jax     # this process may have imported it before the variables were set: apply them
+
+    jax.config.update("jax_compilation_cache_dir", os.environ["JAX_COMPILATION_CACHE_DIR"])
+    for name in _CACHE_SETTINGS.keys() & os.environ.keys():
+        jax.config.update(name.lower(), type(getattr(jax.config, name.lower()))(os.environ[name]))
 
 
 def pytest_unconfigure(config):
     if getattr(config, "_mmae_jax_cache_owner", False):
-        shutil.rmtree(os.environ.pop(_CACHE_ENV), ignore_errors=True)
+        shutil.rmtree(os.environ.pop("JAX_COMPILATION_CACHE_DIR"), ignore_errors=True)
+        for name in _CACHE_SETTINGS:
+            os.environ.pop(name, None)
 
 
 @pytest.hookimpl(trylast=True)

@@ -72,14 +72,14 @@ def free_port() -> int:
 
 
 def launch_two_hosts(data_dir, workdir, sigterm_after: int | None = None) -> list[tuple[int, str]]:
-    """Train on two localhost processes (three epochs, a checkpoint every step); with
+    """Train on two localhost processes (three epochs, a checkpoint at each epoch end); with
     ``sigterm_after``, SIGTERM process 1 alone once that many train steps are logged.
     Returns each process's (exit code, output)."""
     port = free_port()
     procs = [subprocess.Popen(
         [sys.executable, "-m", "mmae_jax.cli", "train", "--workdir", str(workdir),
          "--coordinator-address", f"127.0.0.1:{port}", "--num-processes", "2", "--process-id", str(rank),
-         *tiny_flags(data_dir, **{"checkpoint.every_steps": 1})],
+         *tiny_flags(data_dir)],
         cwd=ROOT, env=environment(1), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         for rank in range(2)]
     if sigterm_after is not None:
