@@ -3,13 +3,32 @@ the run's hyper-parameters with its test metrics, and pictures such as the confu
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
+import sys
 from pathlib import Path
 
 import jax
 
 from mmae_jax.train.workdir import flatten_tree
+
+
+@contextlib.contextmanager
+def _torch_hidden():
+    """Within it, ``import torch`` fails unless torch is loaded already.
+
+    tensorboardX imports torch when it is installed (to accept torch tensors, which the writers
+    here never pass): 1.7 s and a few hundred MB in every training process of an environment with
+    the ``[torch]`` extra. Afterwards torch imports as usual."""
+    if "torch" in sys.modules:
+        yield
+        return
+    sys.modules["torch"] = None
+    try:
+        yield
+    finally:
+        del sys.modules["torch"]
 
 
 class MetricWriter:
@@ -19,7 +38,8 @@ class MetricWriter:
         self.active = jax.process_index() == 0
         if not self.active:
             return
-        from tensorboardX import SummaryWriter
+        with _torch_hidden():
+            from tensorboardX import SummaryWriter
         self._jsonl = open(Path(workdir) / "metrics.jsonl", "a", encoding="utf-8")
         self._tb = SummaryWriter(str(Path(workdir) / "tensorboard"))
 
@@ -38,7 +58,8 @@ class MetricWriter:
         the final ``metrics`` (e.g. ``{"test/war": 61.2}``), which are also written as scalars."""
         if not self.active:
             return
-        from tensorboardX.summary import hparams as hparams_summary
+        with _torch_hidden():
+            from tensorboardX.summary import hparams as hparams_summary
 
         flat = {key: value if isinstance(value, (bool, int, float, str)) else str(value)
                 for key, value in flatten_tree(hparams).items()}
