@@ -4,7 +4,7 @@ trained on fused sequences beats face-only and audio-only models clearly.
 The slowest test of the suite (a build and three short trainings through `mmae-jax sweep`). It
 runs on 32x32 images: 64x64 takes 1.6x as long for the same accuracies (measured: fslf 100, face
 only 53, audio only 25 at 32x32; 100, 50, 19 at 64x64). The sweep runs in a subprocess with
-XLA's default CPU optimisation: its 720 training steps take about 1.7x as long at the level 0
+XLA's default CPU optimisation: its 720 training steps took 1.7x as long (at 64x64) at the level 0
 the other tests compile with (conftest.py).
 """
 
