@@ -40,32 +40,31 @@ def with_fast_compiles(xla_flags: str = "") -> str:
     return f"{xla_flags} {_FAST_COMPILES}".strip()
 
 
-# JAX's cache settings for the tests, as the environment variables JAX reads at start-up: cache
-# compilations from 0.1 s and of any size; a size limit turns on the cache's file lock, which the
-# processes writing to it at the same time need.
-_CACHE_SETTINGS = {"JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0.1",
-                   "JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES": "0",
-                   "JAX_COMPILATION_CACHE_MAX_SIZE": str(2 ** 31)}
+# JAX's cache settings for the tests: cache compilations from 0.1 s and of any size; a size limit
+# turns on the cache's file lock, which the processes writing to it at the same time need.
+_CACHE_SETTINGS = {"jax_persistent_cache_min_compile_time_secs": 0.1,
+                   "jax_persistent_cache_min_entry_size_bytes": 0,
+                   "jax_compilation_cache_max_size": 2 ** 31}
 
 
 def pytest_configure(config):
     os.environ["XLA_FLAGS"] = with_fast_compiles(os.environ.get("XLA_FLAGS", ""))
-    if not os.environ.get("JAX_COMPILATION_CACHE_DIR"):   # the controller (or a run without xdist)
-        os.environ["JAX_COMPILATION_CACHE_DIR"] = tempfile.mkdtemp(prefix="mmae-jax-tests-xla-")
-        os.environ.update(_CACHE_SETTINGS)
-        config._mmae_jax_cache_owner = True
-    import jax     # this process may have imported it before the variables were set: apply them
+    if os.environ.get("JAX_COMPILATION_CACHE_DIR"):
+        return    # the caller's cache, or (in an xdist worker) the controller's: JAX reads it at import
+    import jax
 
-    jax.config.update("jax_compilation_cache_dir", os.environ["JAX_COMPILATION_CACHE_DIR"])
-    for name in _CACHE_SETTINGS.keys() & os.environ.keys():
-        jax.config.update(name.lower(), type(getattr(jax.config, name.lower()))(os.environ[name]))
+    settings = {"jax_compilation_cache_dir": tempfile.mkdtemp(prefix="mmae-jax-tests-xla-"), **_CACHE_SETTINGS}
+    for name, value in settings.items():
+        os.environ[name.upper()] = str(value)     # for the workers and every subprocess
+        jax.config.update(name, value)            # for this process, which may have imported jax already
+    config._mmae_jax_cache_owner = True
 
 
 def pytest_unconfigure(config):
     if getattr(config, "_mmae_jax_cache_owner", False):
-        shutil.rmtree(os.environ.pop("JAX_COMPILATION_CACHE_DIR"), ignore_errors=True)
-        for name in _CACHE_SETTINGS:
-            os.environ.pop(name, None)
+        shutil.rmtree(os.environ["JAX_COMPILATION_CACHE_DIR"], ignore_errors=True)
+        for name in ("jax_compilation_cache_dir", *_CACHE_SETTINGS):
+            os.environ.pop(name.upper(), None)
 
 
 @pytest.hookimpl(trylast=True)

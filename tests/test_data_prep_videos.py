@@ -110,6 +110,7 @@ def _exact_hashes_and_spectrograms(builder) -> tuple[dict[str, str], dict[str, n
         spectrograms[clip_id] = ex["spectrogram"]
     return hashes, spectrograms
 
+
 ROOT = Path(__file__).resolve().parents[1]
 # `make install` builds it: apache-beam over the test environment (Beam pins older protobuf,
 # pyarrow and pillow than the tested versions, so it has a venv of its own).

@@ -93,8 +93,10 @@ def train_dataset(cfg: ml_collections.ConfigDict, *, local_batch_size: int, proc
 
     stream = tf.data.Dataset.range(first_epoch, _ENDLESS).flat_map(epoch).skip(skip)
     convert = _to_example(source, cfg, train=True)
-    per_host = lambda position, indexed: convert(position * process_count + process_index,
-                                                 indexed)
+
+    def per_host(position, indexed):
+        return convert(position * process_count + process_index, indexed)
+
     examples = stream.map(per_host, num_parallel_calls=_parallel(cfg), deterministic=True)
     examples = examples.map(lambda x: {"video": x["video"], "label": x["label"]})
     return examples.batch(local_batch_size, drop_remainder=True).prefetch(cfg.prefetch)
