@@ -9,7 +9,7 @@ from flax import nnx
 
 from mmae_jax.cli import main as cli_main
 from mmae_jax.model import VideoMAEClassifier, VideoMAEConfig, VideoMAEPretrainer, tube_mask
-from mmae_jax.model.layers import einsum_attention, resolve_attention_impl
+from mmae_jax.model.attention import einsum_attention, resolve_attention_impl
 from mmae_jax.model.info import abstract_classifier, analytic_forward_flops, count_parameters, forward_flops
 from mmae_jax.model.masking import boolean_mask
 from mmae_jax.model.patches import patchify, pixel_targets, unpatchify
@@ -281,9 +281,12 @@ def test_einsum_attention_stays_finite_and_exact_for_large_scores():
     np.testing.assert_allclose(bf16.astype(jnp.float32), expected, atol=0.05)
 
 
-def test_auto_attention_resolves_by_backend():
+def test_auto_attention_resolves_by_the_target_platform_not_the_host():
     assert VideoMAEConfig().attention_impl == "auto"
-    assert resolve_attention_impl("auto") == ("einsum" if jax.default_backend() == "cpu" else "xla")
-    assert resolve_attention_impl("cudnn") == "cudnn"
+    assert resolve_attention_impl("auto", "tpu") == "splash"
+    assert resolve_attention_impl("auto", "gpu") == resolve_attention_impl("auto", "cuda") == "triton"
+    assert resolve_attention_impl("auto", "cpu") == "einsum"
+    assert resolve_attention_impl("auto") == resolve_attention_impl("auto", jax.default_backend())
+    assert resolve_attention_impl("cudnn", "tpu") == "cudnn"
     with pytest.raises(ValueError, match="attention_impl must be one of"):
         VideoMAEConfig(attention_impl="flash")

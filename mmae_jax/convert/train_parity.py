@@ -32,10 +32,8 @@ from mmae_jax.model.config import VideoMAEConfig
 from mmae_jax.model.encoder import trainable_filter
 from mmae_jax.model.io import assign_params, build_model
 from mmae_jax.model.paths import flat_params
-from mmae_jax.train.mesh import create_mesh, tree_shardings
-from mmae_jax.train.optimizer import make_optimizer
+from mmae_jax.train.assembly import assemble
 from mmae_jax.train.state import create_train_state, split_model
-from mmae_jax.train.steps import classification_loss, make_train_step
 
 # (config path, value the comparison needs): randomness the frameworks cannot share.
 RANDOMNESS = (("model.drop_rate", 0.0), ("model.fc_drop_rate", 0.0), ("model.drop_path_rate", 0.0),
@@ -154,15 +152,12 @@ def run_training_parity(checkpoint: LoadedCheckpoint, config: ml_collections.Con
     model = build_model(cfg, "classifier", seed=seed)
     assign_params(model, flat_params(result.model))
     parts = split_model(model, trainable_filter(cfg))
-    tx, schedule = make_optimizer(optim, parts.trainable, depth=cfg.depth, total_updates=total_steps,
-                                  updates_per_epoch=steps_per_epoch, batch_size=batch)
-    mesh = create_mesh()   # parameters and optimiser state replicated (fsdp 1)
-    min_shard_bytes = config.mesh.min_shard_bytes
-    shardings = dict(trainable=tree_shardings(parts.trainable, mesh, min_shard_bytes),
-                     frozen=tree_shardings(parts.frozen, mesh, min_shard_bytes))
-    state, _ = create_train_state(parts, shardings, tx, mesh, min_shard_bytes)
-    train_step = jax.jit(make_train_step(parts.train_graphdef, parts.rest, tx, config.seed,
-                                         classification_loss(optim, cfg.num_classes), normalization=None))
+    # The project's own step, as `train` assembles it, on one batch of model-space clips.
+    config.batch_size = batch
+    asm = assemble(config, jax.devices()[:1],
+                   num_classes=cfg.num_classes, steps_per_epoch=steps_per_epoch, model_cfg=cfg, model_space_inputs=True)
+    schedule, train_step = asm.schedule, asm.train_step
+    state = create_train_state(parts, asm.state_shardings, asm.tx)
     jax_start = {**_flat(parts.trainable), **_flat(parts.frozen)}
 
     # --- PyTorch: the reference model and VideoMAE's recipe, from the same weights --------

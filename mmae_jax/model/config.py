@@ -10,6 +10,7 @@ import dataclasses
 from typing import Any
 
 from mmae_jax.errors import ConfigError
+from mmae_jax.model.attention import ATTENTION_IMPLEMENTATIONS
 
 # dim, depth, heads of the encoder; decoder width/depth/heads of the official
 # pre-training models (modeling_pretrain.py of VideoMAE).
@@ -29,7 +30,6 @@ VARIANTS: dict[str, dict[str, int]] = {
 REMAT_POLICIES = ("none", "full", "dots", "dots_no_batch")
 HEAD_NORMS = ("fc_norm", "fresh")
 HEAD_INITS = ("trunc_normal", "glorot_uniform")
-ATTENTION_IMPLEMENTATIONS = ("auto", "xla", "cudnn", "einsum")
 DTYPES = ("float32", "bfloat16")
 
 
@@ -75,7 +75,7 @@ class VideoMAEConfig:
     head_layer_norm_eps: float = 1e-6   # fc_norm, decoder.norm
     # Compute.
     dtype: str = "float32"          # compute dtype; parameters are always float32
-    attention_impl: str = "auto"    # "einsum" on CPU, else "xla"; or "xla" / "cudnn" / "einsum"
+    attention_impl: str = "auto"    # by the target's platform (model/attention.py), or a kernel's name
     remat_policy: str = "none"      # per-block rematerialisation
 
     def __post_init__(self):

@@ -9,6 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
+from mmae_jax.model.attention import constrain_to_batch
 from mmae_jax.model.config import VideoMAEConfig
 from mmae_jax.model.layers import PatchEmbed, apply_blocks, dense, layer_norm, make_blocks
 from mmae_jax.model.position import sinusoid_position_table
@@ -46,7 +47,7 @@ class VideoMAEEncoder(nnx.Module):
         self.norm = layer_norm(cfg.embed_dim, cfg.layer_norm_eps, dtype, rngs) if final_norm else None
 
     def __call__(self, x: jax.Array, visible_idx: jax.Array | None = None) -> jax.Array:
-        tokens = self.patch_embed(x.astype(self.dtype))                # [B, N, D]
+        tokens = constrain_to_batch(self.patch_embed(x.astype(self.dtype)))   # [B, N, D]
         tokens = tokens + position_embedding(tokens.shape[1], self.embed_dim, tokens.dtype)
         if visible_idx is not None:
             tokens = jnp.take_along_axis(tokens, visible_idx[..., None], axis=1)

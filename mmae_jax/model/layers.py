@@ -13,7 +13,9 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
+from mmae_jax.model.attention import attend, constrain_to_batch, resolve_attention_impl
 from mmae_jax.model.patches import patchify
+
 
 def layer_norm(dim: int, epsilon: float, dtype, rngs: nnx.Rngs) -> nnx.LayerNorm:
     """LayerNorm (VideoMAE's epsilon is 1e-6); parameters float32, output in ``dtype``."""
@@ -72,37 +74,8 @@ class Attention(nnx.Module):
         qkv = self.qkv(x) + bias.astype(self.dtype)
         qkv = qkv.reshape(batch, tokens, 3, self.num_heads, dim // self.num_heads)
         q, k, v = qkv[:, :, 0], qkv[:, :, 1], qkv[:, :, 2]   # [B, N, heads, head_dim]
-        implementation = resolve_attention_impl(self.attention_impl)
-        if implementation == "einsum":
-            out = einsum_attention(q, k, v)
-        else:
-            out = jax.nn.dot_product_attention(q, k, v, implementation=implementation)
+        out = attend(q, k, v, resolve_attention_impl(self.attention_impl))
         return self.proj_drop(self.proj(out.reshape(batch, tokens, dim)))
-
-
-def resolve_attention_impl(attention_impl: str) -> str:
-    """``"auto"`` -> ``"einsum"`` on the CPU backend (faster there), ``"xla"`` elsewhere."""
-    if attention_impl != "auto":
-        return attention_impl
-    return "einsum" if jax.default_backend() == "cpu" else "xla"
-
-
-def einsum_attention(q: jax.Array, k: jax.Array, v: jax.Array) -> jax.Array:
-    """Softmax attention written out, ``[B, N, heads, head_dim]`` in and out; softmax in float32.
-
-    The same math as ``jax.nn.dot_product_attention``, arranged for XLA:CPU: the query is
-    scaled before the score product (not the ``[N, N]`` scores), the row maximum is a
-    constant to autodiff (softmax does not depend on it), and the normalisation is applied
-    after the value product, to ``[N, head_dim]`` instead of ``[N, N]``. On jax 0.10 CPU this
-    made attention's forward + backward 1.3x faster than the textbook form
-    (docs/benchmarks_analysis.md).
-    """
-    scores = jnp.einsum("bqhd,bkhd->bhqk", q * jnp.asarray(q.shape[-1] ** -0.5, q.dtype), k)
-    scores = scores.astype(jnp.float32)
-    exp = jnp.exp(scores - jax.lax.stop_gradient(scores.max(axis=-1, keepdims=True)))
-    total = jnp.einsum("bhqk->bqh", exp)[..., None]                       # [B, N, heads, 1]
-    out = jnp.einsum("bhqk,bkhd->bqhd", exp.astype(v.dtype), v, preferred_element_type=jnp.float32)
-    return (out / total).astype(v.dtype)
 
 
 class Mlp(nnx.Module):
@@ -154,14 +127,12 @@ _REMAT_POLICIES = {
 
 
 def apply_blocks(blocks, x: jax.Array, remat_policy: str) -> jax.Array:
-    """Run ``blocks`` in order, each rematerialised under ``remat_policy`` ('none' = plain)."""
-    if remat_policy == "none":
-        for block in blocks:
-            x = block(x)
-        return x
-    call = nnx.remat(lambda block, h: block(h), policy=_REMAT_POLICIES[remat_policy])
+    """Run ``blocks`` in order, each rematerialised under ``remat_policy`` ('none' = plain); each
+    block's output ``[B, N, D]`` stays split by batch over the current mesh (``constrain_to_batch``)."""
+    call = (lambda block, h: block(h)) if remat_policy == "none" else nnx.remat(
+        lambda block, h: block(h), policy=_REMAT_POLICIES[remat_policy])
     for block in blocks:
-        x = call(block, x)
+        x = constrain_to_batch(call(block, x))
     return x
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import dataclasses
 from typing import Iterator
 
-import jax
 import ml_collections
 
 from mmae_jax.data import pipeline
@@ -15,7 +14,7 @@ from mmae_jax.model.encoder import trainable_filter
 from mmae_jax.train.evaluation import evaluate_split
 from mmae_jax.train.logs import MetricWriter, read_metrics, write_test_summary
 from mmae_jax.train.plots import plot_confusion, plot_training_curves
-from mmae_jax.train.steps import TaskLoss, classification_loss, make_eval_step
+from mmae_jax.train.steps import TaskLoss, classification_loss
 from mmae_jax.train.tasks import Params, RunContext, TaskState
 
 
@@ -34,9 +33,6 @@ class ClassificationState(TaskState):
 class ClassificationTask:
     state_class = ClassificationState
 
-    def __init__(self):
-        self._eval_step = None
-
     def open_data(self, config: ml_collections.ConfigDict) -> StoredDataset:
         return open_dataset(config.data)
 
@@ -47,16 +43,13 @@ class ClassificationTask:
     def trainable_filter(self, cfg):
         return trainable_filter(cfg)
 
-    def loss(self, context: RunContext) -> TaskLoss:
-        return classification_loss(context.config.optim, len(context.class_names))
+    def loss(self, config, model_cfg) -> TaskLoss:
+        return classification_loss(config.optim, model_cfg.num_classes)
 
     def evaluate(self, context: RunContext, params: Params, split: str) -> dict:
         """WAR, UAR, per-class recall and confusion of ``split`` with ``params``."""
         config = context.config
-        if self._eval_step is None:
-            self._eval_step = jax.jit(make_eval_step(context.eval_graphdef, context.rest, tuple(config.eval.views),
-                                                     normalization=config.data.normalization))
-        return evaluate_split(self._eval_step, params, config.data, split, context.class_names,
+        return evaluate_split(context.eval_step, params, config.data, split, context.class_names,
                               batch_size=config.eval.batch_size, sharding=context.data_sharding)
 
     def at_evaluation(self, context: RunContext, step: int, params: Params, state: ClassificationState,

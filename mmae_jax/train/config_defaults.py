@@ -61,7 +61,7 @@ def base_config() -> ml_collections.ConfigDict:
         layer_decay=0.75, label_smoothing=0.1, mixup_alpha=0.8, cutmix_alpha=1.0,
         grad_clip_norm=0.0, grad_accum_steps=1, scale_lr_by_batch=True))
     config.eval = ml_collections.ConfigDict(dict(every_epochs=1, batch_size=32, views=("identity",)))
-    config.mesh = ml_collections.ConfigDict(dict(data=-1, fsdp=1, min_shard_bytes=2 ** 16))
+    config.mesh = ml_collections.ConfigDict(dict(slices=1, data=-1, fsdp=1, min_shard_bytes=2 ** 16))
     config.checkpoint = ml_collections.ConfigDict(dict(every_steps=500, keep=2))
     config.log_every_steps = 10
     return config

@@ -14,7 +14,7 @@ def runtime_summary(mesh: Mesh, global_batch_size: int) -> str:
     """One line: backend, device count and kind, process count, mesh shape, per-device batch."""
     devices = jax.devices()
     kinds = sorted({device.device_kind for device in devices})
-    shape = ", ".join(f"{name}={size}" for name, size in mesh.shape.items())
+    shape = ", ".join(f"{name}={size}" for name, size in mesh.shape.items() if name != "slice" or size > 1)
     return (f"backend {jax.default_backend()}: {len(devices)} x {'/'.join(kinds)}, "
             f"{jax.process_count()} process(es), mesh ({shape}), batch {global_batch_size} = "
             f"{global_batch_size // mesh.size} per device")

@@ -22,15 +22,12 @@ import orbax.checkpoint as ocp
 
 from mmae_jax.data.source import open_dataset, stored_builder_dir
 from mmae_jax.errors import ConfigError, InputError
-from mmae_jax.model.encoder import trainable_filter
-from mmae_jax.model.io import PARAMS_DIR, abstract_model, non_param_state, read_params
+from mmae_jax.model.io import PARAMS_DIR, read_params
 from mmae_jax.model.paths import flat_params, map_named
 from mmae_jax.train.evaluation import evaluate_split
-from mmae_jax.train.mesh import batch_sharding, create_mesh, replicated, tree_shardings
+from mmae_jax.train.assembly import assemble
 from mmae_jax.train.plots import plot_confusion
 from mmae_jax.train.provenance import provenance
-from mmae_jax.train.state import model_config, split_model
-from mmae_jax.train.steps import make_eval_step
 
 MODEL_DIRS = {"best": "best_model", "final": "final_model"}
 
@@ -109,18 +106,11 @@ def evaluate_workdir(workdir: str | Path, split: str = "test", *, model: str = "
                          f"fine-tune from it (init={workdir}) and evaluate that run")
     dataset = open_dataset(config.data)
     class_names = dataset.class_names
-    cfg = model_config(config, len(class_names))
-    mesh = create_mesh(config.mesh.data, config.mesh.fsdp)
-
-    parts = split_model(abstract_model(cfg, "classifier"), trainable_filter(cfg))
-    groups = dict(trainable=parts.trainable, frozen=parts.frozen)
-    shardings = {k: tree_shardings(v, mesh, config.mesh.min_shard_bytes) for k, v in groups.items()}
-    state, step = restore_parameters(workdir, model, groups, shardings)
-    rest = non_param_state(cfg, "classifier", sharding=replicated(mesh)).to_pure_dict()   # dropout streams
-    eval_step = jax.jit(make_eval_step(parts.eval_graphdef, rest, tuple(config.eval.views),
-                                       normalization=config.data.normalization))
-    report = evaluate_split(eval_step, state, config.data, split, class_names,
-                            batch_size=config.eval.batch_size, sharding=batch_sharding(mesh))
+    asm = assemble(config, num_classes=len(class_names), steps_per_epoch=1)
+    groups = dict(trainable=asm.abstract.trainable, frozen=asm.abstract.frozen)
+    state, step = restore_parameters(workdir, model, groups, asm.param_shardings)
+    report = evaluate_split(asm.eval_step, state, config.data, split, class_names,
+                            batch_size=config.eval.batch_size, sharding=asm.data_sharding)
     output = workdir / "evaluations" / (name or default_name(model, split, overrides))
     report |= dict(model=model, step=step, split=split, overrides=list(overrides), output_dir=str(output),
                    dataset=config.data.dataset, strategy=config.data.strategy, protocol=config.data.protocol,

@@ -29,12 +29,12 @@ from mmae_jax.train import checkpointing
 from mmae_jax.train import workdir as workdir_guard
 from mmae_jax.train.devices import accelerator_warning, runtime_summary
 from mmae_jax.train.logs import MetricWriter, drop_rows_after
-from mmae_jax.train.mesh import batch_sharding, create_mesh, replicated
-from mmae_jax.train.optimizer import learning_rate_used, make_optimizer
+from mmae_jax.train.assembly import assemble
+from mmae_jax.train.mesh import replicated
+from mmae_jax.train.optimizer import learning_rate_used
 from mmae_jax.train.provenance import provenance
-from mmae_jax.train.state import create_train_state, init_model_parts, model_config
+from mmae_jax.train.state import create_train_state, init_model_parts
 from mmae_jax.train.step_metrics import MetricWindow, NonFiniteError  # noqa: F401  (raised by run)
-from mmae_jax.train.steps import make_train_step
 from mmae_jax.train.tasks import Params, RunContext, Task, TaskState, require_task, task_spec
 from mmae_jax.train.validate import validate_experiment
 
@@ -59,46 +59,30 @@ class Trainer:
         changes = workdir_guard.shared_verdict(self._claim_workdir if self.is_main else None)
         for change in changes or []:
             log.warning("resuming %s with a changed setting: %s", self.workdir, change)
-        self.mesh = create_mesh(config.mesh.data, config.mesh.fsdp)
-        if config.batch_size % self.mesh.size:
-            raise ValueError(f"batch_size {config.batch_size} is not divisible by the {self.mesh.size} devices")
-        self.data_sharding = batch_sharding(self.mesh)
         self.dataset = self.task.open_data(config)
         self.class_names = self.dataset.class_names
-        self.model_cfg = model_config(config, len(self.class_names))
-
         train_size = self.dataset.num_examples("train")
         if train_size == 0:
             raise ValueError(f"the train split of {config.data.dataset} (protocol {config.data.protocol}, "
                              f"fold {config.data.fold}) is empty")
-        self.steps_per_epoch = math.ceil(train_size / config.batch_size)
-        self.total_steps = config.num_epochs * self.steps_per_epoch
-        if config.max_steps > 0:
-            self.total_steps = min(self.total_steps, config.max_steps)
-        accum = config.optim.grad_accum_steps
-
-        parts, param_shardings = init_model_parts(
-            self.spec.model_class, self.model_cfg, self.task.trainable_filter(self.model_cfg), config.seed, self.mesh,
-            config.mesh.min_shard_bytes, config.init, config.init_allow_partial)
-        self.parts = parts
+        self.assembly = asm = assemble(config, num_classes=len(self.class_names),
+                                       steps_per_epoch=math.ceil(train_size / config.batch_size), task=self.task)
+        self.mesh, self.data_sharding, self.model_cfg = asm.mesh, asm.data_sharding, asm.model_cfg
+        self.steps_per_epoch, self.total_steps, self.schedule = asm.steps_per_epoch, asm.total_steps, asm.schedule
+        self.parts = parts = init_model_parts(
+            self.spec.model_class, asm.built_cfg, asm.trainable_filter, config.seed,
+            dict(asm.param_shardings, rest=jax.tree.map(lambda _: replicated(self.mesh), asm.abstract.rest)),
+            config.init, config.init_allow_partial)
         if parts.init_report is not None and self.is_main:
             print(workdir_guard.write_init_report(self.workdir, config.init, parts.init_report))
-        tx, self.schedule = make_optimizer(
-            config.optim, parts.trainable, depth=self.model_cfg.depth,
-            total_updates=max(self.total_steps // accum, 1),
-            updates_per_epoch=max(self.steps_per_epoch // accum, 1), batch_size=config.batch_size * accum)
-        self.state, self.state_shardings = create_train_state(parts, param_shardings, tx, self.mesh,
-                                                              config.mesh.min_shard_bytes)
+        self.state_shardings = asm.state_shardings
+        self.state = create_train_state(parts, asm.state_shardings, asm.tx)
         self.context = RunContext(
             config=config, workdir=self.workdir, is_main=self.is_main, dataset=self.dataset,
-            model_cfg=self.model_cfg, eval_graphdef=parts.eval_graphdef, rest=parts.rest,
-            data_sharding=self.data_sharding, steps_per_epoch=self.steps_per_epoch,
+            model_cfg=asm.built_cfg, eval_graphdef=parts.eval_graphdef, rest=asm.rest, mesh=self.mesh,
+            data_sharding=self.data_sharding, eval_step=asm.eval_step, steps_per_epoch=self.steps_per_epoch,
             total_steps=self.total_steps, export=self.export)
-        self.train_step = jax.jit(
-            make_train_step(parts.train_graphdef, parts.rest, tx, config.seed, self.task.loss(self.context),
-                            normalization=config.data.normalization),
-            in_shardings=(self.state_shardings, self.data_sharding),
-            out_shardings=(self.state_shardings, replicated(self.mesh)), donate_argnums=0)
+        self.train_step = asm.train_step
         self.manager = checkpointing.checkpoint_manager(self.workdir, keep=config.checkpoint.keep,
                                                         every_steps=config.checkpoint.every_steps)
 

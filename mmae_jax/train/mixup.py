@@ -1,7 +1,10 @@
 """Mixup / CutMix on clips and label smoothing (VideoMAE's fine-tuning recipe).
 
 One mixing coefficient per batch, as timm's ``Mixup(mode='batch')``: each clip is mixed
-with the clip at the mirrored batch position; CutMix cuts the same box from every frame.
+with the clip at the mirrored position of its own shard of the batch (the whole batch outside
+a device mesh, as timm); CutMix cuts the same box from every frame. Pairing inside each shard
+keeps the batch where it is: no device sends its clips to another. With one clip per shard a
+clip is paired with itself (no mixing).
 """
 
 from __future__ import annotations
@@ -9,11 +12,22 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from mmae_jax.model.attention import batch_shards, constrain_to_batch
+
 
 def smooth_labels(labels: jax.Array, num_classes: int, smoothing: float) -> jax.Array:
     """Integer labels ``[B]`` -> soft targets ``[B, K]``."""
     onehot = jax.nn.one_hot(labels, num_classes)
     return onehot * (1.0 - smoothing) + smoothing / num_classes
+
+
+def mirror_within_shards(x: jax.Array) -> jax.Array:
+    """``x [B, ...]`` with each shard's rows in reverse order (the shards of the current mesh)."""
+    shards = batch_shards()
+    if x.shape[0] % shards:
+        shards = 1
+    grouped = x.reshape(shards, x.shape[0] // shards, *x.shape[1:])
+    return constrain_to_batch(grouped[:, ::-1]).reshape(x.shape)
 
 
 def _cutmix_box_mask(rng: jax.Array, lam: jax.Array, height: int, width: int) -> jax.Array:
@@ -39,7 +53,7 @@ def mix_batch(rng: jax.Array, video: jax.Array, targets: jax.Array, *, mixup_alp
         return video, targets
     choose_key, mixup_key, cutmix_key, box_key = jax.random.split(rng, 4)
     height, width = video.shape[2], video.shape[3]
-    flipped = video[::-1]
+    flipped = mirror_within_shards(video)
 
     def mixup():
         lam = jax.random.beta(mixup_key, mixup_alpha, mixup_alpha)
@@ -57,4 +71,4 @@ def mix_batch(rng: jax.Array, video: jax.Array, targets: jax.Array, *, mixup_alp
     else:
         mixed, lam = cutmix() if cutmix_alpha > 0 else mixup()
     mixed = mixed.astype(video.dtype)
-    return mixed, targets * lam + targets[::-1] * (1.0 - lam)
+    return mixed, targets * lam + mirror_within_shards(targets) * (1.0 - lam)

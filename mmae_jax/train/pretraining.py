@@ -26,6 +26,7 @@ from mmae_jax.model.patches import patchify, unpatchify
 from mmae_jax.model.pretrain import VideoMAEPretrainer, token_grid
 from mmae_jax.train.evaluation import to_host
 from mmae_jax.train.logs import MetricWriter
+from mmae_jax.train.mesh import traced_on
 from mmae_jax.train.steps import merge_model, reconstruction_loss
 from mmae_jax.train.tasks import Params, RunContext, TaskState
 
@@ -129,7 +130,7 @@ class PretrainingTask:
     def trainable_filter(self, cfg):
         return nnx.Param
 
-    def loss(self, context: RunContext):
+    def loss(self, config, model_cfg):
         return reconstruction_loss()
 
     def evaluate(self, context: RunContext, params: Params, step: int) -> dict:
@@ -137,8 +138,8 @@ class PretrainingTask:
         and the picture ``reconstruction_step<step>.png`` of the first clip."""
         config = context.config
         if self._eval_fn is None:
-            self._eval_fn = jax.jit(make_eval_fn(context.eval_graphdef, context.rest, context.model_cfg,
-                                                 config.data.normalization))
+            self._eval_fn = jax.jit(traced_on(context.mesh, make_eval_fn(
+                context.eval_graphdef, context.rest, context.model_cfg, config.data.normalization)))
         split = "validation" if context.dataset.num_examples("validation") else "train"
         losses, picture = [], None
         for batch in pipeline.make_eval_iterator(config.data, split, global_batch_size=config.eval.batch_size,

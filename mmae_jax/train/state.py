@@ -39,35 +39,48 @@ class ModelParts:
     init_report: RestoreReport | None = None   # what loading ``config.init`` did, when given
 
 
+def string_keys(tree):
+    """A pure dict with every key a string (NNX keys list items by int): the train state that
+    checkpoints and ``jax.export`` serialise. ``nnx.merge`` takes it as it is."""
+    return {str(key): string_keys(value) for key, value in tree.items()} if isinstance(tree, dict) else tree
+
+
 def split_model(model: nnx.Module, trainable_filter) -> ModelParts:
     """Split into train/eval graph definitions and pure dicts of trainable, frozen and other state."""
     model.eval()
     eval_graphdef, *_ = nnx.split(model, trainable_filter, nnx.Param, ...)
     model.train()
     graphdef, trainable, frozen, rest = nnx.split(model, trainable_filter, nnx.Param, ...)
-    return ModelParts(graphdef, eval_graphdef, rest.to_pure_dict(), trainable.to_pure_dict(),
-                      frozen.to_pure_dict())
+    return ModelParts(graphdef, eval_graphdef, *(string_keys(part.to_pure_dict()) for part in (rest, trainable, frozen)))
+
+
+def abstract_model_parts(model_class: type[nnx.Module], cfg: VideoMAEConfig, trainable_filter) -> ModelParts:
+    """The parts of ``model_class(cfg)`` with ``jax.ShapeDtypeStruct`` leaves (nothing allocated)."""
+    return split_model(nnx.eval_shape(lambda: model_class(cfg, rngs=nnx.Rngs(0))), trainable_filter)
+
+
+def part_shardings(abstract: ModelParts, mesh, min_shard_bytes: int) -> dict:
+    """Shardings of ``trainable`` / ``frozen`` (the fsdp rule) and ``rest`` (replicated)."""
+    return dict(trainable=tree_shardings(abstract.trainable, mesh, min_shard_bytes),
+                frozen=tree_shardings(abstract.frozen, mesh, min_shard_bytes),
+                rest=jax.tree.map(lambda _: replicated(mesh), abstract.rest))
 
 
 def init_model_parts(model_class: type[nnx.Module], cfg: VideoMAEConfig, trainable_filter, seed: int,
-                     mesh, min_shard_bytes: int, init: str = "", allow_partial: bool = False
-                     ) -> tuple[ModelParts, dict]:
-    """``model_class(cfg)`` created already sharded (jit with out_shardings), then ``init`` loaded.
+                     shardings: dict, init: str = "", allow_partial: bool = False) -> ModelParts:
+    """``model_class(cfg)`` created already sharded (jit with ``out_shardings``: ``part_shardings``),
+    then ``init`` loaded.
 
-    Returns the parts and the shardings of ``trainable`` / ``frozen``. With ``init`` (a
-    model directory from conversion, training or pre-training) every tensor whose path and
-    shape match is copied in, and ``parts.init_report`` says what was loaded, left and unused.
-    Raises ConfigError when an encoder tensor is left at its initial value (missing from
-    ``init`` or of another shape), unless ``allow_partial``.
+    With ``init`` (a model directory from conversion, training or pre-training) every tensor
+    whose path and shape match is copied in, and ``parts.init_report`` says what was loaded,
+    left and unused. Raises ConfigError when an encoder tensor is left at its initial value
+    (missing from ``init`` or of another shape), unless ``allow_partial``.
     """
     def make():
         parts = split_model(model_class(cfg, rngs=nnx.Rngs(params=seed, dropout=seed + 1)), trainable_filter)
         return dict(trainable=parts.trainable, frozen=parts.frozen, rest=parts.rest)
 
-    abstract = split_model(nnx.eval_shape(lambda: model_class(cfg, rngs=nnx.Rngs(0))), trainable_filter)
-    shardings = dict(trainable=tree_shardings(abstract.trainable, mesh, min_shard_bytes),
-                     frozen=tree_shardings(abstract.frozen, mesh, min_shard_bytes),
-                     rest=jax.tree.map(lambda _: replicated(mesh), abstract.rest))
+    abstract = abstract_model_parts(model_class, cfg, trainable_filter)
     values = jax.jit(make, out_shardings=shardings)()
     parts = ModelParts(abstract.train_graphdef, abstract.eval_graphdef, values["rest"],
                        values["trainable"], values["frozen"])
@@ -79,7 +92,7 @@ def init_model_parts(model_class: type[nnx.Module], cfg: VideoMAEConfig, trainab
         parts.trainable, parts.frozen = (
             map_named(lambda name, value: loaded[name].astype(value.dtype) if name in loaded else value, tree)
             for tree in (parts.trainable, parts.frozen))
-    return parts, dict(trainable=shardings["trainable"], frozen=shardings["frozen"])
+    return parts
 
 
 BACKBONE_PREFIX = "encoder."
@@ -104,12 +117,20 @@ def check_backbone_loaded(report: RestoreReport, init: str | Path, allow_partial
                           "--config.init_allow_partial=true to train from a partial load")
 
 
-def create_train_state(parts: ModelParts, param_shardings: dict, tx, mesh, min_shard_bytes: int):
-    """``(state, state_shardings)``: step, parameters and optimiser state, all placed."""
-    abstract_opt = jax.eval_shape(tx.init, parts.trainable)
-    opt_shardings = tree_shardings(abstract_opt, mesh, min_shard_bytes)
-    opt_state = jax.jit(tx.init, out_shardings=opt_shardings)(parts.trainable)
-    state = dict(step=jax.device_put(jnp.zeros((), jnp.int32), replicated(mesh)),
-                 opt_state=opt_state, trainable=parts.trainable, frozen=parts.frozen)
-    shardings = dict(step=replicated(mesh), opt_state=opt_shardings, **param_shardings)
-    return state, shardings
+def train_state_shardings(abstract: ModelParts, tx, mesh, min_shard_bytes: int) -> tuple[dict, dict]:
+    """``(abstract state, its shardings)``: step, optimiser state, trainable and frozen parameters."""
+    params = part_shardings(abstract, mesh, min_shard_bytes)
+    abstract_opt = jax.eval_shape(tx.init, abstract.trainable)
+    shardings = dict(step=replicated(mesh), opt_state=tree_shardings(abstract_opt, mesh, min_shard_bytes),
+                     trainable=params["trainable"], frozen=params["frozen"])
+    shapes = dict(step=jax.ShapeDtypeStruct((), jnp.int32), opt_state=abstract_opt,
+                  trainable=abstract.trainable, frozen=abstract.frozen)
+    return jax.tree.map(lambda leaf, sharding: jax.ShapeDtypeStruct(leaf.shape, leaf.dtype, sharding=sharding),
+                        shapes, shardings), shardings
+
+
+def create_train_state(parts: ModelParts, state_shardings: dict, tx) -> dict:
+    """The train state of ``parts``: step 0, parameters and optimiser state, placed as ``state_shardings``."""
+    opt_state = jax.jit(tx.init, out_shardings=state_shardings["opt_state"])(parts.trainable)
+    return dict(step=jax.device_put(jnp.zeros((), jnp.int32), state_shardings["step"]),
+                opt_state=opt_state, trainable=parts.trainable, frozen=parts.frozen)

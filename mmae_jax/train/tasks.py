@@ -115,7 +115,9 @@ class RunContext:
     model_cfg: VideoMAEConfig
     eval_graphdef: nnx.GraphDef            # the model in eval mode, to merge with Params
     rest: dict                             # the model's non-parameter state
+    mesh: Any                              # the device mesh of the run
     data_sharding: Any                     # of global batches
+    eval_step: Any                         # jitted ``(params, video) -> probabilities`` (classifiers)
     steps_per_epoch: int
     total_steps: int
     export: Callable[[str, Params], Path]  # write Params as the model directory workdir/<name>
@@ -149,8 +151,9 @@ class Task(Protocol[S]):
     def trainable_filter(self, cfg: VideoMAEConfig) -> Any:
         """The nnx filter of the parameters the optimiser updates."""
 
-    def loss(self, context: RunContext) -> "TaskLoss":
-        """``loss(model, batch, key) -> (loss, metrics)`` for the train step."""
+    def loss(self, config: ml_collections.ConfigDict, model_cfg: VideoMAEConfig) -> "TaskLoss":
+        """``loss(model, batch, key) -> (loss, metrics)`` for the train step (built from the config
+        alone: ``mmae-jax plan`` compiles it without data)."""
 
     def at_evaluation(self, context: RunContext, step: int, params: Params, state: S,
                       writer: "MetricWriter") -> S:
