@@ -69,11 +69,17 @@ def test_pretrain_function_refuses_a_classification_config(tmp_path):
 
 def test_the_registry_is_the_one_list_of_model_kinds():
     from mmae_jax.model import io as model_io
-    from mmae_jax.train.tasks import MODEL_KINDS, TASKS
+    from mmae_jax.model.config import VideoMAEConfig
+    from mmae_jax.model.kinds import MODEL_KINDS
+    from mmae_jax.train.tasks import TASKS
 
-    assert model_io.MODEL_KINDS is MODEL_KINDS
+    assert {spec.kind for spec in TASKS.values()} == set(MODEL_KINDS)      # every kind is trained by a task
     assert {spec.kind: spec.model_class.__name__ for spec in TASKS.values()} == {
         "classifier": "VideoMAEClassifier", "pretrainer": "VideoMAEPretrainer"}
+    for kind, model_class in MODEL_KINDS.items():
+        assert model_io.abstract_model(VideoMAEConfig.from_variant("small", num_classes=3), kind).__class__ is model_class
+    with pytest.raises(ValueError, match="unknown model kind 'probe'; expected one of"):
+        model_io.build_model(VideoMAEConfig.from_variant("small", num_classes=3), "probe")
     for name, spec in TASKS.items():
         task = spec.task_class()()
         assert spec.command in ("train", "pretrain")
