@@ -1,16 +1,12 @@
 """The task named by ``config.task``: the registry, the commands that refuse another task's
 config, the workdir guard, and the task states that checkpoints carry."""
 
+import importlib
 import json
-import sys
-from pathlib import Path
 
 import pytest
 
-CONFIGS = Path(__file__).resolve().parents[1] / "configs"
-sys.path.insert(0, str(CONFIGS))
-import demo  # noqa: E402
-import pretrain_demo  # noqa: E402
+from configs import demo, pretrain_demo
 
 
 def one_error_line(capsys, argv) -> str:
@@ -23,14 +19,8 @@ def one_error_line(capsys, argv) -> str:
 
 
 def config_file(name: str):
-    """The module of ``configs/<name>.py``, loaded from its path (a bare ``import ravdess`` could
-    find another module of that name on ``sys.path``)."""
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location(f"config_file_{name}", CONFIGS / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    """The module of ``configs/<name>.py``."""
+    return importlib.import_module(f"configs.{name}")
 
 
 def test_configs_name_their_task():
