@@ -18,7 +18,6 @@ from typing import Iterator, Sequence
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
-from data_prep import clip_builder
 from data_prep.media import clip, faces
 from data_prep.media.errors import BadInputError
 
@@ -59,7 +58,7 @@ class _ProcessClip(beam.DoFn):
         beam.metrics.Metrics.counter("clip_build", "written").inc()
         yield beam.pvalue.TaggedOutput(RECORDS, json.dumps(
             dict(clip_id=job.clip_id, status="written", speaker=job.speaker, face_found=bool(result.face_found))))
-        yield job.clip_id, clip_builder.clip_example(job, result)
+        yield job.clip_id, clip.clip_example(job, result)
 
 
 @beam.ptransform_fn

@@ -5,15 +5,9 @@ A concrete builder names its dataset (``DATASET``, a key of ``protocols``), list
 (``list_clips``: a ClipJob per clip, bad annotation lines reported on the way) and maps its
 configs' class sets to label names through ``protocols.class_names``. Everything else is here.
 
-Every example (names are the contract with the input pipeline):
-  faces        uint8   [T, S, S, 3]  JPEG-encoded frames (tfds.features.Video)
-  spectrogram  float32 [T, F, W]     window t centred on frame t's time ('aligned' layout), or
-                                     the original's T windows over the whole clip ('paper')
-  spectrogram_half float32 [T/2, F, W]  'paper' layout only: its T / 2 windows (see media.clip)
-  label        ClassLabel            emotion names of the config's class set
-  speaker      int32                 actor / speaker id (see protocols for the encodings)
-  clip_id      string                the source file's stem, or the IEMOCAP utterance id
-All clips go into ONE split, ``data``; protocols are applied at load time.
+The fields of every example are listed at ``media.clip.clip_example`` (the in-process pool and
+the Beam build both write exactly that); their TFDS features are ``media_features`` and
+``_info`` here. All clips go into ONE split, ``data``; protocols are applied at load time.
 """
 
 from __future__ import annotations
@@ -28,7 +22,7 @@ import tensorflow_datasets as tfds
 
 from data_prep import parallel, protocols
 from data_prep.media import audio
-from data_prep.media.clip import ClipSource, ClipSpec
+from data_prep.media.clip import ClipJob, ClipSpec, clip_example
 from data_prep.media.errors import BadInputError
 from data_prep.report import BuildReport
 from mmae_jax.errors import InputError
@@ -117,22 +111,6 @@ def media_features(spec: ClipSpec) -> dict[str, tfds.features.FeatureConnector]:
     return features
 
 
-@dataclasses.dataclass(frozen=True)
-class ClipJob:
-    """One clip to write: where it is and the metadata its example carries."""
-
-    source: ClipSource
-    label: str
-    speaker: int
-    clip_id: str
-
-
-def clip_example(job: ClipJob, result) -> dict:
-    """The stored example of one processed clip (``result``: a ``media.clip.ClipArrays``); the
-    in-process and the Beam build both write exactly this."""
-    return {**result.stored_values(), "label": job.label, "speaker": job.speaker, "clip_id": job.clip_id}
-
-
 class ClipDatasetBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
     """Base of the RAVDESS, CREMA-D, IEMOCAP and synthetic builders.
 
@@ -202,7 +180,7 @@ class ClipDatasetBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True
     def _beam_examples(self, root: Path, dl_manager: tfds.download.DownloadManager):
         """The Beam transform of this build (see data_prep/beam_build.py); the report is made in
         ``_process_pipeline_result`` once the pipeline has run."""
-        from data_prep import beam_build
+        from data_prep import beam_build  # imports apache_beam, which only a Beam build needs
 
         self._beam_report = BuildReport(self.name)
         self._beam_jobs = self.list_clips(root, self._beam_report)

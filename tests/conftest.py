@@ -22,9 +22,11 @@ a tiny training run's CPU time by about a quarter (compilation is most of it); t
 the tiny pre-training run agree to every printed digit.
 """
 
+import json
 import os
 import shutil
 import tempfile
+from pathlib import Path
 
 import pytest
 
@@ -61,33 +63,79 @@ def pytest_configure(config):
 
 
 def pytest_unconfigure(config):
+    if hasattr(config, "_mmae_jax_groups_dir"):
+        shutil.rmtree(config._mmae_jax_groups_dir, ignore_errors=True)
     if getattr(config, "_mmae_jax_cache_owner", False):
         shutil.rmtree(os.environ["JAX_COMPILATION_CACHE_DIR"], ignore_errors=True)
         for name in ("jax_compilation_cache_dir", *_CACHE_SETTINGS):
             os.environ.pop(name.upper(), None)
 
 
-@pytest.hookimpl(trylast=True)
-def pytest_collection_modifyitems(config, items):
-    """``--dist loadgroup``: give each ``xdist_group`` test its ``@group`` node-id suffix.
+# ``--dist loadgroup`` (make test, make test-fast): one worker runs every test of an
+# ``xdist_group``, so a group's costly module fixture (a trained run, a built dataset) is built
+# once. pytest-xdist tells its scheduler a test's group through a suffix on the node id, which
+# pytest 9.2 no longer lets a plugin change (pytest-dev/pytest-xdist#1386). These hooks pass the
+# groups through public hooks instead: each worker writes every grouped test's node id and group
+# to a file at collection (``xdist_group`` marks, read with ``iter_markers``); the controller's
+# scheduler (xdist's ``pytest_xdist_make_scheduler``) reads that file and keeps each group on one
+# worker. Ungrouped tests are spread one by one, as loadgroup does.
+_GROUPS_FILE = "mmae_jax_xdist_groups"     # key of the file's path in each worker's ``workerinput``
 
-    pytest-xdist 3.8 sends a group to one worker by appending ``@group`` to the node id through
-    ``item._nodeid``, which pytest 9.2 no longer reads (pytest-dev/pytest-xdist#1386): the group
-    would be spread over the workers and its module fixture built by each. This writes the same
-    suffix where pytest 9.2 keeps the id; where xdist's suffix took effect it does nothing.
-    """
-    if not os.environ.get("PYTEST_XDIST_WORKER") or not config.getvalue("loadgroup"):
+
+def _grouped(config) -> bool:
+    return getattr(config.option, "dist", None) == "loadgroup"
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node):
+    """Controller, once per worker: where the worker writes the groups."""
+    if _grouped(node.config):
+        node.workerinput[_GROUPS_FILE] = str(_groups_path(node.config))
+
+
+def _groups_path(config) -> Path:
+    if not hasattr(config, "_mmae_jax_groups_dir"):
+        config._mmae_jax_groups_dir = tempfile.mkdtemp(prefix="mmae-jax-tests-groups-")
+    return Path(config._mmae_jax_groups_dir) / "groups.json"
+
+
+def pytest_collection_modifyitems(config, items):
+    """Worker: write ``{node id: group}`` of every test with an ``xdist_group`` mark."""
+    path = getattr(config, "workerinput", {}).get(_GROUPS_FILE)
+    if not path:
         return
-    try:
-        from _pytest.nodeid import NodeId
-    except ImportError:                          # pytest before 9.2: xdist's own suffix works
-        return
+    groups = {}
     for item in items:
-        groups = sorted({str(mark.args[0] if mark.args else mark.kwargs.get("name", "default"))
-                         for mark in item.iter_markers("xdist_group")})
-        suffix = "@" + "_".join(groups)
-        if groups and not item.nodeid.endswith(suffix):
-            item._id = NodeId.parse(item.nodeid + suffix)
+        names = sorted({str(mark.args[0] if mark.args else mark.kwargs.get("name", "default"))
+                        for mark in item.iter_markers("xdist_group")})
+        if names:
+            groups[item.nodeid] = "_".join(names)
+    partial = Path(f"{path}.{os.getpid()}")
+    partial.write_text(json.dumps(groups))
+    os.replace(partial, path)                   # every worker writes the same table, whole
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    """Controller: under ``--dist loadgroup``, a scheduler that reads the groups the workers wrote."""
+    if not _grouped(config):
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    path = _groups_path(config)
+
+    class MarkedGroupScheduling(LoadScopeScheduling):
+        """xdist's scope scheduling with a test's ``xdist_group`` as its scope (its node id when
+        it has none); the table is read once every worker has sent its collection."""
+
+        groups: dict | None = None
+
+        def _split_scope(self, nodeid: str) -> str:
+            if self.groups is None:
+                self.groups = json.loads(path.read_text()) if path.exists() else {}
+            return self.groups.get(nodeid) or self.groups.get(nodeid.rpartition("@")[0]) or nodeid
+
+    return MarkedGroupScheduling(config, log)
 
 
 @pytest.fixture(scope="session")

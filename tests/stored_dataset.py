@@ -99,3 +99,29 @@ def save_tiny_model(directory, **changes):
 
     cfg = VideoMAEConfig.from_variant("tiny", num_classes=4, num_frames=4, img_size=32, **changes)
     return save_model(directory, build_model(cfg, "classifier"), cfg, kind="classifier")
+
+
+def task_with_batches(task_class, change):
+    """A ``task_class`` instance whose train batches pass through ``change(step, batch)`` (``step``
+    counts from 1, as the loop's ``done``), for a Trainer to run: a poisoned or interrupted stream."""
+
+    class Changed(task_class):
+        def train_batches(self, context, start_step):
+            for step, batch in enumerate(super().train_batches(context, start_step), start=start_step + 1):
+                yield change(step, batch)
+
+    return Changed()
+
+
+def sigterm_at(at_step: int):
+    """A ``task_with_batches`` change that sends this process SIGTERM while step ``at_step`` runs:
+    that step is saved, the next is not run."""
+    import os
+    import signal
+
+    def change(step, batch):
+        if step == at_step:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return batch
+
+    return change

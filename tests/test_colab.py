@@ -2,7 +2,6 @@
 writes, and its install cell installs mmae_jax from a local clone into a fresh environment."""
 
 import subprocess
-import sys
 from pathlib import Path
 
 import nbformat
@@ -18,8 +17,7 @@ pytestmark = pytest.mark.xdist_group("colab")
 
 
 def test_committed_notebook_matches_its_generator():
-    sys.path.insert(0, str(COLAB))
-    import make_notebook
+    from colab import make_notebook
 
     committed = nbformat.read(NOTEBOOK, as_version=4)
     generated = make_notebook.build()

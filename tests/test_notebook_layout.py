@@ -1,5 +1,6 @@
-"""The notebook's load-time choices (mmae_jax/data/notebook.py): which stored frames and windows
-each strategy reads under paper_timing, the matshow-like render, the per-clip rfas order."""
+"""The original notebook's load-time choices: which stored frames and windows each strategy reads
+under paper_timing and the per-clip rfas order (mmae_jax/data/clip_layout.py), the matshow-like
+render (mmae_jax/data/render.py)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from mmae_jax.data import notebook, pipeline
+from mmae_jax.data import pipeline, render
 from mmae_jax.data.config import default_data_config
 from mmae_jax.data.render import colormap_table, render_spectrograms
 from mmae_jax.data.transform import prepare_clip
@@ -42,10 +43,10 @@ def _is_spectrogram(image: np.ndarray) -> bool:
 
 def _window_shown(image: np.ndarray) -> int:
     """The stored column of the hot cell in a paper-rendered window."""
-    top, bottom, left, right = notebook.plot_box(S)
+    top, bottom, left, right = render.plot_box(S)
     row = image[(top + bottom) // 2, left:right]
     hot = np.flatnonzero((row == np.round(colormap_table()[255] * 255)).all(axis=1))
-    return int(notebook.nearest_indices(WIDTH, right - left)[hot].mean())
+    return int(render.nearest_indices(WIDTH, right - left)[hot].mean())
 
 
 @pytest.mark.parametrize("strategy,faces_shown,windows_shown", [
@@ -69,11 +70,11 @@ def test_cfas_pairs_face_k_with_window_k_of_the_sixteen():
     video = prepare_clip(faces, full, _paper_cfg(), strategy="cfas", spectrogram_half=half)
     assert [int(frame[2, 2, 0]) // FACE_STEP for frame in video] == list(range(16))
     # the lower half is the spectrogram halved in height: its hot column still tells the window
-    top, bottom, left, right = notebook.plot_box(S)
+    top, bottom, left, right = render.plot_box(S)
     for k, frame in enumerate(video):
         row = frame[S // 2 + (top + bottom) // 4, left:right]
         hot = np.flatnonzero((row == np.round(colormap_table()[255] * 255)).all(axis=1))
-        assert int(notebook.nearest_indices(WIDTH, right - left)[hot].mean()) == k
+        assert int(render.nearest_indices(WIDTH, right - left)[hot].mean()) == k
 
 
 @pytest.mark.parametrize("strategy", ["fslf", "ofos", "cfas", "audio_only"])
@@ -128,7 +129,7 @@ def test_paper_render_matches_matplotlibs_picture_and_margins():
     window = np.cumsum(rng.normal(size=(13, 310)), axis=1).astype(np.float32)  # smooth-ish in time
     ours = render_spectrograms(tf.constant(window[None]), 224, "paper").numpy()[0].astype(int)
     theirs = _matplotlib_picture(window, 224).astype(int)
-    top, bottom, left, right = notebook.plot_box(224)
+    top, bottom, left, right = render.plot_box(224)
     assert (top, bottom, left, right) == (27, 199, 28, 202)
     white = np.ones((224, 224), bool)
     white[top:bottom, left:right] = False
@@ -145,7 +146,7 @@ def test_paper_render_colours_the_lowest_row_at_the_bottom():
     window = np.zeros((1, 13, 5), np.float32)
     window[0, 0] = 1.0                       # coefficient 0 hot
     image = render_spectrograms(tf.constant(window), 224, "paper").numpy()[0]
-    top, bottom, left, right = notebook.plot_box(224)
+    top, bottom, left, right = render.plot_box(224)
     yellow, purple = np.round(colormap_table()[[255, 0]] * 255)
     np.testing.assert_array_equal(image[bottom - 1, left + 3], yellow)
     np.testing.assert_array_equal(image[top, left + 3], purple)

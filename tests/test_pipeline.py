@@ -191,10 +191,8 @@ def test_missing_dataset_is_reported_with_its_path(tmp_path):
 
 
 GLOBAL_ARRAYS_SCRIPT = textwrap.dedent("""
-    import sys
     import jax, numpy as np
     from jax.sharding import Mesh, NamedSharding, PartitionSpec
-    sys.path.insert(0, {tests_dir!r})
     from test_pipeline import default_data_config, speaker_split
     from mmae_jax.data.pipeline import make_eval_iterator, make_train_iterator
     from mmae_jax.data.config import default_data_config
@@ -222,11 +220,10 @@ GLOBAL_ARRAYS_SCRIPT = textwrap.dedent("""
 @pytest.mark.slow
 def test_global_batches_are_sharded_over_eight_devices(data_cfg, tmp_path):
     script = tmp_path / "global_arrays.py"
-    script.write_text(GLOBAL_ARRAYS_SCRIPT.format(
-        tests_dir=os.path.dirname(__file__), data_dir=data_cfg.data_dir, frames=FRAMES,
-        size=SIZE))
+    script.write_text(GLOBAL_ARRAYS_SCRIPT.format(data_dir=data_cfg.data_dir, frames=FRAMES, size=SIZE))
     env = {**os.environ, "XLA_FLAGS": f"{os.environ.get('XLA_FLAGS', '')} --xla_force_host_platform_device_count=8",
-           "JAX_PLATFORMS": "cpu"}
+           "JAX_PLATFORMS": "cpu",      # the script imports speaker_split from this file
+           "PYTHONPATH": os.pathsep.join([os.path.dirname(__file__), os.environ.get("PYTHONPATH", "")])}
     result = subprocess.run([sys.executable, str(script)], env=env, capture_output=True,
                             text=True, timeout=300)
     assert result.returncode == 0 and "OK" in result.stdout, result.stderr[-3000:]

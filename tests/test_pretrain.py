@@ -1,20 +1,13 @@
 """MAE pre-training through the shared train loop, and fine-tuning from its encoder."""
 
 import json
-import os
-import signal
-import sys
-from pathlib import Path
 
 import jax
 import numpy as np
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "configs"))
-import demo  # noqa: E402
-import pretrain_demo  # noqa: E402
-
-from stored_dataset import tiny_config  # noqa: E402
+from configs import demo, pretrain_demo
+from stored_dataset import sigterm_at, task_with_batches, tiny_config
 
 
 # The tests of one pre-training run share it: one xdist worker runs them (`--dist loadgroup`).
@@ -67,29 +60,26 @@ def test_finetuning_from_pretraining_loads_every_encoder_tensor(pretrained, data
 
 @pytest.mark.slow            # a second 16-step pre-training run (about 10 s)
 @uses_pretrained
-def test_preempted_pretraining_resumes_to_the_uninterrupted_result(pretrained, data_dir, tmp_path, monkeypatch):
+def test_preempted_pretraining_resumes_to_the_uninterrupted_result(pretrained, data_dir, tmp_path):
     """The task's checkpointed state comes back: the step-4 reconstruction loss, evaluated before
     the SIGTERM, is in the resumed run's history without being evaluated again."""
-    from mmae_jax.data import pipeline
     from mmae_jax.train.logs import read_metrics
-    from mmae_jax.train.loop import pretrain
+    from mmae_jax.train.loop import Trainer
     from mmae_jax.train.pretraining import PretrainingTask
 
-    real = pipeline.make_train_iterator
+    evaluations = []
 
-    def interrupted(*args, **kwargs):          # SIGTERM while step 6 runs: step 6 is saved, 7 is not run
-        for step, batch in enumerate(real(*args, **kwargs), start=kwargs.get("start_step", 0) + 1):
-            if step == 6:
-                os.kill(os.getpid(), signal.SIGTERM)
-            yield batch
+    class RecordingTask(PretrainingTask):
+        """Pre-training that notes the step of every evaluation."""
+
+        def at_evaluation(self, context, step, *args):
+            evaluations.append(step)
+            return super().at_evaluation(context, step, *args)
 
     config = tiny_config(data_dir, pretrain_demo.get_config(), num_epochs=4)     # the `pretrained` run
-    monkeypatch.setattr(pipeline, "make_train_iterator", interrupted)
-    assert pretrain(config, tmp_path) == {"status": "preempted", "step": 6}
-    monkeypatch.undo()
-    evaluations = []
-    monkeypatch.setattr(PretrainingTask, "at_evaluation", recording(PretrainingTask.at_evaluation, evaluations))
-    results = pretrain(config, tmp_path)
+    interrupted = Trainer(config, tmp_path, task_with_batches(PretrainingTask, sigterm_at(6)))
+    assert interrupted.run() == {"status": "preempted", "step": 6}
+    results = Trainer(config, tmp_path, RecordingTask()).run()
     assert evaluations == [8, 12, 16] and results["provenance"]["resumed_from_step"] == 6
     reference_dir, reference = pretrained
     history, expected = results["reconstruction_history"], reference["reconstruction_history"]
@@ -99,14 +89,6 @@ def test_preempted_pretraining_resumes_to_the_uninterrupted_result(pretrained, d
               for run in (tmp_path, reference_dir)}
     assert [step for step, _ in losses[tmp_path]] == list(range(1, 17))
     np.testing.assert_allclose(losses[tmp_path], losses[reference_dir], rtol=1e-5)
-
-
-def recording(method, calls: list):
-    """``method`` that also appends the step it is called at (its second argument) to ``calls``."""
-    def wrapper(self, context, step, *args):
-        calls.append(step)
-        return method(self, context, step, *args)
-    return wrapper
 
 
 def loaded_at(tree, path):

@@ -6,14 +6,13 @@ preemption of train / kfold. The commands are called in-process (``mmae_jax.cli.
 
 import json
 import os
-import signal
 import subprocess
 import sys
 
 import numpy as np
 import pytest
 
-from stored_dataset import save_tiny_model, tiny_argv, tiny_config
+from stored_dataset import save_tiny_model, sigterm_at, task_with_batches, tiny_argv, tiny_config
 
 
 def one_error_line(capsys) -> str:
@@ -167,23 +166,20 @@ def test_a_stale_lock_of_a_dead_process_is_replaced(tmp_path):
 def test_sigterm_exits_75_and_the_resumed_run_gives_the_uninterrupted_result(data_dir, finished_run, tmp_path,
                                                                            monkeypatch, capsys):
     from mmae_jax.cli import main
-    from mmae_jax.data import pipeline
+    from mmae_jax.cli.runtime import load_config
     from mmae_jax.errors import EXIT_PREEMPTED
+    from mmae_jax.train import loop
+    from mmae_jax.train.classification import ClassificationTask
     from mmae_jax.train.logs import read_metrics
 
-    real = pipeline.make_train_iterator
-
-    def interrupted(*args, **kwargs):          # SIGTERM while step 1 runs: step 1 is saved, 2 is not run
-        for step, batch in enumerate(real(*args, **kwargs), start=kwargs.get("start_step", 0) + 1):
-            if step == 1:
-                os.kill(os.getpid(), signal.SIGTERM)
-            yield batch
-
     workdir = tmp_path / "run"
-    monkeypatch.setattr(pipeline, "make_train_iterator", interrupted)
-    assert main(["train", "--workdir", str(workdir), *tiny_argv(data_dir)]) == EXIT_PREEMPTED == 75
-    assert "stopped by SIGTERM at step 1" in capsys.readouterr().out
+    config = load_config(tiny_argv(data_dir))                    # the config `mmae-jax train` runs
+    interrupted = loop.Trainer(config, workdir, task_with_batches(ClassificationTask, sigterm_at(1)))
+    assert interrupted.run() == {"status": "preempted", "step": 1}
     assert not (workdir / "results.json").exists()
+    monkeypatch.setattr(loop, "train_and_evaluate", lambda config, workdir: {"status": "preempted", "step": 1})
+    assert main(["train", "--workdir", str(tmp_path / "other"), *tiny_argv(data_dir)]) == EXIT_PREEMPTED == 75
+    assert "stopped by SIGTERM at step 1" in capsys.readouterr().out
     monkeypatch.undo()
     with open(workdir / "metrics.jsonl", "a") as log:      # a row logged after the last checkpoint
         log.write(json.dumps({"step": 2, "split": "train", "loss": 9.0}) + "\n")

@@ -1,16 +1,12 @@
 """The task named by ``config.task``: the registry, the commands that refuse another task's
 config, the workdir guard, and the task states that checkpoints carry."""
 
+import importlib
 import json
-import sys
-from pathlib import Path
 
 import pytest
 
-CONFIGS = Path(__file__).resolve().parents[1] / "configs"
-sys.path.insert(0, str(CONFIGS))
-import demo  # noqa: E402
-import pretrain_demo  # noqa: E402
+from configs import demo, pretrain_demo
 
 
 def one_error_line(capsys, argv) -> str:
@@ -23,14 +19,8 @@ def one_error_line(capsys, argv) -> str:
 
 
 def config_file(name: str):
-    """The module of ``configs/<name>.py``, loaded from its path (a bare ``import ravdess`` could
-    find another module of that name on ``sys.path``)."""
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location(f"config_file_{name}", CONFIGS / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    """The module of ``configs/<name>.py``."""
+    return importlib.import_module(f"configs.{name}")
 
 
 def test_configs_name_their_task():
@@ -69,11 +59,17 @@ def test_pretrain_function_refuses_a_classification_config(tmp_path):
 
 def test_the_registry_is_the_one_list_of_model_kinds():
     from mmae_jax.model import io as model_io
-    from mmae_jax.train.tasks import MODEL_KINDS, TASKS
+    from mmae_jax.model.config import VideoMAEConfig
+    from mmae_jax.model.kinds import MODEL_KINDS
+    from mmae_jax.train.tasks import TASKS
 
-    assert model_io.MODEL_KINDS is MODEL_KINDS
+    assert {spec.kind for spec in TASKS.values()} == set(MODEL_KINDS)      # every kind is trained by a task
     assert {spec.kind: spec.model_class.__name__ for spec in TASKS.values()} == {
         "classifier": "VideoMAEClassifier", "pretrainer": "VideoMAEPretrainer"}
+    for kind, model_class in MODEL_KINDS.items():
+        assert model_io.abstract_model(VideoMAEConfig.from_variant("small", num_classes=3), kind).__class__ is model_class
+    with pytest.raises(ValueError, match="unknown model kind 'probe'; expected one of"):
+        model_io.build_model(VideoMAEConfig.from_variant("small", num_classes=3), "probe")
     for name, spec in TASKS.items():
         task = spec.task_class()()
         assert spec.command in ("train", "pretrain")

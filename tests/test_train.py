@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 
-from stored_dataset import tiny_config
+from stored_dataset import task_with_batches, tiny_config
 
 
 # The tests that read one finished run share it: one xdist worker runs them (`--dist loadgroup`).
@@ -62,21 +62,16 @@ def test_evaluate_command_writes_the_split_report(trained):
     assert (workdir / "results.json").read_bytes() == saved_results
 
 
-def test_nan_in_the_data_stops_training_with_the_step(data_dir, tmp_path, monkeypatch):
-    from mmae_jax.data import pipeline
+def test_nan_in_the_data_stops_training_with_the_step(data_dir, tmp_path):
     from mmae_jax.train import loop
+    from mmae_jax.train.classification import ClassificationTask
 
-    real = pipeline.make_train_iterator
+    def poisoned(step, batch):
+        return dict(batch, video=batch["video"] * np.nan) if step == 3 else batch
 
-    def poisoned(*args, **kwargs):
-        for step, batch in enumerate(real(*args, **kwargs), start=kwargs.get("start_step", 0) + 1):
-            if step == 3:
-                batch = dict(batch, video=batch["video"] * np.nan)
-            yield batch
-
-    monkeypatch.setattr(pipeline, "make_train_iterator", poisoned)
+    trainer = loop.Trainer(tiny_config(data_dir), tmp_path, task_with_batches(ClassificationTask, poisoned))
     with pytest.raises(loop.NonFiniteError, match="step 3"):
-        loop.train_and_evaluate(tiny_config(data_dir), tmp_path)
+        trainer.run()
 
 
 def test_stored_dataset_is_read_from_files_even_when_builder_code_is_registered(data_dir):

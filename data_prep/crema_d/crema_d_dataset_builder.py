@@ -11,7 +11,7 @@ import re
 from pathlib import Path
 
 from data_prep import clip_builder, protocols
-from data_prep.media.clip import ClipSource
+from data_prep.media.clip import ClipJob, ClipSource
 from data_prep.media.errors import BadInputError
 from data_prep.report import BuildReport
 
@@ -38,7 +38,7 @@ class Builder(clip_builder.ClipDatasetBuilder):
     MANUAL_DOWNLOAD_INSTRUCTIONS = ("Clone github.com/CheyneyComputerScience/CREMA-D (git lfs) and point the "
                                     "manual directory at the folder holding VideoFlash/ and AudioWAV/.")
 
-    def list_clips(self, root: Path, report: BuildReport) -> list[clip_builder.ClipJob]:
+    def list_clips(self, root: Path, report: BuildReport) -> list[ClipJob]:
         jobs = []
         for video in sorted(p for p in (root / "VideoFlash").glob("*") if p.suffix.lower() == ".flv"):
             audio = root / "AudioWAV" / f"{video.stem}.wav"
@@ -49,5 +49,5 @@ class Builder(clip_builder.ClipDatasetBuilder):
             except BadInputError as error:
                 report.bad_input(error)
                 continue
-            jobs.append(clip_builder.ClipJob(ClipSource(video=str(video), audio=str(audio)), emotion, actor, video.stem))
+            jobs.append(ClipJob(ClipSource(video=str(video), audio=str(audio)), emotion, actor, video.stem))
         return jobs

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from data_prep import clip_builder
 from data_prep.iemocap import annotations
-from data_prep.media.clip import ClipSource
+from data_prep.media.clip import ClipJob, ClipSource
 from data_prep.media.errors import BadInputError
 from data_prep.report import BuildReport
 
@@ -43,7 +43,7 @@ class Builder(clip_builder.ClipDatasetBuilder):
             return marker_side
         return "right" if marker_side == "left" else "left"
 
-    def list_clips(self, root: Path, report: BuildReport) -> list[clip_builder.ClipJob]:
+    def list_clips(self, root: Path, report: BuildReport) -> list[ClipJob]:
         jobs = []
         for utterance in annotations.read_evaluations(root, report):
             if utterance.label not in annotations.LABELS:
@@ -59,6 +59,6 @@ class Builder(clip_builder.ClipDatasetBuilder):
                 continue
             source = ClipSource(video=str(video), audio=str(audio), start=utterance.start, end=utterance.end,
                                 audio_start=utterance.start, region=self.speaker_side(utterance))
-            jobs.append(clip_builder.ClipJob(source, annotations.LABELS[utterance.label], utterance.speaker,
+            jobs.append(ClipJob(source, annotations.LABELS[utterance.label], utterance.speaker,
                                              utterance.utterance_id))
         return jobs

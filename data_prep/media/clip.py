@@ -127,6 +127,31 @@ class ClipArrays:
         return values
 
 
+@dataclasses.dataclass(frozen=True)
+class ClipJob:
+    """One clip to write: where it is and the metadata its example carries."""
+
+    source: ClipSource
+    label: str
+    speaker: int
+    clip_id: str
+
+
+def clip_example(job: ClipJob, result: ClipArrays) -> dict:
+    """The stored example of one processed clip; the in-process and the Beam build both write
+    exactly this. Its fields (names are the contract with the input pipeline):
+
+      faces        uint8   [T, S, S, 3]  JPEG-encoded frames (tfds.features.Video)
+      spectrogram  float32 [T, F, W]     window t centred on frame t's time ('aligned' layout),
+                                         or the original's T windows over the whole clip ('paper')
+      spectrogram_half float32 [T/2, F, W]  'paper' layout only: its T / 2 windows (module doc)
+      label        ClassLabel            emotion names of the config's class set
+      speaker      int32                 actor / speaker id (see protocols for the encodings)
+      clip_id      string                the source file's stem, or the IEMOCAP utterance id
+    """
+    return {**result.stored_values(), "label": job.label, "speaker": job.speaker, "clip_id": job.clip_id}
+
+
 def _keep_region(frames: np.ndarray, region: str | None) -> np.ndarray:
     if region is None:
         return frames

@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from data_prep import clip_builder, protocols
+from data_prep.media.clip import ClipJob
 from data_prep.ravdess import layout
 from data_prep.report import BuildReport
 
@@ -34,7 +35,7 @@ class Builder(clip_builder.ClipDatasetBuilder):
                                     "from zenodo.org/record/1188976 and unpack them so that the manual "
                                     "directory holds Actor_01 ... Actor_24.")
 
-    def list_clips(self, root: Path, report: BuildReport) -> list[clip_builder.ClipJob]:
-        return [clip_builder.ClipJob(layout.clip_source(path), emotion_label(name.emotion, self.builder_config.class_set),
+    def list_clips(self, root: Path, report: BuildReport) -> list[ClipJob]:
+        return [ClipJob(layout.clip_source(path), emotion_label(name.emotion, self.builder_config.class_set),
                                      name.actor, path.stem)
                 for path, name in layout.find_clips(root, report)]

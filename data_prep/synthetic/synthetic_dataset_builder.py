@@ -17,6 +17,7 @@ import shutil
 from pathlib import Path
 
 from data_prep import clip_builder, protocols
+from data_prep.media.clip import ClipJob
 from data_prep.ravdess import layout
 from data_prep.report import BuildReport
 from data_prep.synthetic import render
@@ -69,7 +70,7 @@ class Builder(clip_builder.ClipDatasetBuilder):
             marker.write_text(wanted)
         return root
 
-    def list_clips(self, root: Path, report: BuildReport) -> list[clip_builder.ClipJob]:
-        return [clip_builder.ClipJob(layout.clip_source(path), protocols.SYNTHETIC_CLASSES[name.emotion - 1],
+    def list_clips(self, root: Path, report: BuildReport) -> list[ClipJob]:
+        return [ClipJob(layout.clip_source(path), protocols.SYNTHETIC_CLASSES[name.emotion - 1],
                                      name.actor, path.stem)
                 for path, name in layout.find_clips(root, report)]

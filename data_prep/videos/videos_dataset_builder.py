@@ -16,7 +16,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from data_prep import clip_builder
-from data_prep.media.clip import ClipSource
+from data_prep.media.clip import ClipJob, ClipSource
 from data_prep.report import BuildReport
 from data_prep.videos import layout
 
@@ -44,6 +44,6 @@ class Builder(clip_builder.ClipDatasetBuilder):
         """The CSV list when one was given, else the manual directory."""
         return Path(self.video_list) if self.video_list else Path(dl_manager.manual_dir)
 
-    def list_clips(self, root: Path, report: BuildReport) -> list[clip_builder.ClipJob]:
-        return [clip_builder.ClipJob(ClipSource(video=str(entry.path)), UNLABELED[0], entry.speaker, entry.clip_id)
+    def list_clips(self, root: Path, report: BuildReport) -> list[ClipJob]:
+        return [ClipJob(ClipSource(video=str(entry.path)), UNLABELED[0], entry.speaker, entry.clip_id)
                 for entry in layout.find_videos(root, report)]

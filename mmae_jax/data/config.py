@@ -24,8 +24,8 @@ def default_data_config() -> ml_collections.ConfigDict:
     cfg.strategy = "fslf"             # see mmae_jax.data.fusion.STRATEGIES
     cfg.num_frames = 16               # T; stored clips with more frames are subsampled uniformly
     cfg.image_size = 224              # S
-    cfg.spectrogram_render = "viridis"  # viridis | gray | paper (the notebook's matshow, notebook.py)
-    cfg.frame_sampling = "uniform"    # uniform | paper_timing (a 'paper' layout build, notebook.py)
+    cfg.spectrogram_render = "viridis"  # viridis | gray | paper (the notebook's matshow, render.py)
+    cfg.frame_sampling = "uniform"    # uniform | paper_timing (a 'paper' layout build, clip_layout.py)
     cfg.rfas_order = "per_step"       # per_step (a new order each time) | per_clip (fixed by clip id)
     cfg.normalization = "paper"       # paper | videomae
     cfg.sfas_mode = "mean"            # mean | clip | wrap (the original's uint8 overflow)

@@ -25,7 +25,7 @@ import ml_collections
 import tensorflow as tf
 from jax.sharding import NamedSharding
 
-from mmae_jax.data import notebook
+from mmae_jax.data import clip_layout
 from mmae_jax.data.sharding import host_batch_size, place_batches
 from mmae_jax.data.source import StoredDataset, open_dataset
 from mmae_jax.data.splits import SplitFn
@@ -62,7 +62,7 @@ def _to_example(source: StoredDataset, cfg: ml_collections.ConfigDict, *, train:
     def convert(position, indexed):
         index, example = indexed
         seed = _seed(cfg.seed, position)
-        order_seed = (notebook.clip_order_seed(cfg.seed, example["clip_id"])
+        order_seed = (clip_layout.clip_order_seed(cfg.seed, example["clip_id"])
                       if cfg.get("rfas_order", "per_step") == "per_clip" else None)
         video = clip_to_video(lambda indices: source.decode_faces(example, indices),
                               source.decode_windows(example), cfg, seed, train=train,

@@ -5,8 +5,10 @@
 is min-max normalised on its own, drawn with the lowest frequency at the bottom row (as
 matplotlib shows a spectrogram), resized bilinearly to S x S and coloured with viridis (the
 paper's matplotlib default: 256 colours, each level rounded first) or replicated to three
-grey channels. ``paper`` draws the notebook's matplotlib picture instead (plot box with white
-margins, nearest-neighbour cells: ``notebook.render_matshow``).
+grey channels. ``paper`` draws the original notebook's matplotlib picture instead:
+``matshow(mfcc.T, interpolation="nearest", aspect="auto", origin="lower")`` on a 4x4-inch
+figure with the axes off, shrunk to S x S (plot box with white margins, nearest-neighbour
+cells: ``render_matshow``).
 """
 
 from __future__ import annotations
@@ -16,10 +18,13 @@ import functools
 import numpy as np
 import tensorflow as tf
 
-from mmae_jax.data import notebook
 from mmae_jax.data.fusion import to_uint8
 
-RENDER_MODES = ("viridis", "gray", "paper")  # paper: the notebook's matshow picture (notebook.py)
+RENDER_MODES = ("viridis", "gray", "paper")  # paper: the notebook's matshow picture (render_matshow)
+
+# matplotlib's default subplot box (figure.subplot.left/right/bottom/top), as fractions of the
+# figure: the plot of a 400 x 400 px figure covers columns 50..360 and rows 48..356.
+AXES_LEFT, AXES_RIGHT, AXES_BOTTOM, AXES_TOP = 0.125, 0.9, 0.11, 0.88
 
 
 @functools.lru_cache(maxsize=None)
@@ -37,6 +42,40 @@ def normalize_windows(windows: tf.Tensor) -> tf.Tensor:
     return tf.math.divide_no_nan(windows - low, span)
 
 
+@functools.lru_cache(maxsize=None)
+def plot_box(image_size: int) -> tuple[int, int, int, int]:
+    """(top, bottom, left, right) pixel bounds of the matshow plot in an S x S picture:
+    224 -> rows 27..199, columns 28..202 (172 x 174)."""
+    return (round((1 - AXES_TOP) * image_size), round((1 - AXES_BOTTOM) * image_size),
+            round(AXES_LEFT * image_size), round(AXES_RIGHT * image_size))
+
+
+def nearest_indices(source: int, target: int) -> np.ndarray:
+    """int32 [target]: the source cell a nearest-neighbour picture of ``target`` pixels shows
+    in pixel i: the cell under ``(i + 0.5) * source / target``, the left one on a cell edge
+    (as matplotlib draws; data_prep's ``audio.picked_steps`` stores MFCC columns the same way)."""
+    return (((2 * np.arange(target, dtype=np.int64) + 1) * source - 1) // (2 * target)).astype(np.int32)
+
+
+def render_matshow(windows: tf.Tensor, image_size: int, table: np.ndarray) -> tf.Tensor:
+    """``[T, F, W]`` windows -> ``[T, S, S, 3]`` the way the notebook drew them.
+
+    Each window is min-max scaled on its own (matplotlib's default norm), its lowest row at
+    the bottom (``origin="lower"``), coloured as matplotlib maps a value v to colour
+    ``min(floor(256 v), 255)`` of the 256-colour ``table`` ([256, 3], its dtype is the
+    output's), and drawn nearest-neighbour into the plot box of ``plot_box`` on white (255).
+    """
+    top, bottom, left, right = plot_box(image_size)
+    bins, steps = int(windows.shape[1]), int(windows.shape[2])
+    scaled = normalize_windows(tf.cast(windows, tf.float32))
+    levels = tf.cast(tf.minimum(tf.floor(scaled * 256.0), 255.0), tf.int32)          # [T, F, W]
+    rows = nearest_indices(bins, bottom - top)[::-1]                                    # origin lower
+    cells = tf.gather(tf.gather(levels, rows, axis=1), nearest_indices(steps, right - left), axis=2)
+    plot = tf.gather(tf.constant(table), cells)                                          # [T, h, w, 3]
+    padding = [[0, 0], [top, image_size - bottom], [left, image_size - right], [0, 0]]
+    return tf.pad(plot, padding, constant_values=tf.constant(255, plot.dtype))
+
+
 def render_spectrograms(windows: tf.Tensor, image_size: int, mode: str = "viridis",
                         dtype: tf.DType = tf.uint8) -> tf.Tensor:
     """``[T, F, W]`` float windows -> ``[T, S, S, 3]`` pixel values 0..255, S = image_size.
@@ -48,7 +87,7 @@ def render_spectrograms(windows: tf.Tensor, image_size: int, mode: str = "viridi
         raise ValueError(f"unknown spectrogram_render {mode!r}; choose one of {RENDER_MODES}")
     if mode == "paper":
         table = colormap_table("viridis") * np.float32(255.0)
-        return notebook.render_matshow(windows, image_size, to_uint8(table) if dtype == tf.uint8 else table)
+        return render_matshow(windows, image_size, to_uint8(table) if dtype == tf.uint8 else table)
     scaled = normalize_windows(tf.cast(windows, tf.float32))
     upright = tf.reverse(scaled, axis=[1])[..., tf.newaxis]           # [T, F, W, 1]
     image = tf.image.resize(upright, [image_size, image_size], method="bilinear")

@@ -22,7 +22,7 @@ import ml_collections
 import numpy as np
 import tensorflow as tf
 
-from mmae_jax.data import augment, notebook
+from mmae_jax.data import augment, clip_layout
 from mmae_jax.data.fusion import FRAME_STRATEGIES, fuse, fuse_read_frames, source_frames, to_uint8
 from mmae_jax.data.render import render_spectrograms
 
@@ -60,7 +60,7 @@ def source_images(read_faces: FrameReader, windows: tf.Tensor, cfg: ml_collectio
       dtype: uint8 (rounded) or float32 (exact) pixel values 0..255.
       half_windows: ``[T0 / 2, F, W]`` the stored ``spectrogram_half`` of a 'paper' layout
         build; with ``cfg.frame_sampling == "paper_timing"`` the stored frames are read as they
-        are and the windows per strategy come from ``notebook.windows_read``.
+        are and the windows per strategy come from ``clip_layout.windows_read``.
 
     Returns:
       faces ``[k, S, S, 3]`` and spectrogram images ``[m, S, S, 3]`` of ``dtype``.
@@ -82,11 +82,11 @@ def source_images(read_faces: FrameReader, windows: tf.Tensor, cfg: ml_collectio
             if flip:
                 faces = augment.random_flip(faces, flip_seed)
         faces = to_uint8(faces, "tf") if dtype == tf.uint8 and faces.dtype != tf.uint8 else tf.cast(faces, dtype)
-    notebook.check_options(cfg)
-    notebook.check_layout(cfg.get("frame_sampling", "uniform"), half_windows is not None)
+    clip_layout.check_options(cfg)
+    clip_layout.check_layout(cfg.get("frame_sampling", "uniform"), half_windows is not None)
     paper_timing = cfg.get("frame_sampling", "uniform") == "paper_timing"
     if paper_timing:
-        windows = notebook.windows_read(windows, half_windows, spec_positions, cfg.strategy, cfg.num_frames)
+        windows = clip_layout.windows_read(windows, half_windows, spec_positions, cfg.strategy, cfg.num_frames)
         spec_positions = np.arange(int(windows.shape[0]))
     else:
         windows = tf.gather(windows, frames)
@@ -107,7 +107,7 @@ def clip_to_video(read_faces: FrameReader, windows: tf.Tensor, cfg: ml_collectio
     modality for fslf/ffls/ofos/rfas, one modality for face_only/audio_only); they are rounded
     to uint8 and arranged by ``fusion.fuse_read_frames``. cfas and sfas mix float pixels of
     every frame and round the mix. ``order_seed``: the rfas order's ``[2]`` seed (default:
-    drawn from ``seed``; ``notebook.clip_order_seed`` fixes it per clip). Other arguments as
+    drawn from ``seed``; ``clip_layout.clip_order_seed`` fixes it per clip). Other arguments as
     for ``source_images``.
     """
     order_seed = _clip_seeds(seed)[3] if order_seed is None else order_seed

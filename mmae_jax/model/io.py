@@ -27,8 +27,8 @@ from flax import nnx
 
 from mmae_jax.errors import InputError, MissingInputError, UserError, one_line_cause
 from mmae_jax.model.config import VideoMAEConfig
+from mmae_jax.model.kinds import model_class as kind_class
 from mmae_jax.model.paths import flat_params, param_name
-from mmae_jax.train.tasks import MODEL_KINDS  # kind -> model class, one per training task
 
 FORMAT_VERSION = 1
 CONFIG_FILE = "config.json"
@@ -37,12 +37,12 @@ PARAMS_DIR = "params"
 
 def build_model(cfg: VideoMAEConfig, kind: str, *, seed: int = 0) -> nnx.Module:
     """A freshly initialised model of ``kind`` ("classifier" or "pretrainer")."""
-    return _model_class(kind)(cfg, rngs=nnx.Rngs(seed))
+    return kind_class(kind)(cfg, rngs=nnx.Rngs(seed))
 
 
 def abstract_model(cfg: VideoMAEConfig, kind: str) -> nnx.Module:
     """The model of ``kind`` with ``jax.ShapeDtypeStruct`` leaves (no memory allocated)."""
-    model_class = _model_class(kind)
+    model_class = kind_class(kind)
     return nnx.eval_shape(lambda: model_class(cfg, rngs=nnx.Rngs(0)))
 
 
@@ -57,7 +57,7 @@ def save_model(directory: str | Path, model: nnx.Module, cfg: VideoMAEConfig, *,
 
     Blocks until orbax has finished writing. Returns the directory as an absolute path.
     """
-    _model_class(kind)
+    kind_class(kind)
     directory = Path(directory).absolute()
     if (directory / CONFIG_FILE).exists() or (directory / PARAMS_DIR).exists():
         raise FileExistsError(f"{directory} already holds a model; choose a new directory")
@@ -85,7 +85,7 @@ def read_config(directory: str | Path) -> tuple[VideoMAEConfig, str, dict[str, A
     except (json.JSONDecodeError, KeyError, TypeError, ValueError) as error:
         raise InputError(f"{path}: not a valid model config ({error})",
                          "the model directory is damaged; convert or export it again") from error
-    _model_class(kind)
+    kind_class(kind)
     return cfg, kind, document.get("metadata", {})
 
 
@@ -119,7 +119,7 @@ def non_param_state(cfg: VideoMAEConfig, kind: str, *, seed: int = 0, sharding=N
     """The state of a ``kind`` model that is not a parameter (dropout streams), computed alone:
     under ``jax.jit`` the parameter initialisers are dead code. ``sharding``: where it is placed
     (default: the default device)."""
-    model_class = _model_class(kind)
+    model_class = kind_class(kind)
     placement = {} if sharding is None else dict(out_shardings=sharding)
     return jax.jit(lambda: nnx.split(model_class(cfg, rngs=nnx.Rngs(seed)), nnx.Param, ...)[2], **placement)()
 
@@ -282,9 +282,3 @@ def assign_params(model: nnx.Module, arrays: dict[str, Any]) -> None:
                                  f"{tuple(variable.value.shape)}")
             variable.value = jnp.asarray(value, dtype=variable.value.dtype)
     nnx.update(model, nnx.from_flat_state(flat_state))
-
-
-def _model_class(kind: str) -> type[nnx.Module]:
-    if kind not in MODEL_KINDS:
-        raise ValueError(f"unknown model kind {kind!r}; expected one of {sorted(MODEL_KINDS)}")
-    return MODEL_KINDS[kind]

@@ -1,9 +1,9 @@
 """The training tasks by name, and what the train loop and a task know of each other.
 
-``config.task`` names the task; ``TASKS`` says, for each, the model it trains, the kind of
-model directory it exports and the command that runs it, so it is also the one source of
-``MODEL_KINDS`` (mmae_jax/model/io.py). A task's implementation is imported when a run
-starts: it reads data with TensorFlow, which building or loading a model does not need.
+``config.task`` names the task; ``TASKS`` says, for each, the kind of model it trains and
+exports (a key of ``MODEL_KINDS``, mmae_jax/model/kinds.py, which gives the model class) and
+the command that runs it. A task's implementation is imported when a run starts: it reads
+data with TensorFlow, which building or loading a model does not need.
 
 The loop (mmae_jax/train/loop.py) owns the train state. A task sees
 - a ``RunContext``: what it may read (config, workdir, dataset, model config, evaluation
@@ -30,8 +30,7 @@ from flax import nnx
 
 from mmae_jax.errors import ConfigError
 from mmae_jax.model.config import VideoMAEConfig
-from mmae_jax.model.encoder import VideoMAEClassifier
-from mmae_jax.model.pretrain import VideoMAEPretrainer
+from mmae_jax.model.kinds import model_class
 
 if TYPE_CHECKING:
     from mmae_jax.train.logs import MetricWriter
@@ -44,10 +43,14 @@ Params = dict   # {"trainable": pure dict, "frozen": pure dict}: the parameters 
 class TaskSpec:
     """One entry of ``TASKS``."""
 
-    kind: str                          # the model directory kind it exports (mmae_jax/model/io.py)
-    model_class: type[nnx.Module]      # the model it trains
+    kind: str                          # the model it trains and exports (mmae_jax/model/kinds.py)
     command: str                       # the ``mmae-jax`` command that runs it
     implementation: str                # "module:Class" of the Task
+
+    @property
+    def model_class(self) -> type[nnx.Module]:
+        """The class of the model it trains."""
+        return model_class(self.kind)
 
     def task_class(self) -> type["Task"]:
         module, _, name = self.implementation.partition(":")
@@ -55,12 +58,9 @@ class TaskSpec:
 
 
 TASKS: dict[str, TaskSpec] = {
-    "classification": TaskSpec("classifier", VideoMAEClassifier, "train",
-                               "mmae_jax.train.classification:ClassificationTask"),
-    "pretraining": TaskSpec("pretrainer", VideoMAEPretrainer, "pretrain",
-                            "mmae_jax.train.pretraining:PretrainingTask"),
+    "classification": TaskSpec("classifier", "train", "mmae_jax.train.classification:ClassificationTask"),
+    "pretraining": TaskSpec("pretrainer", "pretrain", "mmae_jax.train.pretraining:PretrainingTask"),
 }
-MODEL_KINDS: dict[str, type[nnx.Module]] = {spec.kind: spec.model_class for spec in TASKS.values()}
 
 
 def task_spec(config: ml_collections.ConfigDict) -> TaskSpec:

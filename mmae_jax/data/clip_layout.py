@@ -1,5 +1,7 @@
-"""The original notebook's load-time choices, as options of the input pipeline.
+"""Which stored frames and spectrogram windows a clip read takes, and in which rfas order.
 
+- ``frame_sampling="uniform"`` (default): T frames spread over the stored ones, window t
+  centred on frame t (an 'aligned' build).
 - ``frame_sampling="paper_timing"`` (a build with ``window_layout="paper"``, builder configs
   ``paper`` / ``paper_10ms``): the stored clip holds T frames at stride 3 from frame 0, T
   windows (``spectrogram``) and T / 2 windows (``spectrogram_half``) spanning the whole clip.
@@ -7,24 +9,18 @@
   T frames and the T windows; those that read every second frame (fslf, ffls, ofos, rfas)
   take the faces at even positions (frames at stride 6) and the T / 2 windows
   (``windows_read``). A 'paper' build must be read this way and only it (``check_layout``).
-- ``spectrogram_render="paper"``: matplotlib's ``matshow(mfcc.T, interpolation="nearest",
-  aspect="auto", origin="lower")`` on a 4x4-inch figure with the axes off, shrunk to S x S
-  (``render_matshow``).
 - ``rfas_order="per_clip"``: one rfas order per clip, drawn from its clip id, the same in
-  every epoch (``clip_order_seed``), as the original drew it once while preprocessing.
+  every epoch (``clip_order_seed``), as the original notebook drew it once while
+  preprocessing; ``per_step`` (default) draws it from each step's seed.
+
+The notebook's matshow picture of the windows (``spectrogram_render="paper"``) is drawn by
+``render.render_matshow``.
 """
 
 from __future__ import annotations
 
-import functools
-
 import numpy as np
 import tensorflow as tf
-
-# matplotlib's default subplot box (figure.subplot.left/right/bottom/top), as fractions of the
-# figure: the plot of a 400 x 400 px figure covers columns 50..360 and rows 48..356.
-AXES_LEFT, AXES_RIGHT, AXES_BOTTOM, AXES_TOP = 0.125, 0.9, 0.11, 0.88
-
 
 FRAME_SAMPLINGS = ("uniform", "paper_timing")
 RFAS_ORDERS = ("per_step", "per_clip")
@@ -87,39 +83,3 @@ def clip_order_seed(seed: int, clip_id: tf.Tensor) -> tf.Tensor:
     its clip id (a string scalar), so the same in every epoch and on every host."""
     fingerprint = tf.strings.to_hash_bucket_fast(clip_id, 2 ** 62)
     return tf.stack([tf.constant(seed, tf.int64), fingerprint])
-
-
-@functools.lru_cache(maxsize=None)
-def plot_box(image_size: int) -> tuple[int, int, int, int]:
-    """(top, bottom, left, right) pixel bounds of the matshow plot in an S x S picture:
-    224 -> rows 27..199, columns 28..202 (172 x 174)."""
-    return (round((1 - AXES_TOP) * image_size), round((1 - AXES_BOTTOM) * image_size),
-            round(AXES_LEFT * image_size), round(AXES_RIGHT * image_size))
-
-
-def nearest_indices(source: int, target: int) -> np.ndarray:
-    """int32 [target]: the source cell a nearest-neighbour picture of ``target`` pixels shows
-    in pixel i: the cell under ``(i + 0.5) * source / target``, the left one on a cell edge
-    (as matplotlib draws; data_prep's ``audio.picked_steps`` stores MFCC columns the same way)."""
-    return (((2 * np.arange(target, dtype=np.int64) + 1) * source - 1) // (2 * target)).astype(np.int32)
-
-
-def render_matshow(windows: tf.Tensor, image_size: int, table: np.ndarray) -> tf.Tensor:
-    """``[T, F, W]`` windows -> ``[T, S, S, 3]`` the way the notebook drew them.
-
-    Each window is min-max scaled on its own (matplotlib's default norm), its lowest row at
-    the bottom (``origin="lower"``), coloured as matplotlib maps a value v to colour
-    ``min(floor(256 v), 255)`` of the 256-colour ``table`` ([256, 3], its dtype is the
-    output's), and drawn nearest-neighbour into the plot box of ``plot_box`` on white (255).
-    """
-    from mmae_jax.data.render import normalize_windows
-
-    top, bottom, left, right = plot_box(image_size)
-    bins, steps = int(windows.shape[1]), int(windows.shape[2])
-    scaled = normalize_windows(tf.cast(windows, tf.float32))
-    levels = tf.cast(tf.minimum(tf.floor(scaled * 256.0), 255.0), tf.int32)          # [T, F, W]
-    rows = nearest_indices(bins, bottom - top)[::-1]                                    # origin lower
-    cells = tf.gather(tf.gather(levels, rows, axis=1), nearest_indices(steps, right - left), axis=2)
-    plot = tf.gather(tf.constant(table), cells)                                          # [T, h, w, 3]
-    padding = [[0, 0], [top, image_size - bottom], [left, image_size - right], [0, 0]]
-    return tf.pad(plot, padding, constant_values=tf.constant(255, plot.dtype))
