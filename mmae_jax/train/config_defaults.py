@@ -80,6 +80,9 @@ PAPER_MODEL = dict(
     head_layer_norm_eps=1e-6,          # LayerNormalization(epsilon=1e-6)
     head_init="glorot_uniform",        # Keras Dense's initialiser, zero bias
     fc_drop_rate=0.0, drop_path_rate=0.0,
+    position_table=False,              # Sequential(finetune_videomae.layers[:-3]): patch embedding and
+                                       # the 24 blocks only; the port adds its position table in
+                                       # forward_features, which that Sequential never calls
     dtype="bfloat16")                  # mixed precision: float32 weights, low-precision compute
 PAPER_DATA = dict(
     builder_config="paper",            # whole frames from frame 0 at stride 3, 44.1 kHz peak-normalised

@@ -36,7 +36,7 @@ from mmae_jax.train.state import create_train_state, init_model_parts, model_con
 from mmae_jax.train.step_metrics import MetricWindow, NonFiniteError  # noqa: F401  (raised by run)
 from mmae_jax.train.steps import make_train_step
 from mmae_jax.train.tasks import Params, RunContext, Task, TaskState, require_task, task_spec
-from mmae_jax.train.validate import validate_experiment
+from mmae_jax.train.validate import init_path, validate_experiment
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +79,7 @@ class Trainer:
 
         parts, param_shardings = init_model_parts(
             self.spec.model_class, self.model_cfg, self.task.trainable_filter(self.model_cfg), config.seed, self.mesh,
-            config.mesh.min_shard_bytes, config.init, config.init_allow_partial)
+            config.mesh.min_shard_bytes, init_path(config.init), config.init_allow_partial)
         self.parts = parts
         if parts.init_report is not None and self.is_main:
             print(workdir_guard.write_init_report(self.workdir, config.init, parts.init_report))
