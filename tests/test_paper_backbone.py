@@ -78,7 +78,7 @@ def test_linear_probe_without_init_is_refused_in_one_line(tmp_path, capsys):
 def test_init_random_lets_the_probe_past_that_check(tmp_path, capsys):
     """``random`` is not read as a folder; the run then stops at the next check (no data built)."""
     code, err = _train(tmp_path, capsys, "--config.init=random")
-    assert code == 2 and "init" not in err and "prepare ravdess --config paper" in err
+    assert code == 2 and "no init" not in err and "prepare ravdess --config paper" in err
     assert not (tmp_path / "run").exists()
 
 
