@@ -29,6 +29,7 @@ def default_data_config() -> ml_collections.ConfigDict:
     cfg.rfas_order = "per_step"       # per_step (a new order each time) | per_clip (fixed by clip id)
     cfg.normalization = "paper"       # paper | videomae
     cfg.sfas_mode = "mean"            # mean | clip | wrap (the original's uint8 overflow)
+    cfg.cfas_resize = "mean"          # mean (row pairs) | bicubic (the original's PIL resize)
 
     # Training augmentation (evaluation never augments).
     cfg.augment = ml_collections.ConfigDict()

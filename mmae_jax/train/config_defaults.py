@@ -93,6 +93,7 @@ PAPER_DATA = dict(
     spectrogram_render="paper",        # matplotlib matshow on a 4x4-inch figure, white margins
     rfas_order="per_clip",             # one RFAS order per clip, fixed for all epochs
     sfas_mode="wrap",                  # uint8 addition with overflow
+    cfas_resize="bicubic",             # the stacked 2S x S picture halved by PIL's bicubic resize
     normalization="paper")             # x / 255, ImageNet mean, std 0.225
 PAPER_AUGMENT = dict(face_crop=False, face_flip=False, spec_time_mask=0.0, spec_freq_mask=0.0)
 

@@ -45,7 +45,7 @@ def validate_config_args(values: dict) -> None:
 def validate_choices(config: ml_collections.ConfigDict) -> None:
     """The config's names and counts (no file system access)."""
     from data_prep import protocols
-    from mmae_jax.data.fusion import SFAS_MODES, STRATEGIES
+    from mmae_jax.data.fusion import CFAS_RESIZES, SFAS_MODES, STRATEGIES
     from mmae_jax.data.normalize import NORMALIZATIONS
     from mmae_jax.data.render import RENDER_MODES
     from mmae_jax.model.config import VARIANTS
@@ -61,6 +61,7 @@ def validate_choices(config: ml_collections.ConfigDict) -> None:
     _choice("data.normalization", data.normalization, tuple(NORMALIZATIONS))
     _choice("data.spectrogram_render", data.spectrogram_render, RENDER_MODES)
     _choice("data.sfas_mode", data.sfas_mode, SFAS_MODES)
+    _choice("data.cfas_resize", data.get("cfas_resize", "mean"), CFAS_RESIZES)
     if data.protocol in protocols.FOLD_PROTOCOLS:
         folds = protocols.num_folds(data.dataset)
         if not (isinstance(data.fold, int) and 0 <= data.fold < folds):
