@@ -19,6 +19,7 @@ def default_data_config() -> ml_collections.ConfigDict:
                                       # | kfold | hicmae (speaker-independent folds); data_prep/protocols.py
     cfg.fold = 0
     cfg.split_seed = 0
+    cfg.split_dir = ""                # a folder of split files (`mmae-jax splits`) to read instead of drawing
 
     # What the model sees.
     cfg.strategy = "fslf"             # see mmae_jax.data.fusion.STRATEGIES
