@@ -10,7 +10,7 @@ import ml_collections
 
 from mmae_jax.errors import ConfigError
 from mmae_jax.model.config import VideoMAEConfig
-from mmae_jax.train.validate import MODES, validate_config_args
+from mmae_jax.train.validate import MODES, RANDOM_INIT, validate_config_args
 
 CONFIG_ARG_TYPES = {"strategy": str, "protocol": str, "fold": int, "variant": str, "mode": str,
                     "init": str, "runlocal": bool, "recipe": str}
@@ -134,7 +134,8 @@ def dataset_config(dataset: str, arg: str | None, **data_fields) -> ml_collectio
 
     ``arg`` keys: strategy, protocol (notebook | paper | kfold | hicmae; default notebook with
     recipe=paper, paper with recipe=videomae), fold, variant, mode (finetune | linear_probe),
-    init (a model directory), runlocal (a tiny smoke run), recipe (paper | videomae: VideoMAE's
+    init (a model directory, or ``random``), runlocal (a tiny smoke run, from random weights unless
+    init is given), recipe (paper | videomae: VideoMAE's
     fine-tuning recipe, which also sets mode=finetune unless mode is given).
     """
     given = {item.partition("=")[0].strip() for item in (arg or "").split(",") if item}
@@ -152,6 +153,7 @@ def dataset_config(dataset: str, arg: str | None, **data_fields) -> ml_collectio
     config.data.fold = args.fold
     if args.runlocal:
         apply_runlocal(config)
+        config.init = args.init or RANDOM_INIT   # a smoke run of the path: no tiny weights exist to load
         config.model.variant = "tiny"
         config.data.image_size = 64
         config.batch_size = 4
