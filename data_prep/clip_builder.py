@@ -71,18 +71,25 @@ class ClipBuilderConfig(tfds.core.BuilderConfig):
 
 # What the original's preprocessing scripts do, as ClipSpec fields (see docs/data.md): whole
 # frames, 16 frames every 3rd from the first, the overlapping windows over the whole clip at
-# 44.1 kHz, peak-normalised MFCC at the published 0.0001 s stride, stored 310 columns wide.
+# 44.1 kHz on moviepy's 2-channel samples, peak-normalised MFCC of the interleaved L, R samples
+# at the published 0.0001 s stride, stored 310 columns wide.
 PAPER_FIELDS = dict(framing="whole_frame", frame_sampling="paper_timing", frame_stride=3, window_layout="paper",
                     window_columns=audio.PAPER_WINDOW_COLUMNS, sample_rate=audio.PAPER_SAMPLE_RATE,
-                    features="mfcc", peak_normalize=True, mfcc_stride=0.0001)
+                    audio_channels="interleaved", features="mfcc", peak_normalize=True, mfcc_stride=0.0001)
+# The 'paper' configs' version: 1.1.0 computes the MFCC on the interleaved 2-channel samples;
+# a 1.0.0 'paper' build mixed to mono (what 'paper_mono' stores now).
+PAPER_VERSION = tfds.core.Version("1.1.0")
+PAPER_RELEASE_NOTES = {"1.1.0": "MFCC of the interleaved 2-channel samples, as the original computed it."}
 
 
 def standard_configs(config_class: type[ClipBuilderConfig] = ClipBuilderConfig,
                      paper_class_set: str = "default") -> list[ClipBuilderConfig]:
     """The configs every dataset has, as ``config_class`` (whose own defaults fill the fields these
     do not set). ``paper`` is the original's preprocessing (``PAPER_FIELDS``), ``paper_10ms`` the
-    same with a 0.01 s MFCC stride; ``whole_frame_mfcc`` keeps our aligned windows with the
-    original's framing and features."""
+    same with a 0.01 s MFCC stride, ``paper_mono`` the same on a mono mix (the MFCC of the sound
+    rather than of its interleaved channels); ``whole_frame_mfcc`` keeps our aligned windows with
+    the original's framing and features."""
+    paper = dict(class_set=paper_class_set, version=PAPER_VERSION, release_notes=PAPER_RELEASE_NOTES)
     mfcc = dict(features="mfcc", peak_normalize=True)
     return [
         config_class(name="logmel", description="face crops + 128-bin log-mel windows (default)"),
@@ -92,12 +99,14 @@ def standard_configs(config_class: type[ClipBuilderConfig] = ClipBuilderConfig,
         config_class(name="whole_frame_mfcc", framing="whole_frame", class_set=paper_class_set,
                      description="whole frames + the original's MFCC (stride 0.01 s) in windows aligned with "
                                  "the frames", **mfcc),
-        config_class(name="paper", class_set=paper_class_set,
+        config_class(name="paper",
                      description="the original's preprocessing: frames 0, 3, ..., 45, overlapping windows over "
-                                 "the clip at 44.1 kHz, MFCC at the published 0.0001 s stride", **PAPER_FIELDS),
-        config_class(name="paper_10ms", class_set=paper_class_set,
-                     description="as 'paper' with a 0.01 s MFCC stride",
-                     **{**PAPER_FIELDS, "mfcc_stride": 0.01}),
+                                 "the clip at 44.1 kHz, MFCC of the interleaved 2-channel samples at the "
+                                 "published 0.0001 s stride", **paper, **PAPER_FIELDS),
+        config_class(name="paper_10ms", description="as 'paper' with a 0.01 s MFCC stride",
+                     **paper, **{**PAPER_FIELDS, "mfcc_stride": 0.01}),
+        config_class(name="paper_mono", description="as 'paper' with the MFCC of a mono mix",
+                     **paper, **{**PAPER_FIELDS, "audio_channels": "mono"}),
     ]
 
 

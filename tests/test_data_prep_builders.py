@@ -29,7 +29,8 @@ def test_builder_config_sets_every_clip_spec_field():
 
     changed = dict(num_frames=8, image_size=32, framing="whole_frame", detector="foreground", face_margin=0.5,
                    detect_every=2, max_side=320, frame_sampling="paper_timing", frame_stride=2,
-                   window_layout="paper", window_columns=20, sample_rate=44100, window_seconds=0.3,
+                   window_layout="paper", window_columns=20, sample_rate=44100, audio_channels="interleaved",
+                   window_seconds=0.3,
                    features="mfcc", n_mels=64, mfcc_stride=0.001, peak_normalize=True)
     assert set(changed) == {field.name for field in dataclasses.fields(ClipSpec)}
     assert ClipBuilderConfig(name="all", **changed).clip_spec() == ClipSpec(**changed)

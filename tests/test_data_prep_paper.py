@@ -160,8 +160,8 @@ def test_paper_clip_mfcc_is_the_mfcc_of_the_peak_normalised_spans(tmp_path):
     path = _index_coded_video(tmp_path / "a.mp4", 60, sound, 48000)
     spec = clip_builder.ClipBuilderConfig(name="p", **{**clip_builder.PAPER_FIELDS, "image_size": 16}).clip_spec()
     arrays = process_clip(ClipSource(str(path)), spec)
-    samples = audio.peak_normalize(audio.load_audio(str(path), 44100).samples)
-    assert np.abs(samples).max() == pytest.approx(1.0)
+    samples = audio.peak_normalize(audio.load_audio(str(path), 44100, stereo=True).samples)   # [N, 2]: L = R
+    assert np.abs(samples).max() == pytest.approx(1.0) and samples.shape[1] == 2
     for features, count in ((arrays.spectrogram, 16), (arrays.spectrogram_half, 8)):
         windows = audio.cut_spans(samples, np.array(_spans_as_published(len(samples), count)))
         np.testing.assert_allclose(features, audio.mfcc_paper(windows, 0.0001, 44100, columns=310),

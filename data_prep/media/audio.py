@@ -1,4 +1,5 @@
-"""Audio: mono load (16 kHz by default), windows, and per-window features.
+"""Audio: mono load (16 kHz by default) or the original's 2-channel read, windows, and
+per-window features.
 
 Windows are ``[T, N]`` arrays, cut either around the sampled frame times (``cut_windows``,
 centre sample = frame time) or as the original's overlapping spans over the whole clip
@@ -10,7 +11,11 @@ steps) in one vectorised call, optionally keeping only W = ``columns`` evenly pi
 - ``mfcc``: the original MultiMAE-DER recipe: pre-emphasis 0.97, 25 ms Hamming frames, NFFT 512,
   40 mel filters, ``20 log10`` filter-bank energies, DCT coefficients 2-14 (13 of them),
   sinusoidal lifter 22. The frame stride is a parameter: 0.01 s, or the original code's
-  0.0001 s (a typo that gives ~100x more frames) as an explicit option.
+  0.0001 s (a typo that gives ~100x more frames) as an explicit option. Windows of 2-channel
+  samples ``[T, N, 2]`` are what the original's MFCC was given: moviepy asks ffmpeg for 2
+  channels (``-ac 2``: a mono source duplicated) of 16-bit samples, so ``wavfile.read`` returns
+  ``[N, 2]``; its pre-emphasis line works on those rows, then ``np.append`` flattens them, so
+  the MFCC runs on L, R, L, R, ... (2N samples) at the nominal rate.
 """
 
 from __future__ import annotations
@@ -36,8 +41,8 @@ WAV_SUFFIXES = (".wav", ".flac")
 
 @dataclasses.dataclass(frozen=True)
 class Waveform:
-    """Mono samples float32 [N] at ``sample_rate``; sample 0 is at ``start_time`` seconds in the
-    source file's timeline."""
+    """Samples float32 [N] (mono) or [N, 2] (``load_audio(..., stereo=True)``) at ``sample_rate``;
+    sample 0 is at ``start_time`` seconds in the source file's timeline."""
 
     samples: np.ndarray
     sample_rate: int
@@ -56,7 +61,9 @@ def _load_wav(path: str, sample_rate: int) -> Waveform:
     return Waveform(samples.astype(np.float32), sample_rate, 0.0)
 
 
-def _load_from_container(path: str, sample_rate: int) -> Waveform:
+def _load_from_container(path: str, sample_rate: int, stereo: bool = False) -> Waveform:
+    """float32 mono samples, or with ``stereo`` 16-bit stereo ones (ffmpeg's ``-ac 2 -f s16le``,
+    what moviepy reads) scaled by 1 / 32768, as [N, 2]."""
     try:
         container = av.open(str(path))
     except (av.error.FFmpegError, OSError) as err:
@@ -64,7 +71,8 @@ def _load_from_container(path: str, sample_rate: int) -> Waveform:
     with container:
         if not container.streams.audio:
             raise BadInputError(path, "no_audio", "the file has no audio track")
-        resampler = av.AudioResampler(format="flt", layout="mono", rate=sample_rate)
+        resampler = av.AudioResampler(format="s16" if stereo else "flt", layout="stereo" if stereo else "mono",
+                                      rate=sample_rate)
         chunks, start_time = [], None
         try:
             for frame in container.decode(container.streams.audio[0]):
@@ -76,12 +84,18 @@ def _load_from_container(path: str, sample_rate: int) -> Waveform:
             raise BadInputError(path, "corrupt", f"audio decoding failed: {err}") from err
     if not chunks:
         raise BadInputError(path, "no_audio", "the audio track holds no samples")
-    return Waveform(np.concatenate(chunks).astype(np.float32), sample_rate, start_time)
+    samples = np.concatenate(chunks)
+    if stereo:                                  # packed s16: L, R, L, R, ...
+        samples = samples.reshape(-1, 2) / np.float32(32768)
+    return Waveform(samples.astype(np.float32), sample_rate, start_time)
 
 
-def load_audio(path: str, sample_rate: int = SAMPLE_RATE) -> Waveform:
+def load_audio(path: str, sample_rate: int = SAMPLE_RATE, stereo: bool = False) -> Waveform:
     """Mono waveform at ``sample_rate``: librosa for wav/flac files, PyAV for anything else
-    (the audio track of a video container)."""
+    (the audio track of a video container). ``stereo``: the original's read of any file, 2
+    channels of 16-bit samples from ffmpeg (PyAV), ``samples`` [N, 2]."""
+    if stereo:
+        return _load_from_container(path, sample_rate, stereo=True)
     if Path(path).suffix.lower() in WAV_SUFFIXES:
         return _load_wav(path, sample_rate)
     return _load_from_container(path, sample_rate)
@@ -133,7 +147,8 @@ def paper_window_spans(length: int, count: int, source: str = "") -> np.ndarray:
 
 
 def cut_spans(samples: np.ndarray, spans: np.ndarray) -> np.ndarray:
-    """float32 [count, L]: ``samples[start:end]`` of every span (all spans L samples long)."""
+    """float32 [count, L] (or [count, L, C] of samples [N, C]): ``samples[start:end]`` of every
+    span (all spans L samples long)."""
     length = int(spans[0, 1] - spans[0, 0])
     return samples[spans[:, :1] + np.arange(length)[None, :]]
 
@@ -224,6 +239,10 @@ def mfcc_paper(windows: np.ndarray, stride_seconds: float = 0.01, sample_rate: i
                num_ceps: int = 13, lifter: int = 22, columns: int = 0) -> np.ndarray:
     """float32 [T, num_ceps, W] MFCCs of each window ([T, N]) with the original's parameters.
 
+    Windows of 2-channel samples ([T, N, 2]) are pre-emphasised per channel and then
+    interleaved to [T, 2N] (L, R, L, R, ...) at the same ``sample_rate``, as the original's
+    ``np.append`` does to ``wavfile.read``'s [N, 2] (see the module doc).
+
     ``columns`` > 0 computes only the frames a ``columns``-pixel nearest-neighbour plot shows
     (W = columns, see ``picked_steps``); every frame's MFCC is computed exactly as without it.
     A frame longer than ``nfft`` (25 ms at 44.1 kHz is 1,102 samples) enters the FFT cut to
@@ -231,9 +250,10 @@ def mfcc_paper(windows: np.ndarray, stride_seconds: float = 0.01, sample_rate: i
     """
     frame_length = int(round(frame_seconds * sample_rate))
     step = max(int(round(stride_seconds * sample_rate)), 1)
-    steps = mfcc_steps(windows.shape[1], stride_seconds, sample_rate, frame_seconds)
     keep = min(frame_length, nfft)
     emphasized = np.concatenate([windows[:, :1], windows[:, 1:] - 0.97 * windows[:, :-1]], axis=1)
+    emphasized = emphasized.reshape(len(emphasized), -1)                       # [T, N * channels]
+    steps = mfcc_steps(emphasized.shape[1], stride_seconds, sample_rate, frame_seconds)
     frames = frame_signal(emphasized, frame_length, step, steps, columns, keep) * np.hamming(frame_length)[:keep]
     power = np.abs(np.fft.rfft(frames, nfft)) ** 2 / nfft                      # [T, W, nfft/2+1]
     energies = power @ _mel_filterbank(n_filters, nfft, sample_rate).T       # [T, W, n_filters]

@@ -32,6 +32,10 @@ class ClipSpec:
     window_columns: 0 keeps every feature time step; > 0 keeps that many, picked nearest at even
       spacing (required by the 'paper' layout, whose windows' lengths depend on the clip's).
     sample_rate: the rate audio is decoded at (16 kHz; the original read 44.1 kHz).
+    audio_channels: 'mono' (a mono mix) or 'interleaved' (the original's MFCC input: the track
+      decoded to 2 channels of 16-bit samples, windows placed on the sample rows, each channel
+      pre-emphasised, then flattened to L, R, L, R, ... at the nominal rate; 'paper' layout and
+      MFCC features only; see media.audio).
     mfcc_stride: MFCC frame stride in seconds (0.01, or the original code's 0.0001).
     peak_normalize: divide the clip's waveform by its peak first (the original does).
     window_seconds: length of the audio window cut around every frame time ('aligned' only).
@@ -51,6 +55,7 @@ class ClipSpec:
     window_layout: str = "aligned"
     window_columns: int = 0
     sample_rate: int = audio.SAMPLE_RATE
+    audio_channels: str = "mono"
     window_seconds: float = 0.5
     features: str = "logmel"
     n_mels: int = 128
@@ -66,6 +71,12 @@ class ClipSpec:
             raise ValueError(f"frame_sampling must be 'uniform' or 'paper_timing', got {self.frame_sampling!r}")
         if self.window_layout not in ("aligned", "paper"):
             raise ValueError(f"window_layout must be 'aligned' or 'paper', got {self.window_layout!r}")
+        if self.audio_channels not in ("mono", "interleaved"):
+            raise ValueError(f"audio_channels must be 'mono' or 'interleaved', got {self.audio_channels!r}")
+        if self.audio_channels == "interleaved" and (self.window_layout, self.features) != ("paper", "mfcc"):
+            raise ValueError("audio_channels='interleaved' is the original's MFCC input; it needs "
+                             f"window_layout='paper' and features='mfcc', got {self.window_layout!r}, "
+                             f"{self.features!r}")
         if self.window_layout == "paper" and (self.window_columns <= 0 or self.num_frames % 2):
             raise ValueError("window_layout='paper' needs window_columns > 0 (its windows' lengths vary "
                              f"by clip) and an even num_frames; got {self.window_columns}, {self.num_frames}")
@@ -167,7 +178,8 @@ def window_features(windows: np.ndarray, spec: ClipSpec) -> np.ndarray:
 
 
 def _load_waveform(source: ClipSource, spec: ClipSpec) -> audio.Waveform:
-    return audio.load_audio(source.audio or source.video, spec.sample_rate)
+    return audio.load_audio(source.audio or source.video, spec.sample_rate,
+                            stereo=spec.audio_channels == "interleaved")
 
 
 def _audio_offset(source: ClipSource, sampled: video.SampledFrames) -> float:
@@ -192,7 +204,7 @@ def paper_spectrograms(source: ClipSource, sampled: video.SampledFrames, spec: C
                        ) -> tuple[np.ndarray, np.ndarray]:
     """float32 [T, F, W] and [T / 2, F, W] ('paper' layout): the clip's audio (its ``[start, end)``
     range, the whole track when unset), peak-normalised if asked, cut into T and T / 2 windows by
-    ``audio.paper_window_spans``."""
+    ``audio.paper_window_spans`` (over sample rows: with 'interleaved' channels a row holds L and R)."""
     waveform = _load_waveform(source, spec)
     offset = _audio_offset(source, sampled)
     samples = audio.clip_samples(waveform, None if source.start is None else source.start - offset,

@@ -1,8 +1,9 @@
 """TFDS builder for RAVDESS. ``tfds build data_prep/ravdess --manual_dir=DIR [--config=NAME]``
 where DIR holds ``Actor_01`` ... ``Actor_24``.
 
-Configs: the standard ones (``logmel`` default, ``whole_frame``, ``mfcc_paper``, ``paper``,
-``paper_typo``) plus ``logmel_7class``; ``paper*`` and ``*_7class`` use the paper's 7 classes
+Configs: the standard ones (``logmel`` default, ``whole_frame``, ``mfcc_paper``, ``whole_frame_mfcc``,
+``paper``, ``paper_10ms``, ``paper_mono``) plus ``logmel_7class``; ``paper*`` and ``*_7class`` use
+the paper's 7 classes
 (calm merged into neutral, all 1,440 clips kept: see docs/data.md).
 """
 

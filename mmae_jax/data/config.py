@@ -19,6 +19,7 @@ def default_data_config() -> ml_collections.ConfigDict:
                                       # | kfold | hicmae (speaker-independent folds); data_prep/protocols.py
     cfg.fold = 0
     cfg.split_seed = 0
+    cfg.split_dir = ""                # a folder of split files (`mmae-jax splits`) to read instead of drawing
 
     # What the model sees.
     cfg.strategy = "fslf"             # see mmae_jax.data.fusion.STRATEGIES
@@ -29,6 +30,7 @@ def default_data_config() -> ml_collections.ConfigDict:
     cfg.rfas_order = "per_step"       # per_step (a new order each time) | per_clip (fixed by clip id)
     cfg.normalization = "paper"       # paper | videomae
     cfg.sfas_mode = "mean"            # mean | clip | wrap (the original's uint8 overflow)
+    cfg.cfas_resize = "mean"          # mean (row pairs) | bicubic (the original's PIL resize)
 
     # Training augmentation (evaluation never augments).
     cfg.augment = ml_collections.ConfigDict()

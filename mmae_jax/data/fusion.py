@@ -9,6 +9,7 @@ ffls       faces 0, 2, ..., T-2, then spectrograms 0, 2, ..., T-2
 ofos       face 0, spectrogram 0, face 2, spectrogram 2, ...
 rfas       the T frames of ``ofos`` in a random order drawn from ``rng``
 cfas       frame t = face t stacked above spectrogram t (2S x S), halved in height
+           (see ``CFAS_RESIZES``)
 sfas       frame t = face t + spectrogram t (see ``SFAS_MODES``)
 face_only  the T face frames
 audio_only the T spectrogram images
@@ -23,13 +24,15 @@ NumPy arrays (the default, checked), 'tf' for ``tf.Tensor`` (inside tf.data grap
 Pixel values and rounding: the frame-arranging strategies only move frames, so they work on
 uint8 (or any dtype) and are exact. cfas and sfas mix pixels and take float pixel values;
 the host pipeline rounds their result once with ``to_uint8`` (half to even), so a mixed
-pixel is within 0.5 of the exact mix: cfas and sfas ``mean`` average two values (a half
-rounds to the even neighbour), sfas ``clip`` rounds the saturated sum, and sfas ``wrap``
-adds the two rounded values modulo 256, which is exact on integers.
+pixel is within 0.5 of the exact mix: cfas ``mean`` and sfas ``mean`` average two values (a
+half rounds to the even neighbour), cfas ``bicubic`` is within 1 level of PIL's resize of the
+uint8 picture (PIL rounds its own fixed-point sum), sfas ``clip`` rounds the saturated sum, and
+sfas ``wrap`` adds the two rounded values modulo 256, which is exact on integers.
 """
 
 from __future__ import annotations
 
+import functools
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -40,6 +43,11 @@ STRATEGIES = FRAME_STRATEGIES + ("cfas", "sfas")
 # `clip` saturates f + s at 255; `wrap` reproduces the original's uint8 addition that wraps
 # past 255.
 SFAS_MODES = ("mean", "clip", "wrap")
+# How cfas halves the height of the stacked 2S x S picture: `mean` averages each pair of rows
+# (an area filter); `bicubic` is the original's PIL ``Image.resize`` (bicubic, its kernel
+# widened by the scale factor 2, weights cut and renormalised at the borders;
+# Preprocessing_CFAS.py), the same weights on every backend (``pil_bicubic_taps``).
+CFAS_RESIZES = ("mean", "bicubic")
 BACKENDS = ("numpy", "tf", "jax")
 
 
@@ -133,7 +141,7 @@ def source_frames(strategy: str, num_frames: int) -> tuple[np.ndarray, np.ndarra
 
 
 def fuse(faces: Any, spectrograms: Any, strategy: str, *, rng: Any = None,
-         sfas_mode: str = "mean", backend: str = "numpy") -> Any:
+         sfas_mode: str = "mean", cfas_resize: str = "mean", backend: str = "numpy") -> Any:
     """Builds the fused ``[T, S, S, 3]`` sequence from ``faces`` and ``spectrograms``.
 
     Args:
@@ -143,10 +151,12 @@ def fuse(faces: Any, spectrograms: Any, strategy: str, *, rng: Any = None,
       rng: only for ``rfas``: a ``np.random.Generator`` for NumPy inputs, a stateless seed
         (int tensor of shape [2]) for TF inputs, a ``jax.random`` key for JAX inputs.
       sfas_mode: one of ``SFAS_MODES``.
+      cfas_resize: one of ``CFAS_RESIZES``.
       backend: the library of the inputs, one of ``BACKENDS``.
 
     Returns:
-      ``[T, S, S, 3]`` of the inputs' backend and dtype (cfas, sfas: not rounded).
+      ``[T, S, S, 3]`` of the inputs' backend and dtype (cfas, sfas: not rounded; cfas
+      ``bicubic``: float32).
     """
     if tuple(faces.shape) != tuple(spectrograms.shape) or len(faces.shape) != 4:
         raise ValueError(f"faces and spectrograms must both be [T, S, S, 3], got "
@@ -154,7 +164,11 @@ def fuse(faces: Any, spectrograms: Any, strategy: str, *, rng: Any = None,
     num_frames = int(faces.shape[0])
     _check_strategy(strategy, num_frames)
     ops = _ops(backend, faces)
+    if strategy == "cfas" and cfas_resize == "bicubic":
+        return _resample_rows(ops, ops.concatenate([faces, spectrograms], axis=1), int(faces.shape[1]))
     if strategy == "cfas":
+        if cfas_resize != "mean":
+            raise ValueError(f"unknown cfas_resize {cfas_resize!r}; choose one of {CFAS_RESIZES}")
         # Face above spectrogram is [T, 2S, S, 3]; halving its height with an area filter is
         # the mean of each pair of rows.
         if int(faces.shape[1]) % 2 == 0:      # no row pair straddles the two images
@@ -217,6 +231,48 @@ def _mean_of_row_pairs(ops: _Ops, images: Any) -> Any:
     t, height, width, channels = (int(n) for n in images.shape)
     pairs = ops.reshape(images, (t, height // 2, 2, width, channels))
     return (pairs[:, :, 0] + pairs[:, :, 1]) / 2
+
+
+def _pil_cubic(x: np.ndarray) -> np.ndarray:
+    """PIL's bicubic kernel (Keys, a = -0.5) at distances ``x``."""
+    x, a = np.abs(x), -0.5
+    near = ((a + 2.0) * x - (a + 3.0)) * x * x + 1
+    far = (((x - 5) * x + 8) * x - 4) * a
+    return np.where(x < 1, near, np.where(x < 2, far, 0.0))
+
+
+@functools.lru_cache(maxsize=16)
+def pil_bicubic_taps(in_size: int, out_size: int) -> tuple[np.ndarray, np.ndarray]:
+    """(indices int32 ``[out_size, K]``, weights float32 ``[out_size, K]``): output sample o of
+    PIL's bicubic ``Image.resize`` along one axis is ``sum_k weights[o, k] * x[indices[o, k]]``
+    (Pillow's ``precompute_coeffs``: centre ``(o + 0.5) * scale``, kernel widened by
+    ``max(scale, 1)``, taps cut at the image border and renormalised to sum 1; rows with fewer
+    than K taps are padded with weight 0). PIL sums in 22-bit fixed point and rounds to uint8;
+    in float the sum is within 0.5 of its own before that rounding."""
+    scale = in_size / out_size
+    widen = max(scale, 1.0)
+    support = 2.0 * widen
+    rows = []
+    for out in range(out_size):
+        centre = (out + 0.5) * scale
+        taps = np.arange(max(int(centre - support + 0.5), 0), min(int(centre + support + 0.5), in_size))
+        kernel = _pil_cubic((taps - centre + 0.5) / widen)
+        rows.append((taps, kernel / kernel.sum()))
+    width = max(len(taps) for taps, _ in rows)
+    indices = np.zeros((out_size, width), np.int32)
+    weights = np.zeros((out_size, width), np.float32)
+    for out, (taps, kernel) in enumerate(rows):
+        indices[out, :len(taps)], weights[out, :len(taps)] = taps, kernel
+    return indices, weights
+
+
+def _resample_rows(ops: _Ops, images: Any, height: int) -> Any:
+    """``[T, H_in, W, C] -> [T, height, W, C]`` by PIL's bicubic taps along the rows (float)."""
+    indices, weights = pil_bicubic_taps(int(images.shape[1]), height)
+    result = 0.0
+    for k in range(indices.shape[1]):     # K (about 8) gathers of whole rows, weighted
+        result = result + ops.take(images, indices[:, k], axis=1) * weights[None, :, k, None, None]
+    return result
 
 
 def _sum_images(ops: _Ops, faces: Any, spectrograms: Any, mode: str) -> Any:

@@ -12,6 +12,10 @@ Rows are sorted by clip id, so the files depend only on the stored data and the 
 ``example_sha256`` hashes every stored feature of the example (encoded faces and
 spectrogram, label, speaker, clip id). The run's split hash is the sha256 of ``SHA256SUMS``.
 A clip of an overlapping protocol (``notebook``) is listed in both train and validation.
+
+``data.split_dir`` names such a folder (without ``fold_<k>/``) for the pipeline to read instead
+of drawing the protocol's split (``read_split_names``): e.g. the notebook's own split, recovered
+from its archive by ``mmae_jax.data.notebook_archive``.
 """
 
 from __future__ import annotations
@@ -79,30 +83,70 @@ def split_tables(data_cfg: ml_collections.ConfigDict, folds: list[int] | None = 
     check_class_set(data_cfg.dataset, data_cfg.protocol, class_names)
     if folds is None:
         folds = protocol_folds(data_cfg)
-    order = np.argsort(np.asarray(table["clip_id"], dtype=object), kind="stable")
     files = {"protocol.json": json.dumps(
         {"dataset": data_cfg.dataset, "builder_config": data_cfg.builder_config,
          "protocol": data_cfg.protocol, "split_seed": data_cfg.split_seed, "folds": folds,
-         "columns": list(COLUMNS), "examples": len(order)}, indent=2, sort_keys=True) + "\n"}
+         "columns": list(COLUMNS), "examples": len(table["clip_id"])}, indent=2, sort_keys=True) + "\n"}
     for fold in (folds if folds is not None else [None]):
         fold_cfg = ml_collections.ConfigDict(dict(dataset=data_cfg.dataset, protocol=data_cfg.protocol,
-                                                  fold=fold or 0, split_seed=data_cfg.split_seed))
+                                                  fold=fold or 0, split_seed=data_cfg.split_seed,
+                                                  split_dir=data_cfg.get("split_dir", "")))
         names = protocol_split_fn(fold_cfg, table["label"])(table["clip_id"], table["speaker"])
-        prefix = "" if fold is None else f"fold_{fold}/"
-        for split in SPLITS:
-            member = split_membership(names, split)
-            text = io.StringIO()
-            writer = csv.writer(text, lineterminator="\n")
-            writer.writerow(COLUMNS)
-            for index in order:
-                if member[index]:
-                    writer.writerow([table["clip_id"][index], table["label"][index],
-                                     class_names[table["label"][index]], table["speaker"][index],
-                                     table["example_sha256"][index]])
-            files[f"{prefix}{split}.csv"] = text.getvalue()
-    files[SUMS_FILE] = "".join(f"{hashlib.sha256(text.encode()).hexdigest()}  {path}\n"
-                               for path, text in sorted(files.items()))
+        files.update(membership_tables(table, class_names, names, "" if fold is None else f"fold_{fold}/"))
+    return with_sums(files)
+
+
+def membership_tables(table: dict, class_names: list[str], names, prefix: str = "") -> dict[str, str]:
+    """``{prefix}train.csv`` ... ``{prefix}test.csv`` texts of the clips of ``table`` (as
+    ``stored_examples`` gives it) by their split names ``names`` (``split_membership``), sorted by clip id."""
+    order = np.argsort(np.asarray(table["clip_id"], dtype=object), kind="stable")
+    files = {}
+    for split in SPLITS:
+        member = split_membership(names, split)
+        text = io.StringIO()
+        writer = csv.writer(text, lineterminator="\n")
+        writer.writerow(COLUMNS)
+        for index in order:
+            if member[index]:
+                writer.writerow([table["clip_id"][index], table["label"][index],
+                                 class_names[table["label"][index]], table["speaker"][index],
+                                 table["example_sha256"][index]])
+        files[f"{prefix}{split}.csv"] = text.getvalue()
     return files
+
+
+def with_sums(files: dict[str, str]) -> dict[str, str]:
+    """``files`` plus their ``SHA256SUMS``."""
+    return {**files, SUMS_FILE: "".join(f"{hashlib.sha256(text.encode()).hexdigest()}  {path}\n"
+                                        for path, text in sorted(files.items()))}
+
+
+def read_split_names(split_dir: str | Path, clip_ids) -> np.ndarray:
+    """[N] split names of ``clip_ids`` from the ``train.csv`` / ``validation.csv`` / ``test.csv``
+    under ``split_dir`` ('train+validation' for a clip in both; '' for one in none).
+
+    Raises InputError for a missing or malformed file, or clip ids the stored dataset lacks.
+    """
+    from mmae_jax.errors import InputError
+
+    members: dict[str, list[str]] = {}
+    for split in SPLITS:
+        path = Path(split_dir) / f"{split}.csv"
+        try:
+            with open(path, newline="") as handle:
+                rows = list(csv.DictReader(handle))
+        except OSError as error:
+            raise InputError(f"data.split_dir: can not read {path}: {error}",
+                             "give a folder written by `mmae-jax splits`") from error
+        if rows and "clip_id" not in rows[0]:
+            raise InputError(f"{path} has no clip_id column", "give a file written by `mmae-jax splits`")
+        for row in rows:
+            members.setdefault(row["clip_id"], []).append(split)
+    unknown = sorted(set(members) - set(clip_ids))
+    if unknown:
+        raise InputError(f"{split_dir}: {len(unknown)} clip ids are not in the stored dataset, e.g. "
+                         f"{', '.join(unknown[:5])}", "use the split files of this build")
+    return np.array(["+".join(members.get(clip_id, [])) for clip_id in clip_ids], dtype=object)
 
 
 def splits_sha256(files: dict[str, str]) -> str:

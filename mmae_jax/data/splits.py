@@ -22,8 +22,14 @@ def protocol_split_fn(data_cfg: ml_collections.ConfigDict, labels: Sequence[int]
     """The split assignment of ``data_cfg.protocol`` / ``fold`` / ``split_seed`` for its dataset.
 
     ``labels``: the label of every stored example, in the order the clip ids will come
-    (the ``notebook`` protocol stratifies by class).
+    (the ``notebook`` protocol stratifies by class). With ``data_cfg.split_dir`` set, the split
+    is the one in those files (``split_files.read_split_names``), not drawn.
     """
+    if data_cfg.get("split_dir", ""):
+        from mmae_jax.data.split_files import read_split_names
+
+        return lambda clip_ids, speakers: read_split_names(data_cfg.split_dir, clip_ids)
+
     def assign(clip_ids: Sequence[str], speakers: Sequence[int]) -> Sequence[str]:
         return protocols.assign_splits(data_cfg.dataset, data_cfg.protocol, clip_ids, speakers,
                                        fold=data_cfg.fold, seed=data_cfg.split_seed, labels=labels)

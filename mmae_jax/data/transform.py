@@ -117,7 +117,8 @@ def clip_to_video(read_faces: FrameReader, windows: tf.Tensor, cfg: ml_collectio
         return fuse_read_frames(faces, spectrograms, cfg.strategy, rng=order_seed, backend="tf")
     faces, spectrograms = source_images(read_faces, windows, cfg, seed, train=train,
                                         dtype=tf.float32, half_windows=half_windows)
-    return to_uint8(fuse(faces, spectrograms, cfg.strategy, rng=order_seed, sfas_mode=cfg.sfas_mode, backend="tf"), "tf")
+    return to_uint8(fuse(faces, spectrograms, cfg.strategy, rng=order_seed, sfas_mode=cfg.sfas_mode,
+                         cfas_resize=cfg.get("cfas_resize", "mean"), backend="tf"), "tf")
 
 
 def _eager_inputs(faces: np.ndarray, spectrogram: np.ndarray) -> tuple[FrameReader, tf.Tensor]:

@@ -10,7 +10,8 @@ splits every strategy:
   (a gather), so a modality's relevance is the relevance of its fused frames; the source
   frames the strategy skips get none.
 - cfas: the fused frame's top half is the face and its bottom half the spectrogram (rows
-  averaged in pairs), so the split is by image region.
+  averaged in pairs; with ``cfas_resize`` bicubic the rows next to the seam mix both), and the
+  gradient x input of each source image gives each modality its own share.
 - sfas with ``sfas_mode`` mean: each pixel is (face + spectrogram) / 2, so each summand gets
   its own term of the gradient x input (exact); clip: the same where the sum stays below 1,
   while saturated pixels pass no gradient to either summand.
@@ -67,13 +68,14 @@ class FusionSpec:
     strategy: str
     sfas_mode: str = "mean"
     normalization: str = "paper"
+    cfas_resize: str = "mean"
 
     def fused_video(self, faces: jax.Array, spectrograms: jax.Array, key: jax.Array | None) -> jax.Array:
         """``[T, S, S, 3]`` float pixel values 0..255 (both) -> the fused ``[T, S, S, 3]``, rounded
         to whole pixel values as the host pipeline's uint8 clip (a float array; the gradient
         passes the rounding as the identity)."""
         fused = fuse(faces, spectrograms, self.strategy, rng=key if self.strategy == "rfas" else None,
-                     sfas_mode=self.sfas_mode, backend="jax")
+                     sfas_mode=self.sfas_mode, cfas_resize=self.cfas_resize, backend="jax")
         return _round_straight_through(fused)
 
     def model_input(self, faces: jax.Array, spectrograms: jax.Array, key: jax.Array | None) -> jax.Array:

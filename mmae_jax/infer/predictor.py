@@ -90,7 +90,8 @@ class Predictor:
         model.eval()
         self.class_names: list[str] = list(metadata["class_names"])
         self.data_cfg = ml_collections.ConfigDict(metadata["data"])
-        self.fusion = FusionSpec(self.data_cfg.strategy, self.data_cfg.sfas_mode, self.data_cfg.normalization)
+        self.fusion = FusionSpec(self.data_cfg.strategy, self.data_cfg.sfas_mode, self.data_cfg.normalization,
+                                 self.data_cfg.get("cfas_resize", "mean"))
         self.reader = ClipReader(clip_spec_for(self.data_cfg, builder_config))
         if self.reader.spec.num_frames < self.data_cfg.num_frames:
             raise ValueError(f"builder config gives {self.reader.spec.num_frames} frames per clip, the model "

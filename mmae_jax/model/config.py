@@ -48,6 +48,10 @@ class VideoMAEConfig:
     patch_size: int = 16
     tubelet_size: int = 2
     in_chans: int = 3
+    # Add VideoMAE's fixed sine-cosine position table to the patch tokens. False: the original
+    # notebook's backbone, a Keras Sequential of the innat/VideoMAE port's layers, which never
+    # runs the port's forward_features where the table is added (docs/reproduce.md).
+    position_table: bool = True
     # Regularisation.
     drop_rate: float = 0.0          # dropout after attention projection and in the MLP
     fc_drop_rate: float = 0.0       # dropout before the classification head

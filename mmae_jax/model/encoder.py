@@ -26,7 +26,8 @@ def position_embedding(num_positions: int, dim: int, dtype) -> jax.Array:
 
 
 class VideoMAEEncoder(nnx.Module):
-    """Tubelet embedding + fixed position table + transformer blocks (+ optional final norm).
+    """Tubelet embedding + fixed position table (unless ``cfg.position_table`` is False) +
+    transformer blocks (+ optional final norm).
 
     ``__call__(x [B, T, H, W, C], visible_idx [B, Nv] | None) -> [B, N or Nv, D]``. With
     ``visible_idx`` only those tokens (the MAE encoder's visible set) enter the blocks.
@@ -37,6 +38,7 @@ class VideoMAEEncoder(nnx.Module):
         self.embed_dim = cfg.embed_dim
         self.dtype = dtype
         self.remat_policy = cfg.remat_policy
+        self.position_table = cfg.position_table
         self.patch_embed = PatchEmbed(cfg.embed_dim, cfg.tubelet_size, cfg.patch_size, cfg.in_chans,
                                       dtype, rngs)
         self.pos_drop = nnx.Dropout(cfg.drop_rate, rngs=rngs)
@@ -48,7 +50,8 @@ class VideoMAEEncoder(nnx.Module):
 
     def __call__(self, x: jax.Array, visible_idx: jax.Array | None = None) -> jax.Array:
         tokens = constrain_to_batch(self.patch_embed(x.astype(self.dtype)))   # [B, N, D]
-        tokens = tokens + position_embedding(tokens.shape[1], self.embed_dim, tokens.dtype)
+        if self.position_table:
+            tokens = tokens + position_embedding(tokens.shape[1], self.embed_dim, tokens.dtype)
         if visible_idx is not None:
             tokens = jnp.take_along_axis(tokens, visible_idx[..., None], axis=1)
         tokens = apply_blocks(self.blocks, self.pos_drop(tokens), self.remat_policy)

@@ -10,7 +10,7 @@ import ml_collections
 
 from mmae_jax.errors import ConfigError
 from mmae_jax.model.config import VideoMAEConfig
-from mmae_jax.train.validate import MODES, validate_config_args
+from mmae_jax.train.validate import MODES, RANDOM_INIT, validate_config_args
 
 CONFIG_ARG_TYPES = {"strategy": str, "protocol": str, "fold": int, "variant": str, "mode": str,
                     "init": str, "runlocal": bool, "recipe": str}
@@ -80,6 +80,9 @@ PAPER_MODEL = dict(
     head_layer_norm_eps=1e-6,          # LayerNormalization(epsilon=1e-6)
     head_init="glorot_uniform",        # Keras Dense's initialiser, zero bias
     fc_drop_rate=0.0, drop_path_rate=0.0,
+    position_table=False,              # Sequential(finetune_videomae.layers[:-3]): patch embedding and
+                                       # the 24 blocks only; the port adds its position table in
+                                       # forward_features, which that Sequential never calls
     dtype="bfloat16")                  # mixed precision: float32 weights, low-precision compute
 PAPER_DATA = dict(
     builder_config="paper",            # whole frames from frame 0 at stride 3, 44.1 kHz peak-normalised
@@ -90,6 +93,7 @@ PAPER_DATA = dict(
     spectrogram_render="paper",        # matplotlib matshow on a 4x4-inch figure, white margins
     rfas_order="per_clip",             # one RFAS order per clip, fixed for all epochs
     sfas_mode="wrap",                  # uint8 addition with overflow
+    cfas_resize="bicubic",             # the stacked 2S x S picture halved by PIL's bicubic resize
     normalization="paper")             # x / 255, ImageNet mean, std 0.225
 PAPER_AUGMENT = dict(face_crop=False, face_flip=False, spec_time_mask=0.0, spec_freq_mask=0.0)
 
@@ -130,7 +134,8 @@ def dataset_config(dataset: str, arg: str | None, **data_fields) -> ml_collectio
 
     ``arg`` keys: strategy, protocol (notebook | paper | kfold | hicmae; default notebook with
     recipe=paper, paper with recipe=videomae), fold, variant, mode (finetune | linear_probe),
-    init (a model directory), runlocal (a tiny smoke run), recipe (paper | videomae: VideoMAE's
+    init (a model directory, or ``random``), runlocal (a tiny smoke run, from random weights unless
+    init is given), recipe (paper | videomae: VideoMAE's
     fine-tuning recipe, which also sets mode=finetune unless mode is given).
     """
     given = {item.partition("=")[0].strip() for item in (arg or "").split(",") if item}
@@ -148,6 +153,7 @@ def dataset_config(dataset: str, arg: str | None, **data_fields) -> ml_collectio
     config.data.fold = args.fold
     if args.runlocal:
         apply_runlocal(config)
+        config.init = args.init or RANDOM_INIT   # a smoke run of the path: no tiny weights exist to load
         config.model.variant = "tiny"
         config.data.image_size = 64
         config.batch_size = 4

@@ -36,7 +36,7 @@ from mmae_jax.train.provenance import provenance
 from mmae_jax.train.state import create_train_state, init_model_parts
 from mmae_jax.train.step_metrics import MetricWindow, NonFiniteError  # noqa: F401  (raised by run)
 from mmae_jax.train.tasks import Params, RunContext, Task, TaskState, require_task, task_spec
-from mmae_jax.train.validate import validate_experiment
+from mmae_jax.train.validate import init_path, validate_experiment
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +72,7 @@ class Trainer:
         self.parts = parts = init_model_parts(
             self.spec.model_class, asm.built_cfg, asm.trainable_filter, config.seed,
             dict(asm.param_shardings, rest=jax.tree.map(lambda _: replicated(self.mesh), asm.abstract.rest)),
-            config.init, config.init_allow_partial)
+            init_path(config.init), config.init_allow_partial)
         if parts.init_report is not None and self.is_main:
             print(workdir_guard.write_init_report(self.workdir, config.init, parts.init_report))
         self.state_shardings = asm.state_shardings

@@ -15,6 +15,7 @@ import ml_collections
 from mmae_jax.errors import ConfigError
 
 MODES = ("finetune", "linear_probe")
+RANDOM_INIT = "random"   # ``init=random``: start from random weights on purpose (a baseline)
 
 
 def _choice(field: str, value, choices) -> None:
@@ -44,7 +45,7 @@ def validate_config_args(values: dict) -> None:
 def validate_choices(config: ml_collections.ConfigDict) -> None:
     """The config's names and counts (no file system access)."""
     from data_prep import protocols
-    from mmae_jax.data.fusion import SFAS_MODES, STRATEGIES
+    from mmae_jax.data.fusion import CFAS_RESIZES, SFAS_MODES, STRATEGIES
     from mmae_jax.data.normalize import NORMALIZATIONS
     from mmae_jax.data.render import RENDER_MODES
     from mmae_jax.model.config import VARIANTS
@@ -60,6 +61,7 @@ def validate_choices(config: ml_collections.ConfigDict) -> None:
     _choice("data.normalization", data.normalization, tuple(NORMALIZATIONS))
     _choice("data.spectrogram_render", data.spectrogram_render, RENDER_MODES)
     _choice("data.sfas_mode", data.sfas_mode, SFAS_MODES)
+    _choice("data.cfas_resize", data.get("cfas_resize", "mean"), CFAS_RESIZES)
     if data.protocol in protocols.FOLD_PROTOCOLS:
         folds = protocols.num_folds(data.dataset)
         if not (isinstance(data.fold, int) and 0 <= data.fold < folds):
@@ -90,11 +92,28 @@ def validate_paths(config: ml_collections.ConfigDict) -> None:
         stored_builder_dir(data.data_dir, data.dataset, data.builder_config)
     except FileNotFoundError as error:
         raise ConfigError(f"data.data_dir={data.data_dir or '(TFDS default)'}: {error}") from error
-    if config.init:
+    if config.init and config.init != RANDOM_INIT:
         resolve_init(config.init)
+
+
+def init_path(init: str) -> str:
+    """The model directory ``init`` names, or "" when there is none to load (unset or ``random``)."""
+    return "" if init == RANDOM_INIT else init
+
+
+def validate_probe_init(config: ml_collections.ConfigDict) -> None:
+    """A linear probe (frozen backbone) needs the backbone it probes: ``init`` must name a model
+    directory, or be ``random`` to probe random weights on purpose. Without it the run would
+    train a head on a random frozen encoder and report its numbers as if nothing were wrong."""
+    if config.get("task", "classification") == "classification" and config.mode == "linear_probe" \
+            and not config.init:
+        raise ConfigError("mode=linear_probe freezes the backbone, but no init gives its weights",
+                          "add --config.init=MODEL_DIR (a `mmae-jax convert` output, e.g. VideoMAE ViT-L "
+                          "Kinetics-400), or --config.init=random to probe a random backbone on purpose")
 
 
 def validate_experiment(config: ml_collections.ConfigDict) -> None:
     """Every check above; raises ConfigError naming the field and the fix."""
     validate_choices(config)
+    validate_probe_init(config)
     validate_paths(config)
