@@ -14,7 +14,7 @@ spectrogram, label, speaker, clip id). The run's split hash is the sha256 of ``S
 A clip of an overlapping protocol (``notebook``) is listed in both train and validation.
 
 ``data.split_dir`` names such a folder (without ``fold_<k>/``) for the pipeline to read instead
-of drawing the protocol's split (``read_split_names``): e.g. the notebook's own split, recovered
+of drawing the protocol's split (``splits.read_split_names``): e.g. the notebook's own split, recovered
 from its archive by ``mmae_jax.data.notebook_archive``.
 """
 
@@ -119,34 +119,6 @@ def with_sums(files: dict[str, str]) -> dict[str, str]:
     """``files`` plus their ``SHA256SUMS``."""
     return {**files, SUMS_FILE: "".join(f"{hashlib.sha256(text.encode()).hexdigest()}  {path}\n"
                                         for path, text in sorted(files.items()))}
-
-
-def read_split_names(split_dir: str | Path, clip_ids) -> np.ndarray:
-    """[N] split names of ``clip_ids`` from the ``train.csv`` / ``validation.csv`` / ``test.csv``
-    under ``split_dir`` ('train+validation' for a clip in both; '' for one in none).
-
-    Raises InputError for a missing or malformed file, or clip ids the stored dataset lacks.
-    """
-    from mmae_jax.errors import InputError
-
-    members: dict[str, list[str]] = {}
-    for split in SPLITS:
-        path = Path(split_dir) / f"{split}.csv"
-        try:
-            with open(path, newline="") as handle:
-                rows = list(csv.DictReader(handle))
-        except OSError as error:
-            raise InputError(f"data.split_dir: can not read {path}: {error}",
-                             "give a folder written by `mmae-jax splits`") from error
-        if rows and "clip_id" not in rows[0]:
-            raise InputError(f"{path} has no clip_id column", "give a file written by `mmae-jax splits`")
-        for row in rows:
-            members.setdefault(row["clip_id"], []).append(split)
-    unknown = sorted(set(members) - set(clip_ids))
-    if unknown:
-        raise InputError(f"{split_dir}: {len(unknown)} clip ids are not in the stored dataset, e.g. "
-                         f"{', '.join(unknown[:5])}", "use the split files of this build")
-    return np.array(["+".join(members.get(clip_id, [])) for clip_id in clip_ids], dtype=object)
 
 
 def splits_sha256(files: dict[str, str]) -> str:
