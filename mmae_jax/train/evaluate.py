@@ -20,6 +20,7 @@ import jax
 import ml_collections
 import orbax.checkpoint as ocp
 
+from mmae_jax.data.integrity import reading_errors
 from mmae_jax.data.source import open_dataset, stored_builder_dir
 from mmae_jax.errors import ConfigError, InputError
 from mmae_jax.model.encoder import trainable_filter
@@ -31,6 +32,7 @@ from mmae_jax.train.plots import plot_confusion
 from mmae_jax.train.provenance import provenance
 from mmae_jax.train.state import model_config, split_model
 from mmae_jax.train.steps import make_eval_step
+from mmae_jax.train.validate import validate_experiment
 
 MODEL_DIRS = {"best": "best_model", "final": "final_model"}
 
@@ -86,6 +88,11 @@ def restore_parameters(workdir: Path, which: str, abstract: dict, shardings: dic
     return {"trainable": restored["trainable"], "frozen": restored["frozen"]}, int(which)
 
 
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0][:300] if text else type(error).__name__
+
+
 def default_name(which: str, split: str, overrides: Sequence[str]) -> str:
     """``<model>_<split>``, plus a short hash of the overrides when there are any."""
     name = f"{which}_{split}"
@@ -107,7 +114,9 @@ def evaluate_workdir(workdir: str | Path, split: str = "test", *, model: str = "
     if config.get("task", "classification") != "classification":
         raise InputError(f"{workdir} holds a {config.task} run, not a classifier",
                          f"fine-tune from it (init={workdir}) and evaluate that run")
-    dataset = open_dataset(config.data)
+    validate_experiment(config)
+    with reading_errors(config.data):
+        dataset = open_dataset(config.data)
     class_names = dataset.class_names
     cfg = model_config(config, len(class_names))
     mesh = create_mesh(config.mesh.data, config.mesh.fsdp)
@@ -115,12 +124,20 @@ def evaluate_workdir(workdir: str | Path, split: str = "test", *, model: str = "
     parts = split_model(abstract_model(cfg, "classifier"), trainable_filter(cfg))
     groups = dict(trainable=parts.trainable, frozen=parts.frozen)
     shardings = {k: tree_shardings(v, mesh, config.mesh.min_shard_bytes) for k, v in groups.items()}
-    state, step = restore_parameters(workdir, model, groups, shardings)
+    try:
+        state, step = restore_parameters(workdir, model, groups, shardings)
+    except (ValueError, TypeError, KeyError) as error:
+        if isinstance(error, InputError) or not overrides:
+            raise
+        raise ConfigError(f"model {model} of {workdir} does not fit the config with {' '.join(overrides)} "
+                          f"({_first_line(error)})",
+                          "override only fields that keep the model's shape (data_dir, fold, split, views)") from error
     rest = non_param_state(cfg, "classifier", sharding=replicated(mesh)).to_pure_dict()   # dropout streams
     eval_step = jax.jit(make_eval_step(parts.eval_graphdef, rest, tuple(config.eval.views),
                                        normalization=config.data.normalization))
-    report = evaluate_split(eval_step, state, config.data, split, class_names,
-                            batch_size=config.eval.batch_size, sharding=batch_sharding(mesh))
+    with reading_errors(config.data):
+        report = evaluate_split(eval_step, state, config.data, split, class_names,
+                                batch_size=config.eval.batch_size, sharding=batch_sharding(mesh))
     output = workdir / "evaluations" / (name or default_name(model, split, overrides))
     report |= dict(model=model, step=step, split=split, overrides=list(overrides), output_dir=str(output),
                    dataset=config.data.dataset, strategy=config.data.strategy, protocol=config.data.protocol,

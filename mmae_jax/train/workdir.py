@@ -101,6 +101,7 @@ class WorkdirLock:
         return self
 
     def _take(self) -> None:
+        check_workdir_path(self.path.parent)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         record = json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "started": time.time()})
         for _ in range(2):
@@ -149,6 +150,21 @@ def holds_run(workdir: str | Path) -> bool:
     workdir = Path(workdir)
     checkpoints = workdir / "checkpoints"
     return (workdir / "results.json").exists() or (checkpoints.is_dir() and any(checkpoints.iterdir()))
+
+
+def holds_runs(workdir: str | Path) -> bool:
+    """True when ``workdir`` is a run's workdir, or a kfold / sweep folder of them (a
+    ``summary.json``, or runs one or two folders down: ``fold_k``, ``strategy/fold_k``)."""
+    workdir = Path(workdir)
+    if holds_run(workdir) or (workdir / CONFIG_FILE).exists() or (workdir / "summary.json").exists():
+        return True
+    return any(holds_run(sub) for sub in [*workdir.glob("*/"), *workdir.glob("*/*/")] if sub.is_dir())
+
+
+def check_workdir_path(workdir: str | Path) -> None:
+    """WorkdirError when ``workdir`` exists but is not a folder (a file of that name)."""
+    if not _is_remote(workdir) and Path(workdir).exists() and not Path(workdir).is_dir():
+        raise WorkdirError(f"--workdir {workdir} is a file, not a folder", "choose a folder for the run")
 
 
 def flatten_tree(tree: dict, prefix: str = "") -> dict:
@@ -211,13 +227,20 @@ def _show(value) -> str:
 
 
 def move_aside(workdir: str | Path) -> Path | None:
-    """Rename ``workdir`` to ``<workdir>.old-<YYYYmmdd-HHMMSS>`` (None when it does not exist).
+    """Rename ``workdir`` to ``<workdir>.old-<YYYYmmdd-HHMMSS>`` (None when it does not exist
+    or is empty).
 
-    Refuses while a live run holds its lock.
+    Refuses while a live run holds its lock, and for a folder that holds no run (``holds_runs``:
+    ``--workdir .`` must never move the current folder's files aside).
     """
     workdir = Path(workdir).absolute()
-    if not workdir.exists():
+    check_workdir_path(workdir)
+    if not workdir.exists() or not any(workdir.iterdir()):
         return None
+    if not holds_runs(workdir):
+        raise WorkdirError(f"--fresh: {workdir} holds no mmae-jax run (no checkpoints, config.json, results.json "
+                           f"or summary.json), so it is not moved aside",
+                           "choose a new or empty --workdir for the run")
     owner = read_lock(workdir)
     if owner and (owner.get("host") != socket.gethostname() or _alive(int(owner.get("pid", -1)))):
         raise WorkdirError(f"{workdir} is in use by process {owner.get('pid')} on {owner.get('host')}",
