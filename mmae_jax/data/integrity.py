@@ -90,7 +90,7 @@ def stored_data_error(data_cfg: ml_collections.ConfigDict, error: tf.errors.OpEr
     if isinstance(error, tf.errors.InvalidArgumentError):
         if NON_FINITE_MARK not in error.message:
             return None
-        clip = error.message.split(NON_FINITE_MARK, 1)[1].split("\n")[0].strip(" ]'\"")
+        clip = error.message.split(NON_FINITE_MARK, 1)[1].split("\n")[0].strip(" []'\"")
         return InputError(f"the stored spectrogram of clip {clip} in {builder_dir} holds NaN or infinite values",
                           fix)
     damaged = damaged_shards(builder_dir)

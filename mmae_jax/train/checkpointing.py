@@ -27,8 +27,10 @@ from mmae_jax.errors import InputError
 
 log = logging.getLogger(__name__)
 DAMAGED_DIR = "damaged_checkpoints"
-# What orbax / tensorstore raise for a checkpoint whose files are cut short, missing or garbled.
-_READ_ERRORS = (ValueError, OSError, KeyError, RuntimeError, TypeError)
+# What orbax / tensorstore raise for a checkpoint whose files are cut short, missing or garbled:
+# ValueError, OSError, KeyError and a bare ``Exception`` ("Encountered error while reading
+# array index"). A step whose restore fails is kept aside, never deleted.
+_READ_ERRORS = (Exception,)
 
 
 def checkpoint_manager(workdir: str | Path, *, keep: int, every_steps: int) -> ocp.CheckpointManager:
@@ -75,7 +77,10 @@ def restore_latest(manager: ocp.CheckpointManager, abstract_state):
 
 
 def _reason(error: BaseException) -> str:
-    """The first line of a restore error, shortened (tensorstore's run to many lines)."""
+    """The first line of the innermost error of a failed restore, shortened (orbax wraps
+    tensorstore's error, whose text runs to many lines)."""
+    while error.__cause__ is not None or error.__context__ is not None:
+        error = error.__cause__ or error.__context__
     text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
     return text if len(text) <= 200 else text[:197] + "..."
 

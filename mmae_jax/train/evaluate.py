@@ -22,7 +22,7 @@ import orbax.checkpoint as ocp
 
 from mmae_jax.data.integrity import reading_errors
 from mmae_jax.data.source import open_dataset, stored_builder_dir
-from mmae_jax.errors import ConfigError, InputError
+from mmae_jax.errors import ConfigError, InputError, UserError
 from mmae_jax.model.encoder import trainable_filter
 from mmae_jax.model.io import PARAMS_DIR, abstract_model, non_param_state, read_params
 from mmae_jax.model.paths import flat_params, map_named
@@ -89,6 +89,9 @@ def restore_parameters(workdir: Path, which: str, abstract: dict, shardings: dic
 
 
 def _first_line(error: BaseException) -> str:
+    """The first line of ``error``'s innermost cause (orbax wraps tensorstore's long message)."""
+    while error.__cause__ is not None or error.__context__ is not None:
+        error = error.__cause__ or error.__context__
     text = str(error).strip()
     return text.splitlines()[0][:300] if text else type(error).__name__
 
@@ -126,12 +129,17 @@ def evaluate_workdir(workdir: str | Path, split: str = "test", *, model: str = "
     shardings = {k: tree_shardings(v, mesh, config.mesh.min_shard_bytes) for k, v in groups.items()}
     try:
         state, step = restore_parameters(workdir, model, groups, shardings)
-    except (ValueError, TypeError, KeyError) as error:
-        if isinstance(error, InputError) or not overrides:
-            raise
-        raise ConfigError(f"model {model} of {workdir} does not fit the config with {' '.join(overrides)} "
-                          f"({_first_line(error)})",
-                          "override only fields that keep the model's shape (data_dir, fold, split, views)") from error
+    except UserError:
+        raise
+    except Exception as error:      # orbax / tensorstore: a shape that does not fit, or damaged files
+        if overrides:
+            raise ConfigError(f"model {model} of {workdir} can not be restored under {' '.join(overrides)} "
+                              f"({_first_line(error)})",
+                              "override only fields that keep the model's shape (data_dir, fold, views, "
+                              "eval.batch_size)") from error
+        raise InputError(f"model {model} of {workdir} can not be read ({_first_line(error)})",
+                         "its files are damaged or incomplete; choose another --model (best, final or a saved "
+                         "step)") from error
     rest = non_param_state(cfg, "classifier", sharding=replicated(mesh)).to_pure_dict()   # dropout streams
     eval_step = jax.jit(make_eval_step(parts.eval_graphdef, rest, tuple(config.eval.views),
                                        normalization=config.data.normalization))
