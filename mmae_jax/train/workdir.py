@@ -96,10 +96,12 @@ class WorkdirLock:
     (``shared_verdict``).
     """
 
-    def __init__(self, workdir: str | Path, *, main: bool = True):
-        self.path = Path(workdir).absolute() / LOCK_FILE
+    def __init__(self, workdir: str | Path, *, main: bool = True, name: str = LOCK_FILE, holder: str = "run",
+                 fix: str = "wait for it to end or choose another --workdir"):
+        self.path = Path(workdir).absolute() / name
         self.active = main and not _is_remote(workdir)
         self.held = False
+        self.holder, self.fix = holder, fix      # "in use by another <holder>"; how to get past it
 
     def __enter__(self) -> "WorkdirLock":
         shared_verdict(self._take if self.active else None)
@@ -119,7 +121,7 @@ class WorkdirLock:
                 file.write(record + "\n")
             self.held = True
             return
-        raise WorkdirError(f"{self.path} could not be taken", "another run may have started just now")
+        raise WorkdirError(f"{self.path} could not be taken", f"another {self.holder} may have started just now")
 
     def __exit__(self, *exc) -> None:
         if self.held:
@@ -128,7 +130,7 @@ class WorkdirLock:
 
     def _refuse_unless_stale(self) -> None:
         """Remove a stale lock (its process is gone from this host), else raise WorkdirError."""
-        owner = read_lock(self.path.parent)
+        owner = read_lock(self.path.parent, self.path.name)
         if owner is None:       # removed meanwhile, or unreadable: a crash while writing it
             self.path.unlink(missing_ok=True)
             return
@@ -137,15 +139,15 @@ class WorkdirLock:
             self.path.unlink(missing_ok=True)
             return
         where = f"process {owner.get('pid')} on {owner.get('host')}"
-        raise WorkdirError(f"{self.path.parent} is in use by another run ({where})",
-                           "wait for it to end or choose another --workdir" +
+        raise WorkdirError(f"{self.path.parent} is in use by another {self.holder} ({where})",
+                           self.fix +
                            ("" if here else f"; if that run is gone, delete {self.path}"))
 
 
-def read_lock(workdir: str | Path) -> dict | None:
-    """The ``{"pid", "host", "started"}`` record of ``workdir``'s lock, or None."""
+def read_lock(workdir: str | Path, name: str = LOCK_FILE) -> dict | None:
+    """The ``{"pid", "host", "started"}`` record of ``workdir``'s lock ``name``, or None."""
     try:
-        return json.loads((Path(workdir) / LOCK_FILE).read_text())
+        return json.loads((Path(workdir) / name).read_text())
     except (OSError, ValueError):
         return None
 
