@@ -355,3 +355,19 @@ def test_export_into_an_existing_folder_is_one_line(tmp_path, capsys):
                  "--output", str(tmp_path / "out")]) == 2
     assert "is a folder, but --format pytorch writes one file" in one_error_line(capsys)
     assert os.listdir(tmp_path / "out") == []
+
+
+def test_waiting_for_a_coordinator_that_never_starts_gives_up_in_one_line():
+    import socket
+    import time
+
+    from mmae_jax.errors import UserError
+    from mmae_jax.train.distributed import _wait_for_coordinator
+
+    with socket.socket() as probe:                  # a port nobody listens on
+        probe.bind(("localhost", 0))
+        port = probe.getsockname()[1]
+    started = time.monotonic()
+    with pytest.raises(UserError, match=f"no coordinator answered at localhost:{port} within 1 s"):
+        _wait_for_coordinator(f"localhost:{port}", 1)
+    assert time.monotonic() - started < 10
