@@ -103,7 +103,8 @@ def test_writing_again_replaces_the_folder_whole_and_a_foreign_folder_is_refused
     (tmp_path / "mine").mkdir()
     (tmp_path / "mine" / "notes.txt").write_text("keep me")
     demo = str(Path(__file__).resolve().parents[1] / "configs" / "demo.py")
-    assert main(["splits", "--config", demo, f"--config.data.data_dir={data_dir}", "--out", str(tmp_path / "mine")]) == 2
+    assert main(["splits", "--config", demo, f"--config.data.data_dir={data_dir}",
+                 "--out", str(tmp_path / "mine")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1].startswith("error: ") and "holds no split files" in err[-1]
     assert tree(tmp_path / "mine") == {"notes.txt": b"keep me"}

@@ -42,7 +42,8 @@ def _wait_for_coordinator(address: str, timeout_s: int) -> None:
                 return
         except OSError as error:
             if time.monotonic() >= deadline:
-                raise UserError(f"no coordinator answered at {address} within {timeout_s} s ({error.strerror or error})",
+                raise UserError(f"no coordinator answered at {address} within {timeout_s} s "
+                                f"({error.strerror or error})",
                                 "start process 0 with the same --coordinator-address, or raise "
                                 "--distributed-timeout") from error
             time.sleep(0.5)

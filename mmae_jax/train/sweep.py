@@ -139,14 +139,16 @@ def markdown_table(rows: list[dict], splits_sha256: str = "") -> str:
         return " / ".join("-" if value is None else f"{value:.2f}" for value in (paper["uar"], paper["war"]))
 
     with_paper = any("paper" in row for row in rows)
-    lines = ["| strategy | data | runs | UAR % (last epoch) | WAR % (last epoch) | UAR % (best val) | WAR % (best val) |"
+    lines = ["| strategy | data | runs | UAR % (last epoch) | WAR % (last epoch) | UAR % (best val) "
+             "| WAR % (best val) |"
              + (" paper UAR / WAR % |" if with_paper else ""),
              "|---|---|---|---|---|---|---|" + ("---|" if with_paper else "")]
     for row in rows:
         runs = str(row["runs"])
         if row.get("unfinished"):
             runs = f"{row['runs']} of {row['expected']} (unfinished: {', '.join(row['unfinished'])})"
-        lines.append(f"| {row['strategy']} | {row.get('folds', '-')} | {runs} | {cell(row['uar'])} | {cell(row['war'])} | "
+        lines.append(f"| {row['strategy']} | {row.get('folds', '-')} | {runs} | {cell(row['uar'])} | "
+                     f"{cell(row['war'])} | "
                      f"{cell(row.get('best_validation_uar'))} | {cell(row.get('best_validation_war'))} |"
                      + (f" {published(row)} |" if with_paper else ""))
     hicmae = {row.get("dataset") for row in rows if row.get("protocol") == "hicmae"}

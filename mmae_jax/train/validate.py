@@ -78,7 +78,8 @@ def validate_choices(config: ml_collections.ConfigDict) -> None:
             raise ConfigError(f"{data.dataset} has folds 0..{folds - 1}, not fold={data.fold}",
                               f"choose a fold from 0 to {folds - 1}")
     for field in ("batch_size", "num_epochs", "eval.batch_size", "log_every_steps", "data.num_frames",
-                  "data.image_size", "optim.grad_accum_steps", "eval.every_epochs", "checkpoint.every_steps", "checkpoint.keep"):
+                  "data.image_size", "optim.grad_accum_steps", "eval.every_epochs", "checkpoint.every_steps",
+                  "checkpoint.keep"):
         node = config
         for key in field.split("."):
             node = node[key]
