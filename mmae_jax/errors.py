@@ -3,7 +3,9 @@
 The ``mmae-jax`` command catches these at its top level and prints
 ``error: <what> (<how to fix>)`` with exit code 2 (``EXIT_USER_ERROR``); anything else keeps
 its traceback. ``EXIT_PREEMPTED`` is the exit code of a run stopped by SIGTERM after saving
-its state (the same command resumes it), like ``EX_TEMPFAIL`` of sysexits.h.
+its state (the same command resumes it), like ``EX_TEMPFAIL`` of sysexits.h;
+``EXIT_INTERRUPTED`` (128 + SIGINT, as shells report Ctrl-C) that of a run stopped by Ctrl-C,
+also after saving its state.
 """
 
 from __future__ import annotations
@@ -12,6 +14,16 @@ import errno
 
 EXIT_USER_ERROR = 2
 EXIT_PREEMPTED = 75
+EXIT_INTERRUPTED = 130
+STOP_EXIT_CODES = {"SIGTERM": EXIT_PREEMPTED, "SIGINT": EXIT_INTERRUPTED}
+
+
+def stopped_line(signal_name: str, step: int | None = None) -> tuple[str, int]:
+    """The console line and exit code of a run stopped by ``signal_name`` after saving its state."""
+    code = STOP_EXIT_CODES.get(signal_name, EXIT_PREEMPTED)
+    what = "Ctrl-C (SIGINT)" if signal_name == "SIGINT" else signal_name
+    at = f" at step {step}" if step is not None else " before every run finished"
+    return f"stopped by {what}{at}; run the same command to resume (exit code {code})", code
 
 # errno of OSErrors that are a fault of the machine, not of the program, and what to do.
 _OS_FAULTS = {

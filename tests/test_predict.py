@@ -63,7 +63,8 @@ def test_predict_folder_reports_bad_files_and_predicts_the_rest(workdir, media, 
     records = json.loads(captured.out)
     assert sorted(r["file"] for r in records) == sorted([str(media / "happy.mp4"), str(media / "sub" / "sad.avi")])
     for record in records:
-        assert set(record) == {"file", "probabilities", "prediction", "attribution"}
+        assert set(record) == {"file", "probabilities", "prediction", "attribution", "face_found"}
+        assert record["face_found"] is True                 # whole frames: the frame is the face image
         assert set(record["probabilities"]) == {f"class{i}" for i in range(4)}
         assert sum(record["probabilities"].values()) == pytest.approx(1.0, abs=1e-5)
         assert record["prediction"] == max(record["probabilities"], key=record["probabilities"].get)
@@ -88,6 +89,19 @@ def test_separate_audio_file_makes_a_silent_video_usable(workdir, media, capsys)
     probabilities = [float(line.split()[-1].rstrip("%")) / 100 for line in class_lines]
     assert len(probabilities) == 4 and sum(probabilities) == pytest.approx(1.0, abs=2e-3)
     assert probabilities == sorted(probabilities, reverse=True)
+
+
+def test_a_clip_without_a_face_is_reported(workdir, tmp_path, capsys):
+    from mmae_jax.cli import main
+
+    grey = np.full((30, 64, 64, 3), 128, np.uint8)
+    write_video(tmp_path / "grey.mp4", grey, audio=tone(220, 1.4))
+    code = main(["predict", "--checkpoint", str(workdir), "--builder-config", "ravdess/logmel", "--json",
+                 str(tmp_path / "grey.mp4")])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert json.loads(captured.out)[0]["face_found"] is False
+    assert f"warning: {tmp_path / 'grey.mp4'}: no face found in any frame" in captured.err
 
 
 def test_predictor_input_is_the_training_pipelines_evaluation_input(workdir):

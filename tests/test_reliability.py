@@ -208,5 +208,5 @@ def test_kfold_stops_at_a_preempted_fold_and_the_summary_says_so(data_dir, tmp_p
     rc = main(["kfold", "--workdir", str(tmp_path), "--folds", "0,1,2", *tiny_argv(data_dir)])
     out = capsys.readouterr().out
     assert rc == 75 and calls == [0, 1]
-    assert "| fslf | 1 of 3 (unfinished: fold 1, fold 2) |" in out
+    assert "| fslf | - | 1 of 3 (unfinished: fold 1, fold 2) |" in out
     assert "unfinished" in (tmp_path / "summary.md").read_text()

@@ -91,3 +91,25 @@ def test_kfold_summary_names_the_hash_of_the_split_files_it_wrote(data_dir, tmp_
     digest = splits_sha256(written)
     assert f"sha256 {digest}" in capsys.readouterr().out
     assert f"sha256 {digest}" in (tmp_path / "summary.md").read_text()
+
+
+def test_writing_again_replaces_the_folder_whole_and_a_foreign_folder_is_refused(data_dir, tmp_path, capsys):
+    from mmae_jax.cli import main
+
+    write_split_files(data_cfg(data_dir, "kfold"), tmp_path / "out")
+    write_split_files(data_cfg(data_dir, "notebook"), tmp_path / "out")
+    assert tree(tmp_path / "out") == tree_of_new(data_dir, tmp_path)       # no fold_<k>/ of kfold left
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["new", "out"]    # no staging folder left
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("keep me")
+    demo = str(Path(__file__).resolve().parents[1] / "configs" / "demo.py")
+    assert main(["splits", "--config", demo, f"--config.data.data_dir={data_dir}",
+                 "--out", str(tmp_path / "mine")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("error: ") and "holds no split files" in err[-1]
+    assert tree(tmp_path / "mine") == {"notes.txt": b"keep me"}
+
+
+def tree_of_new(data_dir, tmp_path) -> dict[str, bytes]:
+    write_split_files(data_cfg(data_dir, "notebook"), tmp_path / "new")
+    return tree(tmp_path / "new")

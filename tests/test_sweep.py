@@ -23,8 +23,8 @@ def test_summary_gives_mean_and_sample_std_per_strategy(tmp_path):
     assert fslf["best_validation_uar"]["mean"] == pytest.approx(74.0)
     assert face["uar"] == {"mean": 40.0, "std": 0.0} and "best_validation_war" not in face
     table = markdown_table(rows)
-    assert "| fslf | 2 | 72.00 ± 2.83 | 85.00 ± 7.07 | 74.00 ± 2.83 | 83.00 ± 1.41 |" in table
-    assert "| face_only | 1 | 40.00 ± 0.00 | 50.00 ± 0.00 | - | - |" in table
+    assert "| fslf | - | 2 | 72.00 ± 2.83 | 85.00 ± 7.07 | 74.00 ± 2.83 | 83.00 ± 1.41 |" in table
+    assert "| face_only | - | 1 | 40.00 ± 0.00 | 50.00 ± 0.00 | - | - |" in table
     write_summary(tmp_path, rows)
     assert json.loads((tmp_path / "summary.json").read_text())[0]["strategy"] == "fslf"
     assert (tmp_path / "summary.md").read_text() == table
@@ -52,8 +52,8 @@ def test_paper_numbers_appear_beside_ours_only_for_the_papers_dataset_and_protoc
                       "face_only": [run_result("ravdess", "notebook", 70.0, 69.0)]})
     table = markdown_table(rows, splits_sha256="ab" * 32)
     assert "paper UAR / WAR % |" in table.splitlines()[0]
-    assert "| fslf | 1 | 79.00 ± 0.00 | 80.00 ± 0.00 | - | - | 83.23 / 83.61 |" in table
-    assert "| face_only | 1 | 69.00 ± 0.00 | 70.00 ± 0.00 | - | - | - / 74.13 |" in table
+    assert "| fslf | notebook | 1 | 79.00 ± 0.00 | 80.00 ± 0.00 | - | - | 83.23 / 83.61 |" in table
+    assert "| face_only | notebook | 1 | 69.00 ± 0.00 | 70.00 ± 0.00 | - | - | - / 74.13 |" in table
     assert "sha256 " + "ab" * 32 in table
     write_summary(tmp_path, rows, "ab" * 32)
     stored = json.loads((tmp_path / "summary.json").read_text())
@@ -62,6 +62,14 @@ def test_paper_numbers_appear_beside_ours_only_for_the_papers_dataset_and_protoc
     assert "paper" not in other and "83.23" not in other
     crema = markdown_table(summarize({"fslf": [run_result("crema_d", "notebook", 80.0, 79.0)]}))
     assert "79.12 / 79.36" in crema
+
+
+def test_tables_name_the_folds_of_the_finished_runs():
+    from mmae_jax.train.sweep import markdown_table, summarize
+    runs = [dict(run_result("ravdess", "kfold", 80.0, 79.0), fold=fold) for fold in (3, 0)]
+    rows = summarize({"fslf": [*runs, {"status": "not_run", "fold": 5}]})
+    assert rows[0]["folds"] == "kfold 0, 3"
+    assert "| fslf | kfold 0, 3 | 2 of 3 (unfinished: fold 5) |" in markdown_table(rows)
 
 
 def test_hicmae_runs_name_the_best_published_systems():

@@ -62,7 +62,11 @@ def run(args: argparse.Namespace) -> int:
     for result in results:
         if isinstance(result, FileError):
             print(f"error: {result.file}: {result.kind}: {result.message}", file=sys.stderr)
-        elif not args.json:
+            continue
+        if not result.face_found:
+            print(f"warning: {result.file}: no face found in any frame; the face images are centre crops, so "
+                  f"the prediction may not reflect a face", file=sys.stderr)
+        if not args.json:
             print(format_prediction(result))
     if args.json:
         print(json.dumps([prediction.to_json() for prediction in predictions], indent=2))
@@ -80,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
 
 def format_prediction(prediction) -> str:
     """A few lines: the file, its most likely class, the modality shares, every class's probability."""
-    lines = [f"{prediction.file}: {prediction.prediction}"]
+    lines = [f"{prediction.file}: {prediction.prediction}" + ("" if prediction.face_found else "  [no face found]")]
     attribution = prediction.attribution
     if attribution is not None:
         if attribution.face is None:

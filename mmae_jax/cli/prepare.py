@@ -38,8 +38,12 @@ def run(args: argparse.Namespace) -> int:
     manual_dir, extra = args.manual_dir, {}
     if args.name == "videos" and manual_dir and manual_dir.lower().endswith(".csv"):
         manual_dir, extra = None, {"video_list": args.manual_dir}
-    builder = registry.builder_class(args.name)(data_dir=args.data_dir, config=args.config,
-                                                num_workers=args.workers, **extra)
+
+    def make_builder(data_dir: str):
+        return registry.builder_class(args.name)(data_dir=data_dir, config=args.config,
+                                                 num_workers=args.workers, **extra)
+
+    builder = make_builder(args.data_dir)
     beam_options = None
     if args.beam_options:
         from data_prep.beam_build import pipeline_options
@@ -50,12 +54,48 @@ def run(args: argparse.Namespace) -> int:
             refuse_stale_build(builder, jobs, manual_dir)
     elif args.name != "synthetic" and not manual_dir and not extra:
         raise ConfigError(f"prepare {args.name} needs --manual-dir", _layout(builder))
-    mode = (tfds.download.GenerateMode.FORCE_REDOWNLOAD if args.rebuild
-            else tfds.download.GenerateMode.REUSE_DATASET_IF_EXISTS)
-    builder.download_and_prepare(download_config=tfds.download.DownloadConfig(
-        manual_dir=manual_dir, beam_options=beam_options, download_mode=mode))
+    download_config = tfds.download.DownloadConfig(manual_dir=manual_dir, beam_options=beam_options,
+                                                   download_mode=tfds.download.GenerateMode.REUSE_DATASET_IF_EXISTS)
+    with build_lock(builder):
+        if args.rebuild and Path(builder.data_dir).exists():
+            rebuild_beside(builder, make_builder, download_config, args.data_dir)
+        else:
+            builder.download_and_prepare(download_config=download_config)
     print(f"{args.name}/{builder.builder_config.name} is in {builder.data_dir}")
     return 0
+
+
+PREPARE_LOCK = ".prepare.lock"
+
+
+def build_lock(builder):
+    """``with build_lock(builder):`` holds ``<dataset>/<config>/.prepare.lock``: a second
+    ``prepare`` of the same dataset and config stops with one line instead of racing this one."""
+    from mmae_jax.train.workdir import WorkdirLock
+
+    return WorkdirLock(Path(builder.data_dir).parent, name=PREPARE_LOCK, holder="prepare of this dataset",
+                       fix="wait for it to end; a build is never shared by two processes")
+
+
+def rebuild_beside(builder, make_builder, download_config, data_dir: str) -> None:
+    """Build ``builder``'s dataset again in a staging folder beside ``DATA_DIR`` and swap it in
+    only when the build succeeded: an interrupted or failed rebuild leaves the old version as
+    it was (the staging folder is removed)."""
+    import shutil
+    import time
+
+    target = Path(builder.data_dir)
+    staging_root = Path(data_dir) / f".rebuild-{builder.name}-{builder.builder_config.name}"
+    shutil.rmtree(staging_root, ignore_errors=True)     # left by a killed rebuild (the lock is ours)
+    try:
+        staged = make_builder(str(staging_root))
+        staged.download_and_prepare(download_config=download_config)
+        replaced = target.with_name(f"{target.name}.replaced-{time.strftime('%Y%m%d-%H%M%S')}")
+        target.rename(replaced)
+        Path(staged.data_dir).rename(target)
+        shutil.rmtree(replaced)
+    finally:
+        shutil.rmtree(staging_root, ignore_errors=True)
 
 
 def _layout(builder) -> str:

@@ -83,6 +83,8 @@ def add_distributed_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--coordinator-address", help="host:port of process 0")
     group.add_argument("--num-processes", type=int)
     group.add_argument("--process-id", type=int)
+    group.add_argument("--distributed-timeout", type=int, default=300, metavar="SECONDS",
+                       help="give up when the processes have not all joined within this time")
 
 
 def add_config_arguments(parser: argparse.ArgumentParser) -> None:
@@ -99,7 +101,8 @@ def start(args: argparse.Namespace) -> None:
     """``jax.distributed`` when several hosts (TensorFlow was started by ``main``)."""
     from mmae_jax.train.distributed import initialize
 
-    initialize(args.coordinator_address, args.num_processes, args.process_id)
+    initialize(args.coordinator_address, args.num_processes, args.process_id,
+               timeout_s=getattr(args, "distributed_timeout", 300))
 
 
 def named_config_dirs() -> list[Path]:

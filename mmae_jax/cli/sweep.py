@@ -7,7 +7,7 @@ from pathlib import Path
 
 from mmae_jax.cli.runtime import add_distributed_arguments, load_config, start
 from mmae_jax.cli.train import add_workdir_arguments, prepare_workdir
-from mmae_jax.errors import EXIT_PREEMPTED, ConfigError
+from mmae_jax.errors import ConfigError, stopped_line
 
 
 def register(subparsers) -> None:
@@ -35,6 +35,10 @@ def _folds(config, text: str | None) -> list[int]:
     if len(folds) != len(text.split(",")) or any(f >= count for f in folds):
         raise ConfigError(f"--folds {text}: {config.data.dataset} has folds 0..{count - 1}",
                           "give comma-separated fold numbers from that range")
+    repeated = sorted({f for f in folds if folds.count(f) > 1})
+    if repeated:
+        raise ConfigError(f"--folds {text} names fold {', '.join(map(str, repeated))} more than once",
+                          "give each fold once (a fold counted twice skews the mean and std)")
     return folds
 
 
@@ -59,54 +63,63 @@ def _split_files(workdir: str, config, folds: list[int] | None) -> str:
 
 
 def _finish(workdir: str, results_by_strategy: dict, splits_sha256: str = "") -> int:
-    """Print and write the summary; EXIT_PREEMPTED when a run was stopped or not started."""
+    """Print and write the summary; EXIT_PREEMPTED (SIGTERM) or EXIT_INTERRUPTED (Ctrl-C) when
+    a run was stopped or not started."""
     from mmae_jax.train.sweep import markdown_table, summarize, was_stopped, write_summary
     rows = summarize(results_by_strategy)
     path = write_summary(workdir, rows, splits_sha256)
     print(markdown_table(rows, splits_sha256))
     print(f"summary: {path} and {path.with_suffix('.json')}")
     if any(was_stopped(results) for results in results_by_strategy.values()):
-        print(f"stopped by SIGTERM before every run finished; run the same command to resume "
-              f"(exit code {EXIT_PREEMPTED})")
-        return EXIT_PREEMPTED
+        signals = [r["signal"] for results in results_by_strategy.values() for r in results if r.get("signal")]
+        line, code = stopped_line(signals[0] if signals else "SIGTERM")
+        print(line)
+        return code
     return 0
 
 
 def run_kfold(args: argparse.Namespace) -> int:
     start(args)
+    from mmae_jax.data.integrity import reading_errors
     from mmae_jax.train.sweep import run_folds
     from mmae_jax.train.tasks import require_task
     config = load_config(args.config_argv)
     require_task(config, "classification", "kfold")
-    prepare_workdir(args)
     folds = _folds(config, args.folds)
-    results = run_folds(config, args.workdir, folds)
+    prepare_workdir(args, config)
+    with reading_errors(config.data):
+        results = run_folds(config, args.workdir, folds)
     return _finish(args.workdir, {config.data.strategy: results}, _split_files(args.workdir, config, folds))
 
 
 def run_sweep(args: argparse.Namespace) -> int:
     start(args)
     from mmae_jax.data.fusion import STRATEGIES
+    from mmae_jax.data.integrity import reading_errors
     from mmae_jax.train.loop import train_and_evaluate
     from mmae_jax.train.sweep import NOT_RUN, run_folds, was_stopped
     from mmae_jax.train.tasks import require_task
 
     config = load_config(args.config_argv)
     require_task(config, "classification", "sweep")
+    if args.folds and not args.kfold:
+        raise ConfigError(f"--folds {args.folds} is used only with --kfold",
+                          "add --kfold, or set the fold of single runs with --config.data.fold")
     strategies = args.strategies.split(",") if args.strategies else list(STRATEGIES)
     unknown = sorted(set(strategies) - set(STRATEGIES))
     if unknown:
         raise ConfigError(f"unknown strategies {unknown}", f"choose from {', '.join(STRATEGIES)}")
-    prepare_workdir(args)
-    results, stopped = {}, False
-    for strategy in strategies:
-        strategy_config = config.copy_and_resolve_references()
-        strategy_config.data.strategy = strategy
-        workdir = Path(args.workdir) / strategy
-        if args.kfold:
-            results[strategy] = run_folds(strategy_config, workdir, _folds(config, args.folds), stopped=stopped)
-        else:
-            results[strategy] = [{"status": NOT_RUN} if stopped else train_and_evaluate(strategy_config, workdir)]
-        stopped = was_stopped(results[strategy])
     folds = _folds(config, args.folds) if args.kfold else None
+    prepare_workdir(args, config)
+    results, stopped = {}, False
+    with reading_errors(config.data):
+        for strategy in strategies:
+            strategy_config = config.copy_and_resolve_references()
+            strategy_config.data.strategy = strategy
+            workdir = Path(args.workdir) / strategy
+            if args.kfold:
+                results[strategy] = run_folds(strategy_config, workdir, folds, stopped=stopped)
+            else:
+                results[strategy] = [{"status": NOT_RUN} if stopped else train_and_evaluate(strategy_config, workdir)]
+            stopped = was_stopped(results[strategy])
     return _finish(args.workdir, results, _split_files(args.workdir, config, folds))

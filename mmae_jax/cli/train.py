@@ -10,7 +10,7 @@ import argparse
 import json
 
 from mmae_jax.cli.runtime import add_distributed_arguments, load_config, start
-from mmae_jax.errors import EXIT_PREEMPTED
+from mmae_jax.errors import stopped_line
 
 TRAIN_EPILOG = """examples:
   mmae-jax train --config demo --workdir workdirs/demo
@@ -72,11 +72,15 @@ def add_workdir_arguments(parser: argparse.ArgumentParser) -> None:
                         help="start a new run: rename an existing WORKDIR to WORKDIR.old-<time> first")
 
 
-def prepare_workdir(args: argparse.Namespace) -> None:
-    """With ``--fresh``, move the old workdir aside (process 0) and say where it went."""
+def prepare_workdir(args: argparse.Namespace, config) -> None:
+    """Validate ``config`` (nothing is touched for an invalid one), then, with ``--fresh``, move
+    the old workdir aside (process 0; only a folder that holds a run) and say where it went."""
     import jax
 
-    from mmae_jax.train.workdir import move_aside
+    from mmae_jax.train.validate import validate_experiment
+    from mmae_jax.train.workdir import check_workdir_path, move_aside
+    check_workdir_path(args.workdir)
+    validate_experiment(config)
     if args.fresh and jax.process_index() == 0:
         moved = move_aside(args.workdir)
         if moved is not None:
@@ -85,19 +89,21 @@ def prepare_workdir(args: argparse.Namespace) -> None:
 
 def _run(args: argparse.Namespace, task: str, report) -> int:
     """Start-up, the run of a ``task`` config (ConfigError for another task), then
-    ``report(results)``; EXIT_PREEMPTED after SIGTERM."""
+    ``report(results)``; EXIT_PREEMPTED after SIGTERM, EXIT_INTERRUPTED after Ctrl-C."""
+    from mmae_jax.data.integrity import reading_errors
     from mmae_jax.train.loop import train_and_evaluate
     from mmae_jax.train.tasks import require_task
 
     start(args)
     config = load_config(args.config_argv)
     require_task(config, task, args.command)
-    prepare_workdir(args)
-    results = train_and_evaluate(config, args.workdir)
+    prepare_workdir(args, config)
+    with reading_errors(config.data):
+        results = train_and_evaluate(config, args.workdir)
     if results.get("status") == "preempted":
-        print(f"stopped by SIGTERM at step {results['step']}; run the same command to resume "
-              f"(exit code {EXIT_PREEMPTED})")
-        return EXIT_PREEMPTED
+        line, code = stopped_line(results.get("signal", "SIGTERM"), results["step"])
+        print(line)
+        return code
     report(results)
     return 0
 

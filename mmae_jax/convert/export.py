@@ -118,13 +118,21 @@ def epsilon_notes(cfg: VideoMAEConfig, family: str) -> list[str]:
             for where, (ours, target) in fixed.items() if ours != target]
 
 
+_FILE_NAMES = {"pytorch": "model.pth", "safetensors": "model.safetensors"}
+
+
 def export_model(checkpoint: str | Path, fmt: str, output: str | Path) -> Path:
     """Read a model directory (or a training workdir: its ``final_model``) and write ``output``."""
     if fmt not in FORMATS:
         raise InputError(f"unknown export format {fmt!r}", f"choose one of {', '.join(FORMATS)}")
     output = Path(output)
     if output.exists() and (output.is_file() or any(output.iterdir())):
-        raise InputError(f"{output} exists", "choose a new output path")
+        raise InputError(f"{output} exists", "choose a new output path; nothing is overwritten")
+    if output.is_dir() and fmt != "huggingface":
+        raise InputError(f"{output} is a folder, but --format {fmt} writes one file",
+                         f"give a file name, e.g. {output / _FILE_NAMES[fmt]}")
+    if not output.parent.is_dir():
+        raise InputError(f"the folder of {output} does not exist", "create it first")
     model_dir = resolve_model_dir(checkpoint, option="checkpoint")
     model, cfg, kind = model_io.load_model(model_dir)
     _, _, metadata = model_io.read_config(model_dir)

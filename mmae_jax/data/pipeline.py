@@ -26,6 +26,7 @@ import tensorflow as tf
 from jax.sharding import NamedSharding
 
 from mmae_jax.data import clip_layout
+from mmae_jax.data.integrity import finite_windows
 from mmae_jax.data.sharding import host_batch_size, place_batches
 from mmae_jax.data.source import StoredDataset, open_dataset
 from mmae_jax.data.splits import SplitFn
@@ -64,8 +65,9 @@ def _to_example(source: StoredDataset, cfg: ml_collections.ConfigDict, *, train:
         seed = _seed(cfg.seed, position)
         order_seed = (clip_layout.clip_order_seed(cfg.seed, example["clip_id"])
                       if cfg.get("rfas_order", "per_step") == "per_clip" else None)
+        windows = finite_windows(source.decode_windows(example), example["clip_id"])
         video = clip_to_video(lambda indices: source.decode_faces(example, indices),
-                              source.decode_windows(example), cfg, seed, train=train,
+                              windows, cfg, seed, train=train,
                               half_windows=example.get("spectrogram_half"), order_seed=order_seed)
         return {"video": video, "label": tf.cast(example["label"], tf.int32),
                 "index": tf.cast(index, tf.int32)}

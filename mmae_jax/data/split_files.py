@@ -24,6 +24,7 @@ import csv
 import hashlib
 import io
 import json
+import shutil
 from pathlib import Path
 
 import ml_collections
@@ -33,6 +34,7 @@ import tensorflow_datasets as tfds
 from data_prep import protocols
 from mmae_jax.data.source import _READ_CONFIG, load_builder
 from mmae_jax.data.splits import SPLITS, check_class_set, protocol_split_fn, split_membership
+from mmae_jax.errors import InputError
 
 COLUMNS = ("clip_id", "label", "label_name", "speaker", "example_sha256")
 SUMS_FILE = "SHA256SUMS"
@@ -128,10 +130,29 @@ def splits_sha256(files: dict[str, str]) -> str:
 
 def write_split_files(data_cfg: ml_collections.ConfigDict, out_dir: str | Path,
                       folds: list[int] | None = None) -> str:
-    """Write the split files of ``data_cfg``'s protocol under ``out_dir``; returns their hash."""
+    """Write the split files of ``data_cfg``'s protocol as the folder ``out_dir``; returns their hash.
+
+    An ``out_dir`` holding earlier split files is replaced whole (no ``fold_<k>`` folder of
+    another protocol is left beside the new files): the files are written to a folder beside
+    it, which then takes its place. A non-empty ``out_dir`` holding anything else is refused.
+    """
+    out_dir = Path(out_dir)
+    if out_dir.exists() and (not out_dir.is_dir() or (any(out_dir.iterdir()) and not (out_dir / SUMS_FILE).is_file())):
+        raise InputError(f"{out_dir} exists and holds no split files ({SUMS_FILE}), so it is not replaced",
+                         "choose a new or empty folder")
     files = split_tables(data_cfg, folds)
+    staging = out_dir.with_name(f".{out_dir.name}.writing")
+    shutil.rmtree(staging, ignore_errors=True)
     for relative, text in files.items():
-        path = Path(out_dir) / relative
+        path = staging / relative
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
+    if out_dir.exists():
+        replaced = out_dir.with_name(f".{out_dir.name}.replaced")
+        shutil.rmtree(replaced, ignore_errors=True)
+        out_dir.rename(replaced)
+        staging.rename(out_dir)
+        shutil.rmtree(replaced)
+    else:
+        staging.rename(out_dir)
     return splits_sha256(files)

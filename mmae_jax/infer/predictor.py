@@ -36,7 +36,8 @@ class Prediction:
     """One file's result. ``probabilities``: class -> p, most likely first (sums to 1).
 
     ``frames``: the fused clip ``[T, S, S, 3]`` the model read, as uint8 pixels (for pictures);
-    ``attribution``: None when it was not asked for.
+    ``attribution``: None when it was not asked for; ``face_found``: False when no frame had a
+    face, so the face images are centre crops of the frames (the console warns).
     """
 
     file: str
@@ -44,9 +45,11 @@ class Prediction:
     prediction: str
     frames: np.ndarray
     attribution: Attribution | None
+    face_found: bool = True
 
     def to_json(self) -> dict:
-        record = dict(file=self.file, probabilities=self.probabilities, prediction=self.prediction)
+        record = dict(file=self.file, probabilities=self.probabilities, prediction=self.prediction,
+                      face_found=self.face_found)
         return record | ({"attribution": self.attribution.shares()} if self.attribution else {})
 
 
@@ -120,7 +123,8 @@ class Predictor:
             probabilities={self.class_names[i]: float(probabilities[i]) for i in ranked},
             prediction=self.class_names[ranked[0]],
             frames=np.asarray(outputs["frames"]).astype(np.uint8),
-            attribution=attribution_from_pass(outputs, self.fusion, self.key) if attribution else None)
+            attribution=attribution_from_pass(outputs, self.fusion, self.key) if attribution else None,
+            face_found=bool(clip.face_found))
 
     def predict_file(self, video: str | Path, audio: str | Path | None = None, *,
                      attribution: bool = True) -> Prediction | FileError:

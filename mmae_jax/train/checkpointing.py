@@ -1,21 +1,36 @@
-"""orbax checkpoints of the train state, and clean exits on SIGTERM (preemption).
+"""orbax checkpoints of the train state, and clean exits on SIGTERM (preemption) and Ctrl-C.
 
 Each checkpoint holds the sharded train state (``state``) and the task's own state as a
 small JSON item (``TaskState.to_json``: evaluation history, best-validation bookkeeping;
 stored under the item name ``extra``), so a resumed run ends with the same results as an
 uninterrupted one.
+
+A checkpoint that can not be read (a truncated file, a missing metadata file) is moved to
+``WORKDIR/damaged_checkpoints/STEP`` (never deleted) and the run resumes from the newest
+intact one, with one warning line (``restore_latest``).
 """
 
 from __future__ import annotations
 
+import logging
 import signal
 import threading
+import time
 from pathlib import Path
 
 import jax
 import numpy as np
 import orbax.checkpoint as ocp
 from jax.experimental import multihost_utils
+
+from mmae_jax.errors import InputError
+
+log = logging.getLogger(__name__)
+DAMAGED_DIR = "damaged_checkpoints"
+# What orbax / tensorstore raise for a checkpoint whose files are cut short, missing or garbled:
+# ValueError, OSError, KeyError and a bare ``Exception`` ("Encountered error while reading
+# array index"). A step whose restore fails is kept aside, never deleted.
+_READ_ERRORS = (Exception,)
 
 
 def checkpoint_manager(workdir: str | Path, *, keep: int, every_steps: int) -> ocp.CheckpointManager:
@@ -35,13 +50,56 @@ def save(manager: ocp.CheckpointManager, step: int, state, task_state: dict, *, 
 
 
 def restore_latest(manager: ocp.CheckpointManager, abstract_state):
-    """``(step, state, task state JSON)`` of the latest checkpoint placed like ``abstract_state``, or None."""
-    step = manager.latest_step()
-    if step is None:
-        return None
-    restored = manager.restore(step, args=ocp.args.Composite(
-        state=ocp.args.StandardRestore(abstract_state), extra=ocp.args.JsonRestore()))
-    return step, restored["state"], dict(restored["extra"] or {})
+    """``(step, state, task state JSON)`` of the newest readable checkpoint placed like
+    ``abstract_state``, or None when there is none.
+
+    Newer checkpoints that can not be read are moved to ``WORKDIR/damaged_checkpoints/``
+    (process 0; one warning line each names the step and the reason). When none can be read,
+    InputError names them and nothing is moved.
+    """
+    damaged = []
+    for step in sorted(manager.all_steps(), reverse=True):
+        try:
+            restored = manager.restore(step, args=ocp.args.Composite(
+                state=ocp.args.StandardRestore(abstract_state), extra=ocp.args.JsonRestore()))
+        except _READ_ERRORS as error:
+            damaged.append((step, _reason(error)))
+            continue
+        if damaged:
+            _set_aside(manager, damaged, step)
+        return step, restored["state"], dict(restored["extra"] or {})
+    if damaged:
+        directory = Path(manager.directory)
+        raise InputError(f"no checkpoint in {directory} can be read (" +
+                         "; ".join(f"step {step}: {reason}" for step, reason in damaged) + ")",
+                         f"move {directory} aside to start anew, or rerun with --fresh")
+    return None
+
+
+def _reason(error: BaseException) -> str:
+    """The first line of the innermost error of a failed restore, shortened (orbax wraps
+    tensorstore's error, whose text runs to many lines)."""
+    while error.__cause__ is not None or error.__context__ is not None:
+        error = error.__cause__ or error.__context__
+    text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    return text if len(text) <= 200 else text[:197] + "..."
+
+
+def _set_aside(manager: ocp.CheckpointManager, damaged: list[tuple[int, str]], resumed: int) -> None:
+    """Move the ``damaged`` steps' folders to ``WORKDIR/damaged_checkpoints`` and warn, once each."""
+    directory = Path(manager.directory)
+    target_root = directory.parent / DAMAGED_DIR
+    if jax.process_index() == 0:
+        target_root.mkdir(exist_ok=True)
+        for step, reason in damaged:
+            target = target_root / str(step)
+            if target.exists():
+                target = target_root / f"{step}.{time.strftime('%Y%m%d-%H%M%S')}"
+            (directory / str(step)).rename(target)
+            log.warning("the checkpoint of step %d can not be read (%s); kept in %s, resuming from step %d",
+                        step, reason, target, resumed)
+    multihost_utils.sync_global_devices("damaged checkpoints set aside")
+    manager.reload()
 
 
 def abstract_like(tree, shardings):
@@ -50,20 +108,34 @@ def abstract_like(tree, shardings):
 
 
 class PreemptionWatcher:
-    """Turns SIGTERM into a flag that every host agrees on at the same step."""
+    """Turns SIGTERM and SIGINT (Ctrl-C) into a flag that every host agrees on at the same step.
+
+    ``signal_name``: the first signal this host received (``"SIGTERM"`` when another host's
+    signal stopped the run). A second Ctrl-C interrupts at once (KeyboardInterrupt).
+    """
+
+    SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
     def __init__(self):
         self._event = threading.Event()
-        self._previous = None
+        self._previous: dict[int, object] = {}
+        self.signal_name = "SIGTERM"
+
+    def _handle(self, number, _frame) -> None:
+        if self._event.is_set() and number == signal.SIGINT:
+            raise KeyboardInterrupt
+        self.signal_name = signal.Signals(number).name
+        self._event.set()
 
     def __enter__(self) -> "PreemptionWatcher":
         if threading.current_thread() is threading.main_thread():
-            self._previous = signal.signal(signal.SIGTERM, lambda *_: self._event.set())
+            self._previous = {number: signal.signal(number, self._handle) for number in self.SIGNALS}
         return self
 
     def __exit__(self, *exc) -> None:
-        if self._previous is not None:
-            signal.signal(signal.SIGTERM, self._previous)
+        for number, previous in self._previous.items():
+            signal.signal(number, previous)
+        self._previous = {}
 
     def requested(self) -> bool:
         """True on every host once any host got SIGTERM (one small all-gather per call)."""

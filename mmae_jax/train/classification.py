@@ -11,7 +11,7 @@ import ml_collections
 from mmae_jax.data import pipeline
 from mmae_jax.data.source import StoredDataset, open_dataset
 from mmae_jax.model.encoder import trainable_filter
-from mmae_jax.train.evaluation import evaluate_split
+from mmae_jax.train.evaluation import empty_split_error, evaluate_split
 from mmae_jax.train.logs import MetricWriter, read_metrics, write_test_summary
 from mmae_jax.train.plots import plot_confusion, plot_training_curves
 from mmae_jax.train.steps import TaskLoss, classification_loss
@@ -34,7 +34,13 @@ class ClassificationTask:
     state_class = ClassificationState
 
     def open_data(self, config: ml_collections.ConfigDict) -> StoredDataset:
-        return open_dataset(config.data)
+        """The stored dataset; InputError when its train or test split is empty (checked
+        before training, so a run never ends in a NaN score)."""
+        dataset = open_dataset(config.data)
+        for split in ("train", "test"):
+            if dataset.num_examples(split) == 0:
+                raise empty_split_error(config.data, split)
+        return dataset
 
     def train_batches(self, context: RunContext, start_step: int) -> Iterator[dict]:
         return pipeline.make_train_iterator(context.config.data, global_batch_size=context.config.batch_size,

@@ -62,7 +62,8 @@ def base_config() -> ml_collections.ConfigDict:
         grad_clip_norm=0.0, grad_accum_steps=1, scale_lr_by_batch=True))
     config.eval = ml_collections.ConfigDict(dict(every_epochs=1, batch_size=32, views=("identity",)))
     config.mesh = ml_collections.ConfigDict(dict(slices=1, data=-1, fsdp=1, min_shard_bytes=2 ** 16))
-    config.checkpoint = ml_collections.ConfigDict(dict(every_steps=500, keep=2))
+    # allow_data_change: resume a run on data that differs from what it was trained on (recorded)
+    config.checkpoint = ml_collections.ConfigDict(dict(every_steps=500, keep=2, allow_data_change=False))
     config.log_every_steps = 10
     return config
 

@@ -20,14 +20,16 @@ import jax
 import ml_collections
 import orbax.checkpoint as ocp
 
+from mmae_jax.data.integrity import reading_errors
 from mmae_jax.data.source import open_dataset, stored_builder_dir
-from mmae_jax.errors import ConfigError, InputError
+from mmae_jax.errors import ConfigError, InputError, UserError
 from mmae_jax.model.io import PARAMS_DIR, read_params
 from mmae_jax.model.paths import flat_params, map_named
 from mmae_jax.train.evaluation import evaluate_split
 from mmae_jax.train.assembly import assemble
 from mmae_jax.train.plots import plot_confusion
 from mmae_jax.train.provenance import provenance
+from mmae_jax.train.validate import validate_experiment
 
 MODEL_DIRS = {"best": "best_model", "final": "final_model"}
 
@@ -83,6 +85,14 @@ def restore_parameters(workdir: Path, which: str, abstract: dict, shardings: dic
     return {"trainable": restored["trainable"], "frozen": restored["frozen"]}, int(which)
 
 
+def _first_line(error: BaseException) -> str:
+    """The first line of ``error``'s innermost cause (orbax wraps tensorstore's long message)."""
+    while error.__cause__ is not None or error.__context__ is not None:
+        error = error.__cause__ or error.__context__
+    text = str(error).strip()
+    return text.splitlines()[0][:300] if text else type(error).__name__
+
+
 def default_name(which: str, split: str, overrides: Sequence[str]) -> str:
     """``<model>_<split>``, plus a short hash of the overrides when there are any."""
     name = f"{which}_{split}"
@@ -104,13 +114,28 @@ def evaluate_workdir(workdir: str | Path, split: str = "test", *, model: str = "
     if config.get("task", "classification") != "classification":
         raise InputError(f"{workdir} holds a {config.task} run, not a classifier",
                          f"fine-tune from it (init={workdir}) and evaluate that run")
-    dataset = open_dataset(config.data)
+    validate_experiment(config)
+    with reading_errors(config.data):
+        dataset = open_dataset(config.data)
     class_names = dataset.class_names
     asm = assemble(config, num_classes=len(class_names), steps_per_epoch=1)
     groups = dict(trainable=asm.abstract.trainable, frozen=asm.abstract.frozen)
-    state, step = restore_parameters(workdir, model, groups, asm.param_shardings)
-    report = evaluate_split(asm.eval_step, state, config.data, split, class_names,
-                            batch_size=config.eval.batch_size, sharding=asm.data_sharding)
+    try:
+        state, step = restore_parameters(workdir, model, groups, asm.param_shardings)
+    except UserError:
+        raise
+    except Exception as error:      # orbax / tensorstore: a shape that does not fit, or damaged files
+        if overrides:
+            raise ConfigError(f"model {model} of {workdir} can not be restored under {' '.join(overrides)} "
+                              f"({_first_line(error)})",
+                              "override only fields that keep the model's shape (data_dir, fold, views, "
+                              "eval.batch_size)") from error
+        raise InputError(f"model {model} of {workdir} can not be read ({_first_line(error)})",
+                         "its files are damaged or incomplete; choose another --model (best, final or a saved "
+                         "step)") from error
+    with reading_errors(config.data):
+        report = evaluate_split(asm.eval_step, state, config.data, split, class_names,
+                                batch_size=config.eval.batch_size, sharding=asm.data_sharding)
     output = workdir / "evaluations" / (name or default_name(model, split, overrides))
     report |= dict(model=model, step=step, split=split, overrides=list(overrides), output_dir=str(output),
                    dataset=config.data.dataset, strategy=config.data.strategy, protocol=config.data.protocol,

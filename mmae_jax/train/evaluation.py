@@ -8,6 +8,7 @@ import numpy as np
 from jax.experimental import multihost_utils
 
 from mmae_jax.data import pipeline
+from mmae_jax.errors import InputError
 from mmae_jax.train.metrics import classification_report
 
 
@@ -43,6 +44,15 @@ def predict_split(eval_step: Callable, state, data_cfg, split: str, *, batch_siz
 
 def evaluate_split(eval_step: Callable, state, data_cfg, split: str, class_names: Sequence[str], *,
                    batch_size: int, sharding) -> dict:
-    """The classification report (WAR, UAR, per-class recall, confusion) of ``split``."""
+    """The classification report (WAR, UAR, per-class recall, confusion) of ``split``;
+    InputError for an empty split (never a NaN score)."""
     probs, labels = predict_split(eval_step, state, data_cfg, split, batch_size=batch_size, sharding=sharding)
+    if not len(labels):
+        raise empty_split_error(data_cfg, split)
     return classification_report(labels, probs.argmax(axis=-1) if len(probs) else labels, class_names)
+
+
+def empty_split_error(data_cfg, split: str) -> InputError:
+    """The one line for a split of ``data_cfg``'s protocol and fold that holds no clips."""
+    return InputError(f"the {split} split of {data_cfg.dataset} (protocol {data_cfg.protocol}, fold {data_cfg.fold}) "
+                      f"holds no clips", "choose another split, protocol or fold, or check the build")

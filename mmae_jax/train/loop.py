@@ -171,8 +171,8 @@ class Trainer:
                     if preempted:
                         checkpointing.save(self.manager, done, self.state, saved, force=True)
                         self.manager.wait_until_finished()
-                        log.warning("SIGTERM: saved step %d and stopped; run the same command to resume", done)
-                        return {"status": "preempted", "step": done}
+                        log.info("%s: saved step %d and stopped", watcher.signal_name, done)
+                        return {"status": "preempted", "step": done, "signal": watcher.signal_name}
         finally:
             bar.close()
             writer.close()
@@ -196,7 +196,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
     classifier; pretraining: MAE pre-training), resuming from ``workdir`` when it holds
     checkpoints, holding the workdir's lock (one run at a time).
 
-    Returns the results, or ``{"status": "preempted", "step": ...}`` after a SIGTERM.
+    Returns the results, or ``{"status": "preempted", "step": ..., "signal": "SIGTERM" | "SIGINT"}``
+    after a SIGTERM or Ctrl-C.
     """
     validate_experiment(config)        # before the lock creates the workdir
     with workdir_guard.WorkdirLock(workdir, main=jax.process_index() == 0):

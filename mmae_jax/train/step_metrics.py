@@ -10,12 +10,16 @@ many back to finish, without copying anything), which bounds the batches queued 
 
 from __future__ import annotations
 
+import math
+
 import jax
 import numpy as np
 
+from mmae_jax.errors import UserError
 
-class NonFiniteError(FloatingPointError):
-    """The loss or the gradient norm became NaN or Inf."""
+
+class NonFiniteError(UserError, FloatingPointError):
+    """The loss or the gradient norm became NaN or Inf (one ``error:`` line at the command line)."""
 
 
 class MetricWindow:
@@ -44,9 +48,12 @@ class MetricWindow:
         for step, row in zip(steps, values):
             row = {name: float(value) for name, value in row.items()}
             if not row.get("finite", 1.0):
+                bad = [name for name in ("loss", "grad_norm") if not math.isfinite(row.get(name, 0.0))]
+                first = bad[0] if bad else "a gradient"
                 raise NonFiniteError(
-                    f"training stopped at step {step}: loss={row['loss']}, grad_norm={row['grad_norm']} "
-                    f"(lower the learning rate, check the data, or enable grad_clip_norm)")
+                    f"training stopped at step {step}: {first} is {row.get(first, 'not finite')} "
+                    f"(loss={row['loss']}, grad_norm={row['grad_norm']}); the last checkpoint before it is kept",
+                    "lower optim.lr, check the data, or set optim.grad_clip_norm")
             self._fetched.append(row)
 
     def means(self) -> dict[str, float]:

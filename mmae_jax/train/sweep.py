@@ -90,7 +90,8 @@ def summarize(results_by_strategy: dict[str, list[dict]]) -> list[dict]:
     paper's numbers (``paper``) when the runs' dataset and protocol are the paper's.
 
     ``unfinished`` lists the runs without results (``"fold 3"``, or ``"run"`` outside k-fold);
-    ``expected`` counts all runs asked for.
+    ``expected`` counts all runs asked for; ``folds`` names the data of the finished runs
+    (``"kfold 0, 2"``, or the protocol alone when it has no folds).
     """
     rows = []
     for strategy, results in results_by_strategy.items():
@@ -99,7 +100,7 @@ def summarize(results_by_strategy: dict[str, list[dict]]) -> list[dict]:
                       for r in results if "test" not in r]
         row = {"strategy": strategy, "runs": len(finished), "expected": len(results), "unfinished": unfinished,
                "war": _mean_std([r["test"]["war"] for r in finished]),
-               "uar": _mean_std([r["test"]["uar"] for r in finished])}
+               "uar": _mean_std([r["test"]["uar"] for r in finished]), "folds": _folds_run(finished)}
         best = [r["test_at_best_validation"]["test"] for r in finished if r.get("test_at_best_validation")]
         if best:
             row["best_validation_war"] = _mean_std([b["war"] for b in best])
@@ -115,6 +116,16 @@ def summarize(results_by_strategy: dict[str, list[dict]]) -> list[dict]:
     return rows
 
 
+def _folds_run(finished: list[dict]) -> str:
+    """``"kfold 0, 2"``: the protocols of ``finished`` and, for fold protocols, the folds."""
+    parts = []
+    for protocol in sorted({str(r.get("protocol", "-")) for r in finished}):
+        folds = sorted({r["fold"] for r in finished if r.get("protocol", "-") == protocol and "fold" in r})
+        parts.append(f"{protocol} {', '.join(map(str, folds))}" if protocol in FOLD_PROTOCOLS and folds
+                     else protocol)
+    return "; ".join(parts) or "-"
+
+
 def markdown_table(rows: list[dict], splits_sha256: str = "") -> str:
     """The summary table; a paper column when some row has the paper's numbers, a line with
     the best published results under the hicmae protocol, and the split files' hash."""
@@ -128,14 +139,16 @@ def markdown_table(rows: list[dict], splits_sha256: str = "") -> str:
         return " / ".join("-" if value is None else f"{value:.2f}" for value in (paper["uar"], paper["war"]))
 
     with_paper = any("paper" in row for row in rows)
-    lines = ["| strategy | runs | UAR % (last epoch) | WAR % (last epoch) | UAR % (best val) | WAR % (best val) |"
+    lines = ["| strategy | data | runs | UAR % (last epoch) | WAR % (last epoch) | UAR % (best val) "
+             "| WAR % (best val) |"
              + (" paper UAR / WAR % |" if with_paper else ""),
-             "|---|---|---|---|---|---|" + ("---|" if with_paper else "")]
+             "|---|---|---|---|---|---|---|" + ("---|" if with_paper else "")]
     for row in rows:
         runs = str(row["runs"])
         if row.get("unfinished"):
             runs = f"{row['runs']} of {row['expected']} (unfinished: {', '.join(row['unfinished'])})"
-        lines.append(f"| {row['strategy']} | {runs} | {cell(row['uar'])} | {cell(row['war'])} | "
+        lines.append(f"| {row['strategy']} | {row.get('folds', '-')} | {runs} | {cell(row['uar'])} | "
+                     f"{cell(row['war'])} | "
                      f"{cell(row.get('best_validation_uar'))} | {cell(row.get('best_validation_war'))} |"
                      + (f" {published(row)} |" if with_paper else ""))
     hicmae = {row.get("dataset") for row in rows if row.get("protocol") == "hicmae"}

@@ -6,6 +6,10 @@
 - ``check_saved_config``: a workdir holding a run (checkpoints or ``results.json``) is
   resumed only when its ``config.json`` matches the requested config in every field that
   changes the model, the data or the training; otherwise the differing fields are named.
+- ``check_saved_data``: the workdir records the data its run trains on
+  (``data_fingerprint.json``: clips and content hash of each split, the hashes of
+  ``mmae-jax splits``); a resumption on other data is refused, naming the split and counts,
+  unless ``checkpoint.allow_data_change`` is set (then the change is recorded in the file).
 - ``move_aside``: ``--fresh`` renames an old workdir to ``<workdir>.old-<time>`` instead of
   mixing the new run into it.
 
@@ -36,6 +40,7 @@ VERDICT_BYTES = 4096   # the longest refusal message shared between processes
 
 LOCK_FILE = "run.lock"
 CONFIG_FILE = "config.json"
+DATA_FILE = "data_fingerprint.json"
 INIT_REPORT_FILE = "init_report.txt"
 
 # Fields that may change between a run and its resumption: they change neither the model,
@@ -91,16 +96,19 @@ class WorkdirLock:
     (``shared_verdict``).
     """
 
-    def __init__(self, workdir: str | Path, *, main: bool = True):
-        self.path = Path(workdir).absolute() / LOCK_FILE
+    def __init__(self, workdir: str | Path, *, main: bool = True, name: str = LOCK_FILE, holder: str = "run",
+                 fix: str = "wait for it to end or choose another --workdir"):
+        self.path = Path(workdir).absolute() / name
         self.active = main and not _is_remote(workdir)
         self.held = False
+        self.holder, self.fix = holder, fix      # "in use by another <holder>"; how to get past it
 
     def __enter__(self) -> "WorkdirLock":
         shared_verdict(self._take if self.active else None)
         return self
 
     def _take(self) -> None:
+        check_workdir_path(self.path.parent)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         record = json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "started": time.time()})
         for _ in range(2):
@@ -113,7 +121,7 @@ class WorkdirLock:
                 file.write(record + "\n")
             self.held = True
             return
-        raise WorkdirError(f"{self.path} could not be taken", "another run may have started just now")
+        raise WorkdirError(f"{self.path} could not be taken", f"another {self.holder} may have started just now")
 
     def __exit__(self, *exc) -> None:
         if self.held:
@@ -122,7 +130,7 @@ class WorkdirLock:
 
     def _refuse_unless_stale(self) -> None:
         """Remove a stale lock (its process is gone from this host), else raise WorkdirError."""
-        owner = read_lock(self.path.parent)
+        owner = read_lock(self.path.parent, self.path.name)
         if owner is None:       # removed meanwhile, or unreadable: a crash while writing it
             self.path.unlink(missing_ok=True)
             return
@@ -131,15 +139,15 @@ class WorkdirLock:
             self.path.unlink(missing_ok=True)
             return
         where = f"process {owner.get('pid')} on {owner.get('host')}"
-        raise WorkdirError(f"{self.path.parent} is in use by another run ({where})",
-                           "wait for it to end or choose another --workdir" +
+        raise WorkdirError(f"{self.path.parent} is in use by another {self.holder} ({where})",
+                           self.fix +
                            ("" if here else f"; if that run is gone, delete {self.path}"))
 
 
-def read_lock(workdir: str | Path) -> dict | None:
-    """The ``{"pid", "host", "started"}`` record of ``workdir``'s lock, or None."""
+def read_lock(workdir: str | Path, name: str = LOCK_FILE) -> dict | None:
+    """The ``{"pid", "host", "started"}`` record of ``workdir``'s lock ``name``, or None."""
     try:
-        return json.loads((Path(workdir) / LOCK_FILE).read_text())
+        return json.loads((Path(workdir) / name).read_text())
     except (OSError, ValueError):
         return None
 
@@ -149,6 +157,21 @@ def holds_run(workdir: str | Path) -> bool:
     workdir = Path(workdir)
     checkpoints = workdir / "checkpoints"
     return (workdir / "results.json").exists() or (checkpoints.is_dir() and any(checkpoints.iterdir()))
+
+
+def holds_runs(workdir: str | Path) -> bool:
+    """True when ``workdir`` is a run's workdir, or a kfold / sweep folder of them (a
+    ``summary.json``, or runs one or two folders down: ``fold_k``, ``strategy/fold_k``)."""
+    workdir = Path(workdir)
+    if holds_run(workdir) or (workdir / CONFIG_FILE).exists() or (workdir / "summary.json").exists():
+        return True
+    return any(holds_run(sub) for sub in [*workdir.glob("*/"), *workdir.glob("*/*/")] if sub.is_dir())
+
+
+def check_workdir_path(workdir: str | Path) -> None:
+    """WorkdirError when ``workdir`` exists but is not a folder (a file of that name)."""
+    if not _is_remote(workdir) and Path(workdir).exists() and not Path(workdir).is_dir():
+        raise WorkdirError(f"--workdir {workdir} is a file, not a folder", "choose a folder for the run")
 
 
 def flatten_tree(tree: dict, prefix: str = "") -> dict:
@@ -186,9 +209,13 @@ def check_saved_config(workdir: str | Path, config: ml_collections.ConfigDict) -
     path = Path(workdir) / CONFIG_FILE
     requested = json.loads(config.to_json_best_effort())
     text = json.dumps(requested, indent=2) + "\n"
-    if not path.exists() or not holds_run(workdir):
+    if not holds_run(workdir):
         path.write_text(text)
+        write_data_fingerprint(workdir, data_fingerprint(config.data))
         return []
+    if not path.exists():
+        raise WorkdirError(f"{workdir} holds checkpoints or results but no {CONFIG_FILE}, so the experiment "
+                           f"it holds is unknown", "restore its config.json, or rerun with --fresh to move it aside")
     try:
         saved = json.loads(path.read_text())
     except ValueError as error:
@@ -201,9 +228,66 @@ def check_saved_config(workdir: str | Path, config: ml_collections.ConfigDict) -
         more = f" and {len(blocking) - 8} more" if len(blocking) > 8 else ""
         raise WorkdirError(f"{workdir} holds a run of another experiment ({shown}{more})",
                            "choose another --workdir, or rerun with --fresh to move the old run aside")
+    data_changes = check_saved_data(workdir, config)
     if differences:
         path.write_text(text)
-    return [f"{key}: {_show(old)} -> {_show(new)}" for key, old, new in differences]
+    return [f"{key}: {_show(old)} -> {_show(new)}" for key, old, new in differences] + data_changes
+
+
+def data_fingerprint(data_cfg: ml_collections.ConfigDict) -> dict:
+    """``{split: {"examples": n, "sha256": hash}}`` of the run's data: the split files of
+    ``mmae-jax splits`` for the config's protocol and fold (clip ids, labels, speakers and the
+    content hash of every stored example), one hash per split."""
+    import hashlib
+
+    from data_prep.protocols import FOLD_PROTOCOLS, SPLITS
+    from mmae_jax.data.split_files import split_tables
+
+    folds = [data_cfg.fold] if data_cfg.protocol in FOLD_PROTOCOLS else None
+    files = split_tables(data_cfg, folds)
+    prefix = f"fold_{data_cfg.fold}/" if folds else ""
+    return {split: {"examples": files[f"{prefix}{split}.csv"].count("\n") - 1,
+                    "sha256": hashlib.sha256(files[f"{prefix}{split}.csv"].encode()).hexdigest()}
+            for split in SPLITS}
+
+
+def write_data_fingerprint(workdir: str | Path, splits: dict, changes: list | None = None) -> None:
+    record = {"splits": splits, "changes": changes or []}
+    (Path(workdir) / DATA_FILE).write_text(json.dumps(record, indent=2) + "\n")
+
+
+def check_saved_data(workdir: str | Path, config: ml_collections.ConfigDict) -> list[str]:
+    """WorkdirError when the data of ``config`` differs from the data the workdir's run was
+    trained on, naming the split and the counts; with ``checkpoint.allow_data_change`` the
+    change is recorded in ``data_fingerprint.json`` and returned as a warning line instead.
+    A workdir written before fingerprints existed gets one now."""
+    path = Path(workdir) / DATA_FILE
+    current = data_fingerprint(config.data)
+    try:
+        saved = json.loads(path.read_text())
+    except FileNotFoundError:
+        write_data_fingerprint(workdir, current)
+        return []
+    except ValueError as error:
+        raise WorkdirError(f"{path} is damaged ({error}) and the workdir holds a run",
+                           "delete it to accept the current data, or rerun with --fresh") from error
+    changed = [split for split in current if current[split] != saved["splits"].get(split)]
+    if not changed:
+        return []
+    shown = "; ".join(f"{split}: {_clips(saved['splits'].get(split))} -> {_clips(current[split])}" for split in changed)
+    if not config.checkpoint.get("allow_data_change", False):
+        raise WorkdirError(f"the data differs from the data {workdir}'s run was trained on ({shown})",
+                           "point data.data_dir at that build, or resume on this data with "
+                           "--config.checkpoint.allow_data_change=true (recorded in data_fingerprint.json)")
+    change = {"time": time.strftime("%Y-%m-%d %H:%M:%S"), "from": saved["splits"], "to": current}
+    write_data_fingerprint(workdir, current, [*saved.get("changes", []), change])
+    return [f"data ({shown}), allowed by checkpoint.allow_data_change and recorded in {path}"]
+
+
+def _clips(split: dict | None) -> str:
+    if not split:
+        return "(absent)"
+    return f"{split['examples']} clips, sha256 {split['sha256'][:12]}"
 
 
 def _show(value) -> str:
@@ -211,13 +295,20 @@ def _show(value) -> str:
 
 
 def move_aside(workdir: str | Path) -> Path | None:
-    """Rename ``workdir`` to ``<workdir>.old-<YYYYmmdd-HHMMSS>`` (None when it does not exist).
+    """Rename ``workdir`` to ``<workdir>.old-<YYYYmmdd-HHMMSS>`` (None when it does not exist
+    or is empty).
 
-    Refuses while a live run holds its lock.
+    Refuses while a live run holds its lock, and for a folder that holds no run (``holds_runs``:
+    ``--workdir .`` must never move the current folder's files aside).
     """
     workdir = Path(workdir).absolute()
-    if not workdir.exists():
+    check_workdir_path(workdir)
+    if not workdir.exists() or not any(workdir.iterdir()):
         return None
+    if not holds_runs(workdir):
+        raise WorkdirError(f"--fresh: {workdir} holds no mmae-jax run (no checkpoints, config.json, results.json "
+                           f"or summary.json), so it is not moved aside",
+                           "choose a new or empty --workdir for the run")
     owner = read_lock(workdir)
     if owner and (owner.get("host") != socket.gethostname() or _alive(int(owner.get("pid", -1)))):
         raise WorkdirError(f"{workdir} is in use by process {owner.get('pid')} on {owner.get('host')}",
