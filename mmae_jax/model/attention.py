@@ -30,7 +30,6 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import PartitionSpec as P
 
-ATTENTION_IMPLEMENTATIONS = ("auto", "einsum", "xla", "cudnn", "splash", "triton")
 FUSED_KERNELS = ("splash", "triton")
 BLOCK = 128   # the Pallas kernels' block of queries and keys
 

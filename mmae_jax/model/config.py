@@ -10,7 +10,6 @@ import dataclasses
 from typing import Any
 
 from mmae_jax.errors import ConfigError
-from mmae_jax.model.attention import ATTENTION_IMPLEMENTATIONS
 
 # dim, depth, heads of the encoder; decoder width/depth/heads of the official
 # pre-training models (modeling_pretrain.py of VideoMAE).
@@ -28,6 +27,8 @@ VARIANTS: dict[str, dict[str, int]] = {
 }
 
 REMAT_POLICIES = ("none", "full", "dots", "dots_no_batch")
+# The attention kernels of model/attention.py; "auto" picks one by the target's platform.
+ATTENTION_IMPLEMENTATIONS = ("auto", "einsum", "xla", "cudnn", "splash", "triton")
 HEAD_NORMS = ("fc_norm", "fresh")
 HEAD_INITS = ("trunc_normal", "glorot_uniform")
 DTYPES = ("float32", "bfloat16")
