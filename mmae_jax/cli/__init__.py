@@ -32,6 +32,7 @@ SUBCOMMANDS = {
     "predict": "predict",
     "splits": "splits",
     "export": "export",
+    "plan": "plan",
 }
 # Commands that read or write TFDS data: TensorFlow is started (quietly, off the accelerators)
 # before they run.
