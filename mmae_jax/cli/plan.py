@@ -35,8 +35,6 @@ libtpu's own v5e:16x16 / v4:2x2x2 / v5p:4x4x4, h100xN, a100xN (N GPUs, 8 per hos
 
 
 def register(subparsers) -> None:
-    from mmae_jax.model.config import REMAT_POLICIES
-
     parser = add_command(subparsers, "plan", run, __doc__, epilog=EPILOG, accepts_config=True)
     parser.add_argument("--topology", required=True, help="the target: v5e-256, v4-16, 2xv5e-256, h100x8, ...")
     parser.add_argument("--per-chip-batch", default="", metavar="N|auto",
@@ -45,23 +43,29 @@ def register(subparsers) -> None:
     parser.add_argument("--task", choices=("train", "pretrain", "eval"),
                         help="the step to compile (default: train for a classification config, pretrain for "
                              "a pre-training one)")
-    parser.add_argument("--remat", default=",".join(REMAT_POLICIES),
-                        help="with --per-chip-batch auto: the remat policies to search, comma-separated")
+    parser.add_argument("--remat", default="", metavar="POLICY,...",
+                        help="with --per-chip-batch auto: the remat policies to search, comma-separated "
+                             "(default: every model.remat_policy)")
     parser.add_argument("--max-per-chip-batch", type=int, default=1024, help="with auto: the largest batch tried")
     parser.add_argument("--json", type=Path, metavar="OUT", help="write the plan as JSON to OUT")
     parser.add_argument("--hlo-out", type=Path, metavar="DIR", help="write each compiled program's HLO text to DIR")
 
 
 def run(args: argparse.Namespace) -> int:
-    # Compile-only devices need no backend: keep JAX on the CPU (no TPU / GPU start-up attempt).
-    os.environ.setdefault("JAX_PLATFORMS", "cpu")
     from mmae_jax.cli.runtime import load_config, stderr_silenced
 
     # The CUDA plugin and libtpu write start-up lines to stderr when they load (shown with --verbose).
     quiet = contextlib.nullcontext() if args.verbose else stderr_silenced()
     with quiet:
+        import jax
+
         from mmae_jax.plan.topology import parse_topology, target_devices
 
+        # Compile-only devices need no backend: JAX stays on the CPU (no TPU / GPU start-up
+        # attempt, and the CUDA plugin registers without looking for a driver).
+        if not os.environ.get("JAX_PLATFORMS"):
+            jax.config.update("jax_platforms", "cpu")
+        jax.devices()           # loads the plugins now, quietly
         config = load_config(args.config_argv)
         target = parse_topology(args.topology)
         devices = target_devices(target)
@@ -103,7 +107,7 @@ def _run_search(args, config, target, devices, task: str) -> int:
     from mmae_jax.plan.batch_search import largest_fitting
     from mmae_jax.plan.report import format_plan, format_search
 
-    policies = [policy.strip() for policy in args.remat.split(",") if policy.strip()]
+    policies = [policy.strip() for policy in args.remat.split(",") if policy.strip()] or list(REMAT_POLICIES)
     if unknown := [policy for policy in policies if policy not in REMAT_POLICIES]:
         raise ConfigError(f"--remat {','.join(unknown)}: unknown remat policy", f"choose from {', '.join(REMAT_POLICIES)}")
     rows = []

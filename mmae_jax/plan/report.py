@@ -8,7 +8,11 @@ GIB = 2 ** 30
 
 
 def gib(value: float) -> str:
-    return f"{value / GIB:.2f} GiB"
+    """Bytes as GiB, or MiB / KiB when small."""
+    for scale, unit in ((GIB, "GiB"), (2 ** 20, "MiB"), (2 ** 10, "KiB")):
+        if value >= scale or unit == "KiB":
+            return f"{value / scale:.2f} {unit}"
+    return ""
 
 
 def _count(value: float) -> str:
@@ -42,15 +46,18 @@ def format_plan(plan: StepPlan) -> str:
                                        f"formula (all chips)"))
         line = plan.roofline
         if line.bound == "peak":
-            rows.append(("step time", f">= {line.step_seconds * 1e3:.1f} ms (the model's FLOPs at peak; the GPU "
+            rows.append(("step time", f">= {line.step_seconds * 1e3:.3g} ms (the model's FLOPs at peak; the GPU "
                                       f"compiler gives no cost analysis, so no roofline or MFU), "
                                       f"<= {plan.clips_per_second:,.0f} clips/s"))
         else:
-            rows.append(("roofline", f"{line.step_seconds * 1e3:.1f} ms per step ({line.bound}-bound), MFU "
+            rows.append(("roofline", f"{line.step_seconds * 1e3:.3g} ms per step ({line.bound}-bound), MFU "
                                      f"{line.mfu:.1%}, {plan.clips_per_second:,.0f} clips/s"))
         rows.append(("collectives", ", ".join(f"{kind} {entry['count']} x, {gib(entry['bytes'])}"
                                               for kind, entry in plan.collectives.items()) + " per chip"
                      if plan.collectives else "none"))
+        if plan.custom_calls:
+            rows.append(("custom calls", ", ".join(f"{target} {count} x" for target, count in plan.custom_calls.items())
+                         + " (FLOPs outside XLA's count: the compute bound uses the model's formula when larger)"))
         rate = plan.input
         rows.append(("input", f"{rate.needed_per_host:,.0f} clips/s needed per host ({rate.chips_per_host} chips), "
                               f"{rate.available_per_host:,.0f} available ({rate.host_vcpus} vCPUs x "

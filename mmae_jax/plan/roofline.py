@@ -4,7 +4,9 @@ The step takes at least as long as its arithmetic at the chip's peak and as its 
 at the chip's HBM bandwidth; the larger bound is the roofline time. Both come from XLA's cost
 analysis of the per-chip program (``flops``, ``bytes accessed``), which the TPU compiler gives
 and the GPU compiler does not: there the time is a lower bound, the model's FLOPs at the
-chip's peak (``bound="peak"``), and MFU is not known. MFU is the model's own FLOPs
+chip's peak (``bound="peak"``), and MFU is not known. XLA leaves out the FLOPs of custom calls
+(the Pallas attention kernels) unless a kernel states them, so the compute bound takes the larger
+of XLA's count and the model's formula. MFU is the model's own FLOPs
 (``mmae_jax.model.info``: three forward passes per training step, forward and backward; one for
 evaluation) over the time at the chip's peak: recomputation by remat counts in the compiled
 FLOPs, not in the model's.
@@ -44,7 +46,7 @@ def roofline(chip: Chip, compiled_flops: float | None, bytes_accessed: float | N
     """The roofline of one chip's step from its compiled costs and the model's FLOPs."""
     if compiled_flops is None:
         return Roofline(None, None, model_flops, model_flops / chip.peak_flops, "peak", None)
-    compute = compiled_flops / chip.peak_flops
+    compute = max(compiled_flops, model_flops) / chip.peak_flops
     memory = (bytes_accessed or 0.0) / chip.hbm_bandwidth
     seconds = max(compute, memory)
     return Roofline(compiled_flops, bytes_accessed, model_flops, seconds, "compute" if compute >= memory else "HBM",

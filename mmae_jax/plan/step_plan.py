@@ -9,12 +9,13 @@ up. A step that does not fit gives a plan with ``fits=False`` and the compiler's
 from __future__ import annotations
 
 import dataclasses
+import time
 from pathlib import Path
 
 import ml_collections
 
 from mmae_jax.model.info import analytic_forward_flops, analytic_pretrain_forward_flops
-from mmae_jax.plan.collectives import collectives
+from mmae_jax.plan.hlo_text import collectives, custom_calls
 from mmae_jax.plan.compile import compile_step, step_config
 from mmae_jax.plan.input_rate import InputRate, input_rate
 from mmae_jax.plan.memory import MemoryUse, OutOfMemory, usable_bytes
@@ -54,6 +55,7 @@ class StepPlan:
     flops_per_step_model: float | None = None      # all chips
     roofline: Roofline | None = None
     collectives: dict[str, dict[str, int]] = dataclasses.field(default_factory=dict)
+    custom_calls: dict[str, int] = dataclasses.field(default_factory=dict)   # kernels XLA's count omits
     input: InputRate | None = None
 
     @property
@@ -74,8 +76,6 @@ def model_flops_per_clip(model_cfg, task: str) -> float:
 def plan_step(config: ml_collections.ConfigDict, target: Target, devices: list, task: str, per_chip_batch: int,
               remat_policy: str | None = None, hlo_out: Path | None = None) -> StepPlan:
     """Compile ``task``'s step of ``config`` for ``devices`` (of ``target``) at ``per_chip_batch``."""
-    import time
-
     config = step_config(config, task, target.chips, target.slices, per_chip_batch, remat_policy)
     chip = target.chip
     hosts = len({device.process_index for device in devices})
@@ -92,10 +92,11 @@ def plan_step(config: ml_collections.ConfigDict, target: Target, devices: list, 
         return StepPlan(**base, mesh={}, attention="", fits=False,
                         compile_seconds=time.perf_counter() - started, out_of_memory=error.what)
     assembly, compiled = step.assembly, step.compiled
+    text = compiled.as_text()
     if hlo_out is not None:
         hlo_out.mkdir(parents=True, exist_ok=True)
-        (hlo_out / f"{task}_step.{target.name.replace(':', '_')}.b{per_chip_batch}.hlo.txt").write_text(
-            compiled.as_text())
+        name = f"{task}_step.{target.name.replace(':', '_')}.{config.model.remat_policy}.b{per_chip_batch}.hlo.txt"
+        (hlo_out / name).write_text(text)
     memory = MemoryUse.of(compiled)
     per_chip_flops, bytes_accessed = cost_figures(compiled)
     model_per_chip = model_flops_per_clip(assembly.built_cfg, task) * per_chip_batch
@@ -104,6 +105,7 @@ def plan_step(config: ml_collections.ConfigDict, target: Target, devices: list, 
         **base, mesh=dict(assembly.mesh.shape), attention=assembly.built_cfg.attention_impl,
         fits=memory.peak <= base["usable_bytes"] or chip.platform == "tpu", compile_seconds=step.seconds,
         memory=memory, flops_per_step_compiled=None if per_chip_flops is None else per_chip_flops * target.chips,
-        flops_per_step_model=model_per_chip * target.chips, roofline=line, collectives=collectives(compiled.as_text()),
+        flops_per_step_model=model_per_chip * target.chips, roofline=line, collectives=collectives(text),
+        custom_calls=custom_calls(text),
         input=input_rate(config.data.strategy, per_chip_batch, chip.chips_per_host, chip.host_vcpus,
                          line.step_seconds))

@@ -135,12 +135,12 @@ def _require(platform: str) -> None:
     version = jax.__version__
     if platform == "tpu" and importlib.util.find_spec("libtpu") is None:
         raise MissingPlugin("compiling for TPU needs libtpu, which is not installed",
-                            f'pip install "jax[tpu]=={version}"; in a checkout, make .venv-aot and run '
+                            f'pip install "jax[tpu]=={version}"; in a checkout: make aot, then '
                             f".venv-aot/bin/python -m mmae_jax.cli plan ...")
     if platform == "cuda" and importlib.util.find_spec("jax_plugins.xla_cuda12") is None:
         raise MissingPlugin("compiling for NVIDIA GPUs needs the CUDA plugin, which is not installed",
-                            f"pip install jax-cuda12-plugin=={version} jax-cuda12-pjrt=={version} (no CUDA "
-                            f"libraries or driver needed); in a checkout, make .venv-aot")
+                            f'pip install "jax[cuda12-local]=={version}" (no CUDA libraries or driver needed); '
+                            f"in a checkout: make aot, then .venv-aot/bin/python -m mmae_jax.cli plan ...")
 
 
 def quiet_tpu_environment(target: Target) -> None:

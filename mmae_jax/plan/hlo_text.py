@@ -1,6 +1,10 @@
-"""The collectives of a compiled program, by kind, with the bytes each chip receives per step.
+"""What the optimised per-chip HLO text (``compiled.as_text()``) tells that the cost analysis does not.
 
-Read from the optimised per-chip HLO text (``compiled.as_text()``): every all-reduce,
+``collectives``: the collectives of a compiled program, by kind, with the bytes each chip
+receives per step. ``custom_calls``: the custom calls (Pallas / Mosaic kernels, cuDNN), whose
+FLOPs and bytes XLA's cost analysis leaves out unless the kernel states them.
+
+Collectives are read from the optimised per-chip HLO text (``compiled.as_text()``): every all-reduce,
 all-gather, reduce-scatter, collective-permute and all-to-all, synchronous or split into
 ``-start`` / ``-done`` (counted once, by the ``-done``'s result), in the entry computation and
 in everything it calls; a collective inside a ``while`` body counts once per iteration when
@@ -90,3 +94,16 @@ def collectives(hlo_text: str) -> dict[str, dict[str, int]]:
         visit(entry, 1, ())
     return {kind: {"count": totals[(kind, "count")], "bytes": totals[(kind, "bytes")]}
             for kind in KINDS if totals[(kind, "count")]}
+
+
+_CUSTOM_CALL_TARGET = re.compile(r'custom_call_target="([^"]+)"')
+
+
+def custom_calls(hlo_text: str) -> dict[str, int]:
+    """``{custom_call_target: count}`` of the custom-call instructions in the program text."""
+    counts: collections.Counter = collections.Counter()
+    for line in hlo_text.splitlines():
+        if (match := _INSTRUCTION.match(line)) and match.group(2) == "custom-call":
+            target = _CUSTOM_CALL_TARGET.search(line)
+            counts[target.group(1) if target else "?"] += 1
+    return dict(counts)
