@@ -136,11 +136,20 @@ def test_out_of_memory_messages_of_both_forms():
 
 
 @pytest.mark.parametrize("capacity", [0, 1, 6, 8, 13, 64, 300])
-def test_batch_search_finds_the_largest_that_fits(capacity):
-    best, first_failing, tried = largest_fitting(lambda batch: batch, lambda batch: batch <= capacity, limit=256)
+@pytest.mark.parametrize("start", [1, 8, 32])
+def test_batch_search_finds_the_largest_that_fits(capacity, start):
+    best, first_failing, tried = largest_fitting(lambda batch: batch, lambda batch: batch <= capacity,
+                                                 start=start, limit=256)
     assert best == (min(capacity, 256) or None)
     assert first_failing == (capacity + 1 if capacity < 256 else None)
     assert len(tried) <= 2 * 9 + 1 and len(set(tried)) == len(tried)     # doubling + bisection, no repeats
+
+
+@pytest.mark.parametrize("capacity, expected", [(0, None), (1, 1), (6, 4), (8, 8), (13, 8), (300, 256)])
+def test_batch_search_in_powers_of_two(capacity, expected):
+    best, _, tried = largest_fitting(lambda batch: batch, lambda batch: batch <= capacity, limit=256, exact=False)
+    assert best == expected
+    assert all(batch & (batch - 1) == 0 for batch in tried)
 
 
 def test_roofline_takes_the_larger_bound():

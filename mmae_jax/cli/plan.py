@@ -46,7 +46,11 @@ def register(subparsers) -> None:
     parser.add_argument("--remat", default="", metavar="POLICY,...",
                         help="with --per-chip-batch auto: the remat policies to search, comma-separated "
                              "(default: every model.remat_policy)")
+    parser.add_argument("--search-from", type=int, default=8, metavar="N",
+                        help="with auto: the first batch tried; doubled while it fits, halved while not")
     parser.add_argument("--max-per-chip-batch", type=int, default=1024, help="with auto: the largest batch tried")
+    parser.add_argument("--powers-of-two", action="store_true",
+                        help="with auto: try powers of two only (fewer compiles; no bisection)")
     parser.add_argument("--json", type=Path, metavar="OUT", help="write the plan as JSON to OUT")
     parser.add_argument("--hlo-out", type=Path, metavar="DIR", help="write each compiled program's HLO text to DIR")
 
@@ -114,7 +118,7 @@ def _run_search(args, config, target, devices, task: str) -> int:
     for policy in policies:
         best, first_failing, tried = largest_fitting(
             lambda batch: _plan(args, config, target, devices, task, batch, policy), lambda plan: plan.fits,
-            limit=args.max_per_chip_batch)
+            start=args.search_from, limit=args.max_per_chip_batch, exact=not args.powers_of_two)
         rows.append(dict(remat_policy=policy, plan=best, does_not_fit=first_failing, tried=tried))
     print(format_search(rows) + "\n")
     fitting = [row["plan"] for row in rows if row["plan"] is not None]
