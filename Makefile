@@ -19,10 +19,16 @@ PYTEST_WORKERS ?= 2
 BEAM_VENV ?= .venv-beam
 BEAM_PIN ?= apache-beam==2.77.0
 BEAM_STAMP := $(BEAM_VENV)/.installed
+# `mmae-jax plan` compiles for TPU pods and NVIDIA GPUs on a CPU machine: libtpu and the CUDA
+# plugin wheels (no CUDA libraries) at the tested jax version, in a venv of their own layered over
+# the test environment, so that the CPU tests and `train` never load them.
+AOT_VENV ?= .venv-aot
+JAX_VERSION := $(shell sed -n 's/^jax==//p' $(CONSTRAINTS))
+AOT_STAMP := $(AOT_VENV)/.installed
 
 DEMO_DIR ?= workdirs/demo
 
-.PHONY: test test-fast demo install install-demo clean
+.PHONY: test test-fast demo install install-demo aot clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -37,17 +43,28 @@ $(STAMP): $(DEMO_STAMP)
 	$(PIP) -e ".[dev,torch]"
 	touch $@
 
-$(BEAM_STAMP): $(STAMP)
-	$(PYTHON) -m venv $(BEAM_VENV)
+# $(call layered_venv,DIR): a venv in DIR that sees the test environment's packages after its own.
+define layered_venv
+	$(PYTHON) -m venv $(1)
 	$(PY) -c "import sysconfig; print('import site; site.addsitedir(%r)' % sysconfig.get_paths()['purelib'])" \
-		> "$$($(BEAM_VENV)/bin/python -c "import sysconfig; print(sysconfig.get_paths()['purelib'])")/zz_test_environment.pth"
+		> "$$($(1)/bin/python -c "import sysconfig; print(sysconfig.get_paths()['purelib'])")/zz_test_environment.pth"
+endef
+
+$(BEAM_STAMP): $(STAMP)
+	$(call layered_venv,$(BEAM_VENV))
 	$(BEAM_VENV)/bin/python -m pip install --quiet "$(BEAM_PIN)"
 	touch $@
 
-install-demo: $(DEMO_STAMP)
-install: $(STAMP) $(BEAM_STAMP)
+$(AOT_STAMP): $(STAMP)
+	$(call layered_venv,$(AOT_VENV))
+	$(AOT_VENV)/bin/python -m pip install --quiet -c $(CONSTRAINTS) "jax[tpu,cuda12-local]==$(JAX_VERSION)"
+	touch $@
 
-test: $(STAMP) $(BEAM_STAMP)
+install-demo: $(DEMO_STAMP)
+install: $(STAMP) $(BEAM_STAMP) $(AOT_STAMP)
+aot: $(AOT_STAMP)
+
+test: $(STAMP) $(BEAM_STAMP) $(AOT_STAMP)
 	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadgroup tests
 
 # The edit loop: everything but the tests marked slow (subprocess training, notebooks, wheels, Beam).
@@ -63,7 +80,7 @@ demo: $(DEMO_STAMP)
 		--config.data.data_dir=$(DEMO_DIR)/tfds
 
 clean:
-	rm -rf $(VENV) $(BEAM_VENV) build *.egg-info
+	rm -rf $(VENV) $(BEAM_VENV) $(AOT_VENV) build *.egg-info
 
 # `make bench`: the CPU benchmarks (training step JAX vs PyTorch, preprocessing, input pipeline)
 # -> docs/benchmarks.md. Extra report options through BENCH_ARGS (e.g. BENCH_ARGS='--note "..."').

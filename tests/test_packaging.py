@@ -22,7 +22,7 @@ def installed(tmp_path_factory) -> Path:
     """``mmae-jax`` of a fresh environment holding the wheel built from a copy of this checkout."""
     tmp = tmp_path_factory.mktemp("wheel")
     source = tmp / "source"
-    top_level = {".git", ".venv", "build", "dist", "workdirs", "data", ".pytest_cache"}
+    top_level = {".git", ".venv", ".venv-beam", ".venv-aot", "build", "dist", "workdirs", "data", ".pytest_cache"}
     shutil.copytree(ROOT, source, ignore=lambda folder, names: [
         name for name in names if (Path(folder) == ROOT and name in top_level)
         or name == "__pycache__" or name.endswith(".egg-info")])
@@ -62,3 +62,11 @@ def test_named_config_resolves_to_the_installed_file(installed, tmp_path):
 def test_help_lists_the_shipped_configs(installed, tmp_path):
     out = _run(installed, "train", "--help", tmp_path=tmp_path)
     assert out.returncode == 0 and "crema_d, demo, iemocap, pretrain_demo, pretrain_ravdess, ravdess" in out.stdout
+
+
+def test_the_gpu_target_descriptions_are_shipped(installed, tmp_path):
+    out = subprocess.run([str(installed), "-c", "from mmae_jax.plan.topology import gpu_target_config; "
+                          "print(gpu_target_config('a100'))"], cwd=tmp_path, env=environment(),
+                         capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert 'device_description_str: "NVIDIA A100-SXM4-80GB"' in out.stdout

@@ -32,11 +32,12 @@ SUBCOMMANDS = {
     "predict": "predict",
     "splits": "splits",
     "export": "export",
+    "plan": "plan",
 }
-# Commands that read or write TFDS data: TensorFlow is started (quietly, off the accelerators)
-# before they run.
+# Commands that read or write TFDS data (``plan``: the dataset builder's class set): TensorFlow is
+# started (quietly, off the accelerators) before they run.
 TENSORFLOW_COMMANDS = {"prepare", "show-fusion", "train", "evaluate", "pretrain", "kfold", "sweep", "predict",
-                       "splits"}
+                       "splits", "plan"}
 
 
 class HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):

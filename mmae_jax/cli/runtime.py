@@ -50,17 +50,18 @@ def configure_logging(verbose: bool = False) -> None:
 
 
 def start_tensorflow(verbose: bool = False) -> None:
-    """Import TensorFlow (its C++ start-up lines hidden unless ``verbose``) and keep it off the
-    accelerators: tf.data runs on the host, the GPUs/TPUs belong to JAX."""
+    """Import TensorFlow and keep it off the accelerators (tf.data runs on the host, the GPUs/TPUs
+    belong to JAX); the C++ lines both print (start-up, a failed cuInit on a machine with CUDA
+    libraries and no GPU) are hidden unless ``verbose``."""
     from mmae_jax.train.distributed import hide_accelerators_from_tensorflow
 
-    with contextlib.nullcontext() if verbose else _stderr_silenced():
+    with contextlib.nullcontext() if verbose else stderr_silenced():
         import tensorflow  # noqa: F401  (the import prints the lines)
-    hide_accelerators_from_tensorflow()
+        hide_accelerators_from_tensorflow()
 
 
 @contextlib.contextmanager
-def _stderr_silenced():
+def stderr_silenced():
     """File descriptor 2 goes to a temporary file (C++ writes there too); replayed on failure."""
     sys.stderr.flush()
     saved = os.dup(2)

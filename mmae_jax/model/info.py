@@ -11,6 +11,7 @@ from flax import nnx
 
 from mmae_jax.model.config import VideoMAEConfig
 from mmae_jax.model.encoder import VideoMAEClassifier, trainable_filter
+from mmae_jax.model.masking import num_visible_per_frame
 
 
 @dataclasses.dataclass(frozen=True)
@@ -63,10 +64,25 @@ def model_info(cfg: VideoMAEConfig) -> ModelInfo:
     )
 
 
+def _blocks_flops(tokens: int, dim: int, depth: int, mlp_ratio: float) -> float:
+    """Matrix-multiply FLOPs of ``depth`` transformer blocks over ``tokens`` tokens of width ``dim``."""
+    hidden = int(dim * mlp_ratio)
+    return depth * (2 * tokens * dim * (3 * dim + dim + 2 * hidden) + 2 * 2 * tokens * tokens * dim)  # + QK^T, AV
+
+
 def analytic_forward_flops(cfg: VideoMAEConfig) -> float:
     """Matrix-multiply FLOPs (2 per multiply-add) of one clip's forward pass, by formula."""
     n, d = cfg.num_patches, cfg.embed_dim
-    hidden = int(d * cfg.mlp_ratio)
     embed = 2 * n * cfg.patch_dim * d
-    per_block = 2 * n * d * (3 * d + d + 2 * hidden) + 2 * 2 * n * n * d   # projections + QK^T, AV
-    return float(embed + cfg.depth * per_block + 2 * d * cfg.num_classes)
+    return float(embed + _blocks_flops(n, d, cfg.depth, cfg.mlp_ratio) + 2 * d * cfg.num_classes)
+
+
+def analytic_pretrain_forward_flops(cfg: VideoMAEConfig) -> float:
+    """Matrix-multiply FLOPs of one clip's MAE pre-training forward pass, by formula: patch
+    embedding of every tube, encoder on the visible tokens, decoder on all, pixel head on the masked."""
+    n, d, dd = cfg.num_patches, cfg.embed_dim, cfg.decoder_embed_dim
+    frames = cfg.num_frames // cfg.tubelet_size
+    visible = frames * num_visible_per_frame(n // frames, cfg.mask_ratio)
+    return float(2 * n * cfg.patch_dim * d + _blocks_flops(visible, d, cfg.depth, cfg.mlp_ratio)
+                 + 2 * visible * d * dd + _blocks_flops(n, dd, cfg.decoder_depth, cfg.mlp_ratio)
+                 + 2 * (n - visible) * dd * cfg.patch_dim)

@@ -1,0 +1,128 @@
+"""The scaling table (docs/scaling_table.md, see docs/scaling.md): ``mmae-jax plan`` over models x
+targets x tasks.
+
+    .venv-aot/bin/python benchmarks/scaling.py [--output docs/scaling_table.md] [--jobs 2]
+        [--variants small,base,large,huge] [--targets v5e-4,...] [--tasks finetune,pretrain]
+
+Every cell compiles, on this machine, the step that `train` (fine-tuning, VideoMAE's recipe) or
+`pretrain` (MAE pre-training) runs at 16x224 in bfloat16 on the target, with `--per-chip-batch
+auto` over the remat policies `none` and `full` in powers of two, and keeps the fastest batch
+that fits. Each cell's JSON is kept in --cells-dir, and a cell whose JSON exists is not compiled
+again (delete it, or give --fresh, to redo it). Needs the side environment with libtpu and the
+CUDA plugin (`make aot`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import shlex
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from common import machine_lines, markdown_table
+
+ROOT = Path(__file__).resolve().parent.parent
+VARIANTS = ("small", "base", "large", "huge")
+TARGETS = ("v5e-4", "v4-16", "v5e-256", "v5p-128", "2xv5e-256", "h100x8", "a100x8")
+# task -> the config (FILE_OR_NAME:ARGS with {variant}) and its overrides.
+TASKS = {"finetune": ("ravdess:variant={variant},recipe=videomae", []),
+         "pretrain": ("pretrain_ravdess:variant={variant}", [])}
+COMMON = ["--config.model.dtype=bfloat16", "--config.data.num_frames=16", "--config.data.image_size=224",
+          "--per-chip-batch", "auto", "--remat", "none,full", "--powers-of-two", "--max-per-chip-batch", "256"]
+# Clips in one epoch: RAVDESS (all 1,440 speech videos), CREMA-D (7,442), VoxCeleb2 dev (1,092,009).
+EPOCH_CLIPS = {"RAVDESS": 1440, "CREMA-D": 7442, "VoxCeleb2": 1092009}
+
+
+def cell_command(python: str, variant: str, target: str, task: str, out: Path) -> list[str]:
+    config, overrides = TASKS[task]
+    return [python, "-m", "mmae_jax.cli", "plan", "--config", config.format(variant=variant), "--topology", target,
+            *overrides, *COMMON, "--json", str(out)]
+
+
+def run_cell(python: str, variant: str, target: str, task: str, cells_dir: Path, fresh: bool) -> dict:
+    """Plan one cell (or read its JSON): the plan's JSON plus ``wall_seconds`` and ``command``."""
+    out = cells_dir / f"{task}-{variant}-{target}.json"
+    command = cell_command(python, variant, target, task, out)
+    if out.exists() and not fresh:
+        return json.loads(out.read_text())
+    started = time.perf_counter()
+    run = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
+    result = json.loads(out.read_text()) if out.exists() else {}
+    result.update(variant=variant, target=target, task_name=task, returncode=run.returncode,
+                  wall_seconds=time.perf_counter() - started,
+                  command=" ".join(["mmae-jax", *map(shlex.quote, command[3:-2])]),
+                  error=run.stderr.strip().splitlines()[-1] if run.returncode and run.stderr.strip() else "")
+    out.write_text(json.dumps(result, indent=2, default=str) + "\n")
+    return result
+
+
+def _duration(seconds: float) -> str:
+    if seconds >= 86400:
+        return f"{seconds / 86400:.1f} d"
+    if seconds >= 3600:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 60:.1f} min" if seconds >= 60 else f"{seconds:.1f} s"
+
+
+HEADER = ("model", "target", "task", "remat", "clips/chip", "peak / HBM", "PFLOP/step (model)", "step (roofline)",
+          "MFU", "collectives per chip", "clips/s", "epoch " + " / ".join(EPOCH_CLIPS), "compile here")
+
+
+def row(cell: dict) -> list[str]:
+    """One cell's row of the table (``HEADER``)."""
+    name, compile_time = f"ViT-{cell['variant'][0].upper()}", _duration(cell["wall_seconds"])
+    if not cell.get("fits"):
+        reason = cell.get("error") or "not even 1 clip per chip fits"
+        return [name, cell["target"], cell["task_name"], "-", "0", reason, *["-"] * 6, compile_time]
+    line = cell["roofline"]
+    step = f"{line['step_seconds'] * 1e3:.0f} ms " + ("(peak)" if line["bound"] == "peak" else line["bound"])
+    traffic = sum(entry["bytes"] for entry in cell["collectives"].values()) / 2 ** 30
+    kinds = ", ".join(sorted(cell["collectives"])) or "none"
+    return [name, cell["target"], cell["task_name"], cell["remat_policy"], str(cell["per_chip_batch"]),
+            f"{cell['memory']['peak'] / 2 ** 30:.1f} / {cell['hbm_bytes'] / 2 ** 30:.0f} GiB",
+            f"{cell['flops_per_step_model'] / 1e15:.2f}", step, "-" if line["mfu"] is None else f"{line['mfu']:.0%}",
+            f"{traffic:.2f} GiB ({kinds})", f"{cell['clips_per_second']:,.0f}",
+            " / ".join(_duration(clips / cell["clips_per_second"]) for clips in EPOCH_CLIPS.values()), compile_time]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--output", type=Path, help="write the markdown report here (default: print it)")
+    parser.add_argument("--cells-dir", type=Path, default=ROOT / "workdirs" / "scaling")
+    parser.add_argument("--python", default=str(ROOT / ".venv-aot" / "bin" / "python"),
+                        help="the Python with libtpu and the CUDA plugin (make aot)")
+    parser.add_argument("--variants", default=",".join(VARIANTS))
+    parser.add_argument("--targets", default=",".join(TARGETS))
+    parser.add_argument("--tasks", default=",".join(TASKS))
+    parser.add_argument("--jobs", type=int, default=1, help="cells compiled at once")
+    parser.add_argument("--fresh", action="store_true", help="compile every cell again")
+    args = parser.parse_args()
+    if not Path(args.python).exists():
+        print(f"error: {args.python} is missing (make aot builds it)", file=sys.stderr)
+        return 2
+    args.cells_dir.mkdir(parents=True, exist_ok=True)
+    cells = [(variant, target, task) for task in args.tasks.split(",") for variant in args.variants.split(",")
+             for target in args.targets.split(",")]
+    started = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=args.jobs) as pool:
+        results = list(pool.map(lambda cell: run_cell(args.python, *cell, args.cells_dir, args.fresh), cells))
+    lines = [f"Produced by `benchmarks/scaling.py` on {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} "
+             f"UTC ({len(cells)} cells, {_duration(time.perf_counter() - started)} of wall time here, "
+             f"{args.jobs} at once); each cell's command:", "",
+             "```bash", *sorted({cell["command"] for cell in results}), "```", "", *machine_lines(), "",
+             markdown_table(HEADER, [row(cell) for cell in results])]
+    text = "\n".join(lines) + "\n"
+    if args.output:
+        args.output.write_text(text)
+    else:
+        print(text)
+    return sum(1 for cell in results if cell.get("returncode", 0) not in (0, 1))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
