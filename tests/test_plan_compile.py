@@ -51,6 +51,7 @@ def test_v5e_data_parallel_step_and_the_json_fields(tmp_path):
     assert "fits" in run.stdout and "roofline" in run.stdout
     assert (result["chips"], result["hosts"], result["global_batch"]) == (4, 1, 8)
     assert result["mesh"] == {"slice": 1, "data": 4, "fsdp": 1}
+    assert result["attention"] == "splash"      # the TPU's kernel, chosen on this CPU host
     memory = result["memory"]
     assert 0 < memory["arguments"] <= memory["peak"] <= result["hbm_bytes"]
     assert memory["aliased"] > 0                # the state is donated
@@ -86,6 +87,7 @@ def test_h100_target(tmp_path):
     run, result = plan(tmp_path, "--topology", "h100x8", "--per-chip-batch", "2")
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     assert result["chip"] == "NVIDIA H100 SXM5 80GB" and result["mesh"]["data"] == 8
+    assert result["attention"] == "triton"      # the GPU's fused kernel, chosen on this CPU host
     assert result["flops_per_step_compiled"] is None and result["roofline"]["bound"] == "peak"
     assert 0 < result["memory"]["peak"] <= result["usable_bytes"] < result["hbm_bytes"]
 
