@@ -92,8 +92,9 @@ def test_preempted_pretraining_resumes_to_the_uninterrupted_result(pretrained, d
 
 
 def loaded_at(tree, path):
+    """The leaf of the (string-keyed) train state at a ``to_pure_dict`` key path."""
     for key in path:
-        tree = tree[getattr(key, "key", getattr(key, "idx", None))]
+        tree = tree[str(getattr(key, "key", getattr(key, "idx", None)))]
     return tree
 
 

@@ -175,7 +175,7 @@ def test_sigterm_exits_75_and_the_resumed_run_gives_the_uninterrupted_result(dat
     workdir = tmp_path / "run"
     config = load_config(tiny_argv(data_dir))                    # the config `mmae-jax train` runs
     interrupted = loop.Trainer(config, workdir, task_with_batches(ClassificationTask, sigterm_at(1)))
-    assert interrupted.run() == {"status": "preempted", "step": 1}
+    assert interrupted.run() == {"status": "preempted", "step": 1, "signal": "SIGTERM"}
     assert not (workdir / "results.json").exists()
     monkeypatch.setattr(loop, "train_and_evaluate", lambda config, workdir: {"status": "preempted", "step": 1})
     assert main(["train", "--workdir", str(tmp_path / "other"), *tiny_argv(data_dir)]) == EXIT_PREEMPTED == 75

@@ -76,14 +76,16 @@ def test_the_registry_is_the_one_list_of_model_kinds():
         assert task.state_class.from_json(task.state_class().to_json()) == task.state_class(), name
 
 
-def test_a_workdir_of_another_task_is_refused(tmp_path):
+def test_a_workdir_of_another_task_is_refused(tmp_path, data_dir):
+    from stored_dataset import tiny_config
+
     from mmae_jax.errors import WorkdirError
     from mmae_jax.train.workdir import check_saved_config
 
-    config = demo.get_config()
+    config = tiny_config(data_dir)
     check_saved_config(tmp_path, config)
     (tmp_path / "results.json").write_text("{}")           # the workdir now holds a run
-    other = demo.get_config()
+    other = tiny_config(data_dir)
     other.task = "pretraining"
     with pytest.raises(WorkdirError, match=r"task: \"classification\" -> \"pretraining\""):
         check_saved_config(tmp_path, other)

@@ -112,8 +112,9 @@ def validate_devices(config: ml_collections.ConfigDict, device_count: int | None
                               f"choose divisors of {device_count}")
         data_axis = device_count // (fsdp * slices)
     if slices * data_axis * fsdp != device_count:
-        raise ConfigError(f"mesh slices={slices} x data={data_axis} x fsdp={fsdp} needs {slices * data_axis * fsdp} "
-                          f"devices, but {device_count} are visible", "set --config.mesh.data=-1 to use every device")
+        shape = (f"slices={slices} x " if slices > 1 else "") + f"data={data_axis} x fsdp={fsdp}"
+        raise ConfigError(f"mesh {shape} needs {slices * data_axis * fsdp} devices, but {device_count} are "
+                          f"visible", "set --config.mesh.data=-1 to use every device")
     for field in ("batch_size", "eval.batch_size"):
         value = config.batch_size if field == "batch_size" else config.eval.batch_size
         if value % device_count:
