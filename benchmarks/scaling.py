@@ -7,7 +7,7 @@ targets x tasks.
 Every cell compiles, on this machine, the step that `train` (fine-tuning, VideoMAE's recipe) or
 `pretrain` (MAE pre-training) runs at 16x224 in bfloat16 on the target, with `--per-chip-batch
 auto` over the remat policies `none` and `full` in powers of two, and keeps the fastest batch
-that fits. Each cell's JSON is kept in --cells-dir, and a cell whose JSON exists is not compiled
+that fits (or, with `--per-chip-batch N[:REMAT]`, compiles each cell once at that batch). Each cell's JSON is kept in --cells-dir, and a cell whose JSON exists is not compiled
 again (delete it, or give --fresh, to redo it). Needs the side environment with libtpu and the
 CUDA plugin (`make aot`).
 """
@@ -32,22 +32,26 @@ TARGETS = ("v5e-4", "v4-16", "v5e-256", "v5p-128", "2xv5e-256", "h100x8", "a100x
 # task -> the config (FILE_OR_NAME:ARGS with {variant}) and its overrides.
 TASKS = {"finetune": ("ravdess:variant={variant},recipe=videomae", []),
          "pretrain": ("pretrain_ravdess:variant={variant}", [])}
-COMMON = ["--config.model.dtype=bfloat16", "--config.data.num_frames=16", "--config.data.image_size=224",
-          "--per-chip-batch", "auto", "--remat", "none,full", "--powers-of-two", "--max-per-chip-batch", "256"]
+COMMON = ["--config.model.dtype=bfloat16", "--config.data.num_frames=16", "--config.data.image_size=224"]
+SEARCH = ["--per-chip-batch", "auto", "--remat", "none,full", "--powers-of-two", "--max-per-chip-batch", "256"]
 # Clips in one epoch: RAVDESS (all 1,440 speech videos), CREMA-D (7,442), VoxCeleb2 dev (1,092,009).
 EPOCH_CLIPS = {"RAVDESS": 1440, "CREMA-D": 7442, "VoxCeleb2": 1092009}
 
 
-def cell_command(python: str, variant: str, target: str, task: str, out: Path) -> list[str]:
+def cell_command(python: str, variant: str, target: str, task: str, out: Path, batch: str) -> list[str]:
+    """``batch``: ``auto`` (the search over remat none and full) or ``N`` or ``N:REMAT`` (one compile)."""
     config, overrides = TASKS[task]
+    per_chip, _, remat = batch.partition(":")
+    size = SEARCH if per_chip == "auto" else ["--per-chip-batch", per_chip, f"--config.model.remat_policy={remat or 'none'}"]
     return [python, "-m", "mmae_jax.cli", "plan", "--config", config.format(variant=variant), "--topology", target,
-            *overrides, *COMMON, "--json", str(out)]
+            *overrides, *COMMON, *size, "--json", str(out)]
 
 
-def run_cell(python: str, variant: str, target: str, task: str, cells_dir: Path, fresh: bool) -> dict:
+def run_cell(python: str, variant: str, target: str, task: str, cells_dir: Path, fresh: bool,
+             batch: str = "auto") -> dict:
     """Plan one cell (or read its JSON): the plan's JSON plus ``wall_seconds`` and ``command``."""
-    out = cells_dir / f"{task}-{variant}-{target}.json"
-    command = cell_command(python, variant, target, task, out)
+    out = cells_dir / f"{task}-{variant}-{target}-{batch.replace(':', '-')}.json"
+    command = cell_command(python, variant, target, task, out, batch)
     if out.exists() and not fresh:
         return json.loads(out.read_text())
     started = time.perf_counter()
@@ -101,6 +105,8 @@ def main() -> int:
     parser.add_argument("--tasks", default=",".join(TASKS))
     parser.add_argument("--jobs", type=int, default=1, help="cells compiled at once")
     parser.add_argument("--fresh", action="store_true", help="compile every cell again")
+    parser.add_argument("--per-chip-batch", default="auto",
+                        help="auto (search), or N / N:REMAT for one compile per cell at that batch")
     args = parser.parse_args()
     if not Path(args.python).exists():
         print(f"error: {args.python} is missing (make aot builds it)", file=sys.stderr)
@@ -110,7 +116,8 @@ def main() -> int:
              for target in args.targets.split(",")]
     started = time.perf_counter()
     with ThreadPoolExecutor(max_workers=args.jobs) as pool:
-        results = list(pool.map(lambda cell: run_cell(args.python, *cell, args.cells_dir, args.fresh), cells))
+        results = list(pool.map(lambda cell: run_cell(args.python, *cell, args.cells_dir, args.fresh,
+                                                       args.per_chip_batch), cells))
     lines = [f"Produced by `benchmarks/scaling.py` on {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} "
              f"UTC ({len(cells)} cells, {_duration(time.perf_counter() - started)} of wall time here, "
              f"{args.jobs} at once); each cell's command:", "",
