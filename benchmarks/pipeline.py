@@ -25,8 +25,9 @@ import tensorflow_datasets as tfds  # noqa: E402
 from bench_data import DATASET, S, T, F, W, everything_train, write_dataset  # noqa: E402
 from common import markdown_table  # noqa: E402
 from mmae_jax.data import augment  # noqa: E402
-from mmae_jax.data.config import default_data_config  # noqa: E402
-from mmae_jax.data.fusion import STRATEGIES, fuse, fuse_read_frames, to_uint8  # noqa: E402
+from mmae_jax.config.defaults import default_data_config  # noqa: E402
+from mmae_jax.config.choices import STRATEGIES  # noqa: E402
+from mmae_jax.data.fusion import fuse, fuse_read_frames, to_uint8  # noqa: E402
 from mmae_jax.data.pipeline import train_dataset  # noqa: E402
 from mmae_jax.data.render import render_spectrograms  # noqa: E402
 

@@ -6,7 +6,7 @@ notebook's split; docs/reproduce.md); `recipe=videomae` for VideoMAE's fine-tuni
         --config.data.data_dir=/path/to/tfds --config.init=/path/to/converted_videomae_l
 """
 
-from mmae_jax.train.config_defaults import dataset_config
+from mmae_jax.config.recipes import dataset_config
 
 
 def get_config(arg: str | None = None):

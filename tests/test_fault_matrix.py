@@ -250,7 +250,7 @@ def test_config_faults_are_one_line_before_the_workdir_is_made(data_dir, tmp_pat
 ])
 def test_batch_and_mesh_are_checked_against_the_devices(data_dir, changes, fragment):
     from mmae_jax.errors import ConfigError
-    from mmae_jax.train.validate import validate_devices
+    from mmae_jax.config.validate import validate_devices
 
     validate_devices(tiny_config(data_dir), device_count=4)           # batch 8, eval batch 16: fine
     with pytest.raises(ConfigError, match=fragment):
@@ -259,7 +259,7 @@ def test_batch_and_mesh_are_checked_against_the_devices(data_dir, changes, fragm
 
 def test_every_allowed_eval_view_is_one_the_eval_step_knows():
     from mmae_jax.train.steps import make_eval_step
-    from mmae_jax.train.validate import EVAL_VIEWS
+    from mmae_jax.config.choices import EVAL_VIEWS
 
     make_eval_step(None, None, EVAL_VIEWS, normalization=None)       # raises for a view it lacks
 

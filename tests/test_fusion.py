@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from mmae_jax.data.fusion import (FRAME_STRATEGIES, STRATEGIES, frame_order, fuse, fuse_read_frames,
+from mmae_jax.config.choices import FRAME_STRATEGIES, STRATEGIES
+from mmae_jax.data.fusion import (frame_order, fuse, fuse_read_frames,
                                    source_frames, to_uint8)
 from mmae_jax.data.normalize import denormalize, normalize, to_model_input
 from mmae_jax.data.render import colormap_table, render_spectrograms
@@ -120,7 +121,7 @@ def test_source_frames_lists_what_each_strategy_reads():
 
 
 @pytest.mark.parametrize("call,message", [
-    (lambda f, s: fuse(f, s, "fsfl"), "unknown fusion strategy"),
+    (lambda f, s: fuse(f, s, "fsfl"), "data.strategy='fsfl' is not known"),
     (lambda f, s: fuse(f[:3], s[:3], "ofos"), "even number of frames"),
     (lambda f, s: fuse(f, s, "rfas"), "needs `rng`"),
     (lambda f, s: fuse(f, s[:, :2], "sfas"), "must both be"),

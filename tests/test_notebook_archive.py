@@ -113,7 +113,7 @@ def test_the_archive_split_is_recovered_exactly_and_trains_as_protocol_notebook(
     assert "validation inside training" in out and f"{len(expected['validation'])} of the" in out
 
     # protocol=notebook reads them instead of drawing its own
-    from mmae_jax.data.config import default_data_config
+    from mmae_jax.config.defaults import default_data_config
     from mmae_jax.data.source import open_dataset
 
     cfg = default_data_config()

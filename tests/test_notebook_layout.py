@@ -11,7 +11,7 @@ import pytest
 import tensorflow as tf
 
 from mmae_jax.data import pipeline, render
-from mmae_jax.data.config import default_data_config
+from mmae_jax.config.defaults import default_data_config
 from mmae_jax.data.render import colormap_table, render_spectrograms
 from mmae_jax.data.transform import prepare_clip
 

@@ -75,7 +75,8 @@ def test_label_smoothing_and_mixup_keep_probability_mass():
 
 
 def recipe_optim(recipe: str):
-    from mmae_jax.train.config_defaults import apply_recipe, base_config
+    from mmae_jax.config.defaults import base_config
+    from mmae_jax.config.recipes import apply_recipe
     config = base_config()
     apply_recipe(config, recipe)
     return config.optim

@@ -13,7 +13,7 @@ from flax import nnx
 from mmae_jax.model import VideoMAEClassifier
 from mmae_jax.model.layers import apply_blocks
 from mmae_jax.model.position import sinusoid_position_table
-from mmae_jax.train.config_defaults import dataset_config
+from mmae_jax.config.recipes import dataset_config
 from mmae_jax.train.state import model_config
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -83,12 +83,12 @@ def test_init_random_lets_the_probe_past_that_check(tmp_path, capsys):
 
 
 def test_finetuning_from_scratch_needs_no_init():
-    from mmae_jax.train.validate import validate_probe_init
+    from mmae_jax.config.validate import check_probe_init
 
     config = dataset_config("ravdess", "recipe=videomae")
-    validate_probe_init(config)            # finetune: a random start is a normal experiment
+    check_probe_init(config)            # finetune: a random start is a normal experiment
     config = dataset_config("ravdess", "init=random")
-    validate_probe_init(config)
+    check_probe_init(config)
     config = dataset_config("ravdess", None)
     with pytest.raises(ValueError, match="no init"):
-        validate_probe_init(config)
+        check_probe_init(config)

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from mmae_jax.data.config import default_data_config
-from mmae_jax.train.config_defaults import base_config
+from mmae_jax.config.defaults import default_data_config
+from mmae_jax.config.defaults import base_config
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 

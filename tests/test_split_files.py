@@ -6,7 +6,7 @@ import csv
 import io
 from pathlib import Path
 
-from mmae_jax.data.config import default_data_config
+from mmae_jax.config.defaults import default_data_config
 from mmae_jax.data.split_files import SUMS_FILE, split_tables, write_split_files
 
 

@@ -33,8 +33,8 @@ def run(args: argparse.Namespace) -> int:
     matplotlib.use("Agg")
     from matplotlib import pyplot as plt
 
-    from mmae_jax.data.config import default_data_config
-    from mmae_jax.data.fusion import STRATEGIES
+    from mmae_jax.config.defaults import default_data_config
+    from mmae_jax.config.choices import STRATEGIES
     from mmae_jax.data.source import read_stored_example
     from mmae_jax.data.transform import prepare_clip
     from mmae_jax.errors import ConfigError, InputError
@@ -81,8 +81,7 @@ def check_arguments(args: argparse.Namespace) -> None:
     """ConfigError for a value no picture can be drawn with (before any data is read)."""
     from pathlib import Path
 
-    from mmae_jax.data.fusion import SFAS_MODES
-    from mmae_jax.data.render import RENDER_MODES
+    from mmae_jax.config.choices import RENDER_MODES, SFAS_MODES
     from mmae_jax.errors import ConfigError
 
     if args.render not in RENDER_MODES:

@@ -29,9 +29,13 @@ def register(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from mmae_jax.cli.runtime import load_config
+    from mmae_jax.config.validate import validate_spec
     from mmae_jax.data.split_files import write_split_files
+    from mmae_jax.train.validate import validate_paths
 
     config = load_config(args.config_argv)
+    validate_spec(config, command="splits")
+    validate_paths(config)
     if args.from_notebook_archive:
         from mmae_jax.data.notebook_archive import write_archive_split_files
 

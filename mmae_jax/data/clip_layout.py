@@ -8,7 +8,7 @@
   Strategies that read every frame of a modality (cfas, sfas, face_only, audio_only) take the
   T frames and the T windows; those that read every second frame (fslf, ffls, ofos, rfas)
   take the faces at even positions (frames at stride 6) and the T / 2 windows
-  (``windows_read``). A 'paper' build must be read this way and only it (``check_layout``).
+  (``windows_read``). A 'paper' build must be read this way and only it (``config.validate.check_layout``).
 - ``rfas_order="per_clip"``: one rfas order per clip, drawn from its clip id, the same in
   every epoch (``clip_order_seed``), as the original notebook drew it once while
   preprocessing; ``per_step`` (default) draws it from each step's seed.
@@ -22,32 +22,7 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-FRAME_SAMPLINGS = ("uniform", "paper_timing")
-RFAS_ORDERS = ("per_step", "per_clip")
-
-
-def check_options(cfg) -> None:
-    """ValueError for an unknown ``frame_sampling`` or ``rfas_order`` of a data config."""
-    for name, known, default in (("frame_sampling", FRAME_SAMPLINGS, "uniform"),
-                                 ("rfas_order", RFAS_ORDERS, "per_step")):
-        if cfg.get(name, default) not in known:
-            raise ValueError(f"unknown {name} {cfg.get(name)!r}; choose one of {known}")
-
-
-HALF_STRATEGIES = ("fslf", "ffls", "ofos", "rfas")  # they show spectrograms at the even positions only
-
-
-def check_layout(frame_sampling: str, has_half_windows: bool) -> None:
-    """ValueError unless the data config reads the build the way it was made: ``paper_timing``
-    exactly for a 'paper' layout build (the one that stores ``spectrogram_half``)."""
-    if frame_sampling == "paper_timing" and not has_half_windows:
-        raise ValueError("frame_sampling='paper_timing' needs a build made with window_layout='paper' "
-                         "(builder config paper or paper_10ms: it stores spectrogram_half); "
-                         "build it with `mmae-jax prepare <dataset> --config paper ...`")
-    if frame_sampling != "paper_timing" and has_half_windows:
-        raise ValueError("the stored clips follow the original's timing (a 'paper' build: frames from the "
-                         "clip start, windows over the whole clip); read them with "
-                         "frame_sampling='paper_timing' (recipe=paper sets it)")
+from mmae_jax.config.choices import HALF_STRATEGIES
 
 
 def windows_read(windows: tf.Tensor, half_windows: tf.Tensor | None, spec_positions: np.ndarray,
@@ -56,7 +31,7 @@ def windows_read(windows: tf.Tensor, half_windows: tf.Tensor | None, spec_positi
 
     Args:
       windows: ``[T, F, W]`` the T windows (2 / (T + 1) of the clip each).
-      half_windows: ``[T / 2, F, W]`` the T / 2 windows (2 / (T / 2 + 1) each; ``check_layout``
+      half_windows: ``[T / 2, F, W]`` the T / 2 windows (2 / (T / 2 + 1) each; ``config.validate.check_layout``
         has made sure a paper_timing read has them).
       spec_positions: positions among T (``fusion.source_frames``, or all T for the sources
         that prediction fuses on the device).

@@ -18,9 +18,8 @@ import functools
 import numpy as np
 import tensorflow as tf
 
+from mmae_jax.config.choices import RENDER_MODES
 from mmae_jax.data.fusion import to_uint8
-
-RENDER_MODES = ("viridis", "gray", "paper")  # paper: the notebook's matshow picture (render_matshow)
 
 # matplotlib's default subplot box (figure.subplot.left/right/bottom/top), as fractions of the
 # figure: the plot of a 400 x 400 px figure covers columns 50..360 and rows 48..356.

@@ -22,6 +22,7 @@ import ml_collections
 import numpy as np
 import tensorflow as tf
 
+from mmae_jax.config.validate import check_layout
 from mmae_jax.data import augment, clip_layout
 from mmae_jax.data.fusion import FRAME_STRATEGIES, fuse, fuse_read_frames, source_frames, to_uint8
 from mmae_jax.data.render import render_spectrograms
@@ -82,8 +83,7 @@ def source_images(read_faces: FrameReader, windows: tf.Tensor, cfg: ml_collectio
             if flip:
                 faces = augment.random_flip(faces, flip_seed)
         faces = to_uint8(faces, "tf") if dtype == tf.uint8 and faces.dtype != tf.uint8 else tf.cast(faces, dtype)
-    clip_layout.check_options(cfg)
-    clip_layout.check_layout(cfg.get("frame_sampling", "uniform"), half_windows is not None)
+    check_layout(cfg.get("frame_sampling", "uniform"), half_windows is not None)
     paper_timing = cfg.get("frame_sampling", "uniform") == "paper_timing"
     if paper_timing:
         windows = clip_layout.windows_read(windows, half_windows, spec_positions, cfg.strategy, cfg.num_frames)

@@ -114,7 +114,7 @@ def evaluate_workdir(workdir: str | Path, split: str = "test", *, model: str = "
     if config.get("task", "classification") != "classification":
         raise InputError(f"{workdir} holds a {config.task} run, not a classifier",
                          f"fine-tune from it (init={workdir}) and evaluate that run")
-    validate_experiment(config)
+    validate_experiment(config, command="evaluate")
     with reading_errors(config.data):
         dataset = open_dataset(config.data)
     class_names = dataset.class_names

@@ -39,25 +39,31 @@ HICMAE_PROTOCOL_RESULTS = {
 PREEMPTED, NOT_RUN = "preempted", "not_run"
 
 
+def fold_config(config: ml_collections.ConfigDict, fold: int) -> ml_collections.ConfigDict:
+    """The run spec of ``fold``: of the config's fold protocol (kfold, hicmae), or of ``kfold``
+    when the config's protocol has no folds."""
+    fold_config = config.copy_and_resolve_references()
+    if fold_config.data.protocol not in FOLD_PROTOCOLS:
+        fold_config.data.protocol = "kfold"
+    fold_config.data.fold = fold
+    return fold_config
+
+
 def run_folds(config: ml_collections.ConfigDict, workdir: str | Path, folds: Sequence[int], *,
-              stopped: bool = False) -> list[dict]:
-    """Train and evaluate every fold into ``workdir/fold_<k>``: of the config's fold protocol
-    (kfold, hicmae), or of ``kfold`` when the config's protocol has no folds.
+              stopped: bool = False, validate: bool = True) -> list[dict]:
+    """Train and evaluate every fold (``fold_config``) into ``workdir/fold_<k>``.
 
     One entry per fold: its results, or ``{"status": "preempted" | "not_run", "fold": k}``.
     After a SIGTERM (or with ``stopped``) no further fold is started; running the same
-    folds again resumes the stopped one and reuses the finished ones.
+    folds again resumes the stopped one and reuses the finished ones. ``validate``: check each
+    fold's run spec before its run (False when the command has checked them all at its entry).
     """
     results = []
     for fold in folds:
         if stopped:
             results.append({"status": NOT_RUN, "fold": fold})
             continue
-        fold_config = config.copy_and_resolve_references()
-        if fold_config.data.protocol not in FOLD_PROTOCOLS:
-            fold_config.data.protocol = "kfold"
-        fold_config.data.fold = fold
-        result = train_and_evaluate(fold_config, Path(workdir) / f"fold_{fold}")
+        result = train_and_evaluate(fold_config(config, fold), Path(workdir) / f"fold_{fold}", validate=validate)
         stopped = result.get("status") == PREEMPTED
         results.append(dict(result, fold=fold) if stopped else result)
     return results
