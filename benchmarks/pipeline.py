@@ -77,7 +77,7 @@ def rounding_rows(cfg, faces: tf.Tensor, windows: tf.Tensor) -> list[tuple[str, 
     rows = []
     for strategy in [*STRATEGIES[:-1], "sfas:mean", "sfas:clip", "sfas:wrap"]:
         worst = []
-        for normalization in ("paper", "videomae"):
+        for normalization in ("imagenet_mean_std0225", "videomae"):
             run = cfg.copy_and_resolve_references()
             run.strategy, _, mode = strategy.partition(":")
             run.update(sfas_mode=mode or "mean", normalization=normalization)
@@ -129,7 +129,7 @@ def main() -> None:
           f"a float32 clip is {4 * clip_bytes:,} (4x).")
     print("\nRounding to uint8 on the host: max |model input - model input without rounding| over "
           "one clip, training augmentation on, in units of 1 / (255 std) (0.5 = half a pixel level)")
-    print(markdown_table(("strategy", "paper", "videomae"), rounding))
+    print(markdown_table(("strategy", "imagenet_mean_std0225", "videomae"), rounding))
 
 
 if __name__ == "__main__":

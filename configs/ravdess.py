@@ -1,5 +1,5 @@
-"""ravdess: the published notebook's setting by default (`recipe=paper`: ViT-L frozen, a fresh
-LayerNorm + Dense head, Keras AdamW lr 1e-2, 100 epochs, batch 16, the `paper` build, the
+"""ravdess: the published notebook's setting by default (`recipe=multimae_der`: ViT-L frozen, a fresh
+LayerNorm + Dense head, Keras AdamW lr 1e-2, 100 epochs, batch 16, the `notebook_mfcc` build, the
 notebook's split; docs/reproduce.md); `recipe=videomae` for VideoMAE's fine-tuning recipe.
 
     mmae-jax train --config configs/ravdess.py:strategy=fslf,protocol=kfold,fold=0 --workdir DIR \\

@@ -232,7 +232,7 @@ def test_a_non_finite_loss_is_one_line_naming_the_step_and_quantity(data_dir, tm
     ("--config.checkpoint.every_steps=0", "checkpoint.every_steps=0 must be a positive integer"),
     ("--config.checkpoint.keep=0", "checkpoint.keep=0 must be a positive integer"),
     ("--config.data.rfas_order=sometimes", "data.rfas_order='sometimes' is not known"),
-    ("--config.data.frame_sampling=paper_timing", "needs a build made with window_layout='paper'"),
+    ("--config.data.frame_sampling=notebook_timing", "needs a build made with window_layout='spanning'"),
     ("--config.data.strategy=fsl", "data.strategy='fsl' is not known"),
     ("--config.mesh.data=4", "mesh data=4 x fsdp=1 needs 4 devices"),
 ])

@@ -184,7 +184,7 @@ def test_viridis_table_is_matplotlibs():
     np.testing.assert_allclose(table[128], colormaps["viridis"](128)[:3], atol=1e-6)
 
 
-@pytest.mark.parametrize("name,mean,std", [("paper", (0.485, 0.456, 0.406), (0.225,) * 3),
+@pytest.mark.parametrize("name,mean,std", [("imagenet_mean_std0225", (0.485, 0.456, 0.406), (0.225,) * 3),
                                            ("videomae", (0.485, 0.456, 0.406), (0.229, 0.224, 0.225))])
 def test_normalisations(name, mean, std):
     images = np.random.default_rng(2).random((2, 3, 3, 3)).astype(np.float32)
@@ -195,7 +195,7 @@ def test_normalisations(name, mean, std):
         normalize(images, "imagenet21k")
 
 
-@pytest.mark.parametrize("name", ["paper", "videomae"])
+@pytest.mark.parametrize("name", ["imagenet_mean_std0225", "videomae"])
 def test_model_input_of_uint8_pixels_is_the_normalised_image(name):
     pixels = np.random.default_rng(3).integers(0, 256, (2, 3, 3, 3), dtype=np.uint8)
     expected = normalize(pixels.astype(np.float64) / 255, name)

@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _tiny_paper_model(**changes):
-    """The ``recipe=paper`` model config at the tiny variant's sizes (4 frames of 32 x 32)."""
+    """The ``recipe=multimae_der`` model config at the tiny variant's sizes (4 frames of 32 x 32)."""
     config = dataset_config("ravdess", "variant=tiny")
     config.data.num_frames, config.data.image_size = 4, 32
     config.model.dtype = "float32"
@@ -78,7 +78,7 @@ def test_linear_probe_without_init_is_refused_in_one_line(tmp_path, capsys):
 def test_init_random_lets_the_probe_past_that_check(tmp_path, capsys):
     """``random`` is not read as a folder; the run then stops at the next check (no data built)."""
     code, err = _train(tmp_path, capsys, "--config.init=random")
-    assert code == 2 and "no init" not in err and "prepare ravdess --config paper" in err
+    assert code == 2 and "no init" not in err and "prepare ravdess --config notebook_mfcc" in err
     assert not (tmp_path / "run").exists()
 
 

@@ -265,7 +265,7 @@ ALL_STRATEGIES = ["fslf", "ffls", "ofos", "rfas", "face_only", "audio_only", "cf
 
 @pytest.mark.parametrize("strategy", ALL_STRATEGIES)
 @pytest.mark.parametrize("train", [False, True])
-@pytest.mark.parametrize("normalization", ["paper", "videomae"])
+@pytest.mark.parametrize("normalization", ["imagenet_mean_std0225", "videomae"])
 @pytest.mark.parametrize("render,size", [("viridis", SIZE), ("gray", 6)])
 def test_uint8_clip_is_the_unrounded_model_input_to_half_a_level(data_cfg, strategy, train,
                                                                   normalization, render, size):

@@ -20,6 +20,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from mmae_jax.config.names import canonical
 from mmae_jax.errors import ConfigError
 
 CONFIG_USAGE = "--config FILE_OR_NAME[:ARGS] [--config.KEY=VALUE ...]"
@@ -169,7 +170,7 @@ def load_config(config_argv: list[str]):
         raise _config_argument_error(error, argv) from error
     if flag_values.config is None:
         raise ConfigError("no experiment config given", f"add {CONFIG_USAGE}")
-    return flag_values.config
+    return canonical(flag_values.config)
 
 
 def _config_argument_error(error: Exception, argv: list[str]) -> ConfigError:

@@ -6,7 +6,7 @@ the one sweep and kfold summaries name.
 
 With ``--from-notebook-archive ARCHIVE`` the split is the original notebook's own: every fused
 clip of its archive (``RAVDESS_FSLF.zip`` or its unpacked folder: ``{train,val,test}/<Class>/*.mp4``)
-is matched to its clip in the ``paper`` build by its face frames, and the files say which
+is matched to its clip in the ``notebook_mfcc`` build by its face frames, and the files say which
 clips its train / val / test folders held (``archive_matches.csv``: which file is which clip).
 Train with them by ``--config.data.split_dir=OUT``.
 """

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ml_collections
 
+from mmae_jax.config.names import ARG_FIELDS, renamed
 from mmae_jax.config.validate import check_args
 from mmae_jax.errors import ConfigError
 
@@ -41,6 +42,6 @@ def parse_arg(arg: str | None, **defaults) -> ml_collections.ConfigDict:
         if not sep or key not in defaults:
             raise ConfigError(f"bad config arg {item!r}",
                               f"use key=value with key one of {', '.join(sorted(defaults))}")
-        values[key] = _typed(key, raw, defaults[key])
+        values[key] = renamed(ARG_FIELDS.get(key, key), _typed(key, raw, defaults[key]))
     check_args(values)
     return ml_collections.ConfigDict(values)

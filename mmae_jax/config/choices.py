@@ -19,13 +19,14 @@ SFAS_MODES = ("mean", "clip", "wrap")
 # How cfas halves the height of the stacked 2S x S picture: `mean` averages each pair of rows
 # (an area filter); `bicubic` is the original's PIL ``Image.resize`` (fusion.pil_bicubic_taps).
 CFAS_RESIZES = ("mean", "bicubic")
-# The spectrogram picture (mmae_jax/data/render.py); `paper`: the notebook's matshow picture.
-RENDER_MODES = ("viridis", "gray", "paper")
-# Pixel normalisations (mmae_jax/data/normalize.py): `paper` x / 255, ImageNet mean, std 0.225;
-# `videomae` ImageNet mean and std.
-NORMALIZATIONS = ("paper", "videomae")
-# The frame timing of a read and the rfas order (mmae_jax/data/clip_layout.py).
-FRAME_SAMPLINGS = ("uniform", "paper_timing")
+# The spectrogram picture (mmae_jax/data/render.py); `matshow`: the notebook's matplotlib picture.
+RENDER_MODES = ("viridis", "gray", "matshow")
+# Pixel normalisations (mmae_jax/data/normalize.py): `imagenet_mean_std0225` x / 255, ImageNet
+# mean, std 0.225 for every channel (the original's); `videomae` ImageNet mean and std.
+NORMALIZATIONS = ("imagenet_mean_std0225", "videomae")
+# The frame timing of a read (`notebook_timing`: a build of the 'spanning' window layout read as the
+# original notebook read it) and the rfas order (mmae_jax/data/clip_layout.py).
+FRAME_SAMPLINGS = ("uniform", "notebook_timing")
 RFAS_ORDERS = ("per_step", "per_clip")
 # Test-time views averaged by the eval step (mmae_jax/train/steps.py).
 EVAL_VIEWS = ("identity", "hflip")
@@ -38,5 +39,5 @@ TASK_COMMANDS = {"classification": "train", "pretraining": "pretrain"}
 # The commands that run one task's configs.
 COMMAND_TASKS = {"train": "classification", "evaluate": "classification", "kfold": "classification",
                  "sweep": "classification", "pretrain": "pretraining"}
-# Training recipes (mmae_jax/config/recipes.py).
-RECIPES = ("paper", "videomae")
+# Training recipes (mmae_jax/config/recipes.py): the original notebook's, VideoMAE's fine-tuning.
+RECIPES = ("multimae_der", "videomae")

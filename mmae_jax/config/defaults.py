@@ -22,7 +22,7 @@ def default_data_config() -> ml_collections.ConfigDict:
     data_cfg.stored_split = "data"         # the one TFDS split every builder writes
 
     # Which clips are train / validation / test (assigned at load time, see data/splits.py).
-    data_cfg.protocol = "paper"            # paper (seeded random split) | notebook (the original's stratified
+    data_cfg.protocol = "random_split"     # random_split (seeded, 50/25/25) | notebook (the original's stratified
                                            # split) | kfold | hicmae (speaker-independent folds); data_prep/protocols.py
     data_cfg.fold = 0
     data_cfg.split_seed = 0
@@ -32,10 +32,10 @@ def default_data_config() -> ml_collections.ConfigDict:
     data_cfg.strategy = "fslf"             # STRATEGIES
     data_cfg.num_frames = 16               # T; stored clips with more frames are subsampled uniformly
     data_cfg.image_size = 224              # S
-    data_cfg.spectrogram_render = "viridis"  # viridis | gray | paper (the notebook's matshow, render.py)
-    data_cfg.frame_sampling = "uniform"    # uniform | paper_timing (a 'paper' layout build, clip_layout.py)
+    data_cfg.spectrogram_render = "viridis"  # viridis | gray | matshow (the notebook's picture, render.py)
+    data_cfg.frame_sampling = "uniform"    # uniform | notebook_timing (a 'spanning' layout build, clip_layout.py)
     data_cfg.rfas_order = "per_step"       # per_step (a new order each time) | per_clip (fixed by clip id)
-    data_cfg.normalization = "paper"       # paper | videomae
+    data_cfg.normalization = "imagenet_mean_std0225"  # imagenet_mean_std0225 (the original's) | videomae
     data_cfg.sfas_mode = "mean"            # mean | clip | wrap (the original's uint8 overflow)
     data_cfg.cfas_resize = "mean"          # mean (row pairs) | bicubic (the original's PIL resize)
 

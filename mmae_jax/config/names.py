@@ -22,7 +22,14 @@ RENAMED: dict[str, dict[str, str]] = {
 }
 # a config file's ARG -> its field
 ARG_FIELDS = {"protocol": "data.protocol", "recipe": "recipe"}
-_told: set[tuple[str, str]] = set()
+_told: set[str] = set()
+
+
+def notice(line: str) -> None:
+    """Print ``notice: <line>`` on stderr, once per process."""
+    if line not in _told:
+        _told.add(line)
+        print(f"notice: {line}", file=sys.stderr)
 
 
 def renamed(field: str, value):
@@ -30,15 +37,19 @@ def renamed(field: str, value):
     new = RENAMED.get(field, {}).get(value) if isinstance(value, str) else None
     if new is None:
         return value
-    if (field, value) not in _told:
-        _told.add((field, value))
-        print(f"notice: {field}={value!r} is now {new!r}", file=sys.stderr)
+    notice(f"{field}={value!r} is now {new!r}")
     return new
 
 
 def old_names(field: str, new: str) -> list[str]:
     """The old spellings of ``new`` (e.g. the folder name of a build made before the rename)."""
     return [old for old, name in RENAMED.get(field, {}).items() if name == new]
+
+
+def canonical_data(data_cfg):
+    """``canonical`` of a data config alone (a model directory's ``metadata["data"]``)."""
+    canonical({"data": data_cfg})
+    return data_cfg
 
 
 def canonical(config):

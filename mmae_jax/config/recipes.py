@@ -1,6 +1,6 @@
 """The training recipes and the shipped configs' shared shape.
 
-A recipe is a set of values, listed here in full: ``paper`` the original notebook's linear
+A recipe is a set of values, listed here in full: ``multimae_der`` the original notebook's linear
 probe, fact by fact (docs/reproduce.md gives each one's source); ``videomae`` VideoMAE's
 fine-tuning recipe on today's data defaults (face crops, log-mel windows aligned with the
 frames, augmentation). ``mmae-jax ... --print-config`` prints the config they give.
@@ -16,7 +16,7 @@ from mmae_jax.config.defaults import base_config
 from mmae_jax.errors import ConfigError
 
 # The original notebook (MultiMAE_DER_FSLF.ipynb with its saved outputs).
-PAPER = dict(
+MULTIMAE_DER = dict(
     mode="linear_probe", num_epochs=100, batch_size=16,
     optim=dict(
         lr=1e-2, min_lr=1e-2, warmup_epochs=0.0,       # Keras AdamW(1e-2): a constant learning rate
@@ -34,16 +34,16 @@ PAPER = dict(
                                            # forward_features, which that Sequential never calls
         dtype="bfloat16"),                 # mixed precision: float32 weights, low-precision compute
     data=dict(
-        builder_config="paper",            # whole frames from frame 0 at stride 3, 44.1 kHz peak-normalised
+        builder_config="notebook_mfcc",    # whole frames from frame 0 at stride 3, 44.1 kHz peak-normalised
                                            # MFCC windows over the whole clip (RAVDESS: 7 classes)
-        frame_sampling="paper_timing",     # read the paper build as the notebook: 8+8 strategies take
+        frame_sampling="notebook_timing",  # read the notebook_mfcc build as the notebook: 8+8 strategies take
                                            # frames 0, 6, ..., 42 and the 8 windows of 2/9 of the clip,
                                            # the others 16 frames and 16 windows of 2/17 (clip_layout.py)
-        spectrogram_render="paper",        # matplotlib matshow on a 4x4-inch figure, white margins
+        spectrogram_render="matshow",      # matplotlib matshow on a 4x4-inch figure, white margins
         rfas_order="per_clip",             # one RFAS order per clip, fixed for all epochs
         sfas_mode="wrap",                  # uint8 addition with overflow
         cfas_resize="bicubic",             # the stacked 2S x S picture halved by PIL's bicubic resize
-        normalization="paper",             # x / 255, ImageNet mean, std 0.225
+        normalization="imagenet_mean_std0225",  # x / 255, ImageNet mean, std 0.225
         protocol="notebook",               # the notebook's class-stratified split
         augment=dict(face_crop=False, face_flip=False, spec_time_mask=0.0, spec_freq_mask=0.0)),
 )
@@ -54,9 +54,9 @@ VIDEOMAE = dict(
                b1=0.9, b2=0.999, layer_decay=0.75, label_smoothing=0.1, mixup_alpha=0.8,
                cutmix_alpha=1.0, scale_lr_by_batch=True),
     model=dict(drop_path_rate=0.1),
-    data=dict(protocol="paper"),           # the seeded random split
+    data=dict(protocol="random_split"),    # the seeded random split
 )
-RECIPES = {"paper": PAPER, "videomae": VIDEOMAE}
+RECIPES = {"multimae_der": MULTIMAE_DER, "videomae": VIDEOMAE}
 # VideoMAE's pre-training recipe: AdamW betas (0.9, 0.95), lr 1.5e-4 x batch / 256, weight decay
 # 0.05, 40 warm-up epochs then cosine, tube masking at 0.9, normalised-pixel loss.
 PRETRAINING = dict(
@@ -95,15 +95,15 @@ def apply_pretraining_recipe(config: ml_collections.ConfigDict) -> None:
 
 
 # The ARGS of the real datasets' configs (configs/ravdess.py ...); an empty protocol or mode is the recipe's.
-DATASET_ARGS = dict(recipe="paper", strategy="fslf", protocol="", fold=0, variant="large", mode="", init="",
+DATASET_ARGS = dict(recipe="multimae_der", strategy="fslf", protocol="", fold=0, variant="large", mode="", init="",
                     runlocal=False)
 
 
 def dataset_config(dataset: str, arg: str | None, **data_fields) -> ml_collections.ConfigDict:
     """The config of a real dataset: ``base_config()``, the recipe, then the ARGS.
 
-    ``arg`` keys (``DATASET_ARGS``): recipe (paper | videomae), strategy, protocol (notebook |
-    paper | kfold | hicmae; default: the recipe's), fold, variant, mode (finetune | linear_probe;
+    ``arg`` keys (``DATASET_ARGS``): recipe (multimae_der | videomae), strategy, protocol (notebook |
+    random_split | kfold | hicmae; default: the recipe's), fold, variant, mode (finetune | linear_probe;
     default: the recipe's), init (a model directory, or ``random``), runlocal (a tiny smoke run,
     from random weights unless init is given).
     """

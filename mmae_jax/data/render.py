@@ -5,7 +5,7 @@
 is min-max normalised on its own, drawn with the lowest frequency at the bottom row (as
 matplotlib shows a spectrogram), resized bilinearly to S x S and coloured with viridis (the
 paper's matplotlib default: 256 colours, each level rounded first) or replicated to three
-grey channels. ``paper`` draws the original notebook's matplotlib picture instead:
+grey channels. ``matshow`` draws the original notebook's matplotlib picture instead:
 ``matshow(mfcc.T, interpolation="nearest", aspect="auto", origin="lower")`` on a 4x4-inch
 figure with the axes off, shrunk to S x S (plot box with white margins, nearest-neighbour
 cells: ``render_matshow``).
@@ -84,7 +84,7 @@ def render_spectrograms(windows: tf.Tensor, image_size: int, mode: str = "viridi
     """
     if mode not in RENDER_MODES:
         raise ValueError(f"unknown spectrogram_render {mode!r}; choose one of {RENDER_MODES}")
-    if mode == "paper":
+    if mode == "matshow":
         table = colormap_table("viridis") * np.float32(255.0)
         return render_matshow(windows, image_size, to_uint8(table) if dtype == tf.uint8 else table)
     scaled = normalize_windows(tf.cast(windows, tf.float32))

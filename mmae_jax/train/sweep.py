@@ -93,7 +93,7 @@ def paper_result(dataset: str, protocol: str, strategy: str) -> dict | None:
 def summarize(results_by_strategy: dict[str, list[dict]]) -> list[dict]:
     """One row per strategy: runs, WAR and UAR (mean, std) on test at the last epoch and at
     the best-validation epoch (absent when the protocol has no validation split), and the
-    paper's numbers (``paper``) when the runs' dataset and protocol are the paper's.
+    paper's published numbers (``published``) when the runs' dataset and protocol are the paper's.
 
     ``unfinished`` lists the runs without results (``"fold 3"``, or ``"run"`` outside k-fold);
     ``expected`` counts all runs asked for; ``folds`` names the data of the finished runs
@@ -117,7 +117,7 @@ def summarize(results_by_strategy: dict[str, list[dict]]) -> list[dict]:
             row.update(dataset=dataset, protocol=protocol)
             reference = paper_result(dataset, protocol, strategy)
             if reference:
-                row["paper"] = reference
+                row["published"] = reference
         rows.append(row)
     return rows
 
@@ -139,12 +139,12 @@ def markdown_table(rows: list[dict], splits_sha256: str = "") -> str:
         return "-" if stat is None else f"{stat['mean']:.2f} ± {stat['std']:.2f}"
 
     def published(row: dict) -> str:
-        paper = row.get("paper")
+        paper = row.get("published")
         if not paper:
             return "-"
         return " / ".join("-" if value is None else f"{value:.2f}" for value in (paper["uar"], paper["war"]))
 
-    with_paper = any("paper" in row for row in rows)
+    with_paper = any("published" in row for row in rows)
     lines = ["| strategy | data | runs | UAR % (last epoch) | WAR % (last epoch) | UAR % (best val) "
              "| WAR % (best val) |"
              + (" paper UAR / WAR % |" if with_paper else ""),
