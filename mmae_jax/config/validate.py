@@ -144,17 +144,17 @@ def check_views(views) -> None:
 
 
 def check_layout(frame_sampling: str, has_half_windows: bool) -> None:
-    """The data config reads the stored build the way it was made: ``paper_timing`` exactly for a
-    'paper' layout build (the one that stores ``spectrogram_half``)."""
+    """The data config reads the stored build the way it was made: ``notebook_timing`` exactly for a
+    'spanning' window layout build (the one that stores ``spectrogram_half``)."""
     _choice("data.frame_sampling", frame_sampling, choices.FRAME_SAMPLINGS)
-    if frame_sampling == "paper_timing" and not has_half_windows:
-        raise ConfigError("data.frame_sampling='paper_timing' needs a build made with window_layout='paper' "
-                          "(builder config paper or paper_10ms: it stores spectrogram_half)",
-                          "build it with `mmae-jax prepare <dataset> --config paper ...`")
-    if frame_sampling != "paper_timing" and has_half_windows:
-        raise ConfigError("the stored clips follow the original's timing (a 'paper' build: frames from the "
-                          "clip start, windows over the whole clip)",
-                          "read them with data.frame_sampling='paper_timing' (recipe=paper sets it)")
+    if frame_sampling == "notebook_timing" and not has_half_windows:
+        raise ConfigError("data.frame_sampling='notebook_timing' needs a build made with window_layout='spanning' "
+                          "(builder config notebook_mfcc, notebook_mfcc_10ms or notebook_mfcc_mono: it stores "
+                          "spectrogram_half)", "build it with `mmae-jax prepare <dataset> --config notebook_mfcc ...`")
+    if frame_sampling != "notebook_timing" and has_half_windows:
+        raise ConfigError("the stored clips follow the original's timing (a 'spanning' window layout build: "
+                          "frames from the clip start, windows over the whole clip)",
+                          "read them with data.frame_sampling='notebook_timing' (recipe=multimae_der sets it)")
 
 
 def check_data(data_cfg: ml_collections.ConfigDict) -> None:
@@ -228,7 +228,8 @@ def validate_spec(config: ml_collections.ConfigDict, *, command: str | None = No
     check_data(config.data)
     check_views(config.eval.get("views", ("identity",)))
     check_mesh(config.mesh)
-    check_probe_init(config)
+    if command is None or command in choices.COMMAND_TASKS:      # a run that trains or evaluates a model
+        check_probe_init(config)
     return check_model(config)
 
 
