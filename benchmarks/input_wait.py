@@ -27,7 +27,7 @@ from flax import nnx
 
 from bench_data import DATASET, everything_train, write_dataset
 from common import markdown_table
-from mmae_jax.data.config import default_data_config
+from mmae_jax.config.defaults import default_data_config
 from mmae_jax.data.normalize import to_model_input
 from mmae_jax.data.pipeline import make_train_iterator
 from mmae_jax.model import VideoMAEClassifier, VideoMAEConfig

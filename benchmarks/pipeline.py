@@ -25,8 +25,9 @@ import tensorflow_datasets as tfds  # noqa: E402
 from bench_data import DATASET, S, T, F, W, everything_train, write_dataset  # noqa: E402
 from common import markdown_table  # noqa: E402
 from mmae_jax.data import augment  # noqa: E402
-from mmae_jax.data.config import default_data_config  # noqa: E402
-from mmae_jax.data.fusion import STRATEGIES, fuse, fuse_read_frames, to_uint8  # noqa: E402
+from mmae_jax.config.defaults import default_data_config  # noqa: E402
+from mmae_jax.config.choices import STRATEGIES  # noqa: E402
+from mmae_jax.data.fusion import fuse, fuse_read_frames, to_uint8  # noqa: E402
 from mmae_jax.data.pipeline import train_dataset  # noqa: E402
 from mmae_jax.data.render import render_spectrograms  # noqa: E402
 
@@ -76,7 +77,7 @@ def rounding_rows(cfg, faces: tf.Tensor, windows: tf.Tensor) -> list[tuple[str, 
     rows = []
     for strategy in [*STRATEGIES[:-1], "sfas:mean", "sfas:clip", "sfas:wrap"]:
         worst = []
-        for normalization in ("paper", "videomae"):
+        for normalization in ("imagenet_mean_std0225", "videomae"):
             run = cfg.copy_and_resolve_references()
             run.strategy, _, mode = strategy.partition(":")
             run.update(sfas_mode=mode or "mean", normalization=normalization)
@@ -128,7 +129,7 @@ def main() -> None:
           f"a float32 clip is {4 * clip_bytes:,} (4x).")
     print("\nRounding to uint8 on the host: max |model input - model input without rounding| over "
           "one clip, training augmentation on, in units of 1 / (255 std) (0.5 = half a pixel level)")
-    print(markdown_table(("strategy", "paper", "videomae"), rounding))
+    print(markdown_table(("strategy", "imagenet_mean_std0225", "videomae"), rounding))
 
 
 if __name__ == "__main__":

@@ -116,12 +116,12 @@ OURS = (("ours: face crop (Haar) + log-mel", ClipSpec()),
         ("ours: whole frame + MFCC, aligned windows (whole_frame_mfcc config)",
          ClipSpec(framing="whole_frame", features="mfcc", peak_normalize=True)),
         ("ours: the original's timing, 44.1 kHz, MFCC 0.0001 s (paper config)", ClipSpec(**clip_builder.PAPER_FIELDS)),
-        ("ours: as paper with MFCC 0.01 s (paper_10ms config)",
+        ("ours: as notebook_mfcc with MFCC 0.01 s (notebook_mfcc_10ms config)",
          ClipSpec(**{**clip_builder.PAPER_FIELDS, "mfcc_stride": 0.01})))
 
 
 def colour_scale_check(seconds: float = 3.5) -> None:
-    """How far a window's min / max over the 310 stored MFCC columns (the 'paper' config) is from
+    """How far a window's min / max over the 310 stored MFCC columns (the 'notebook_mfcc' config) is from
     those over all its frames at the 0.0001 s stride, as a fraction of the full range, and the
     time of each, on a 180 Hz harmonic voice with a 3 Hz loudness swing."""
     t = np.arange(int(seconds * audio.PAPER_SAMPLE_RATE)) / audio.PAPER_SAMPLE_RATE

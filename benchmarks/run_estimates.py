@@ -2,7 +2,7 @@
 
     python benchmarks/run_estimates.py [--utilisation 0.4]
 
-For each dataset under the notebook protocol (``recipe=paper``: 100 epochs, batch 16, a
+For each dataset under the notebook protocol (``recipe=multimae_der``: 100 epochs, batch 16, a
 frozen ViT-L), clips forwarded per run = 100 x (training steps x 16 + validation clips
 [+ test clips, when a new best validation UAR triggers a test pass every epoch]). The
 backbone is frozen, so a training clip costs one forward pass (the gradient stops at the

@@ -50,7 +50,7 @@ from mmae_jax.model.info import forward_flops  # noqa: E402
 LEARNING_RATE = 1e-4
 WEIGHT_DECAY = 0.05
 NUM_CLASSES = 7
-NORMALIZATION = "paper"
+NORMALIZATION = "imagenet_mean_std0225"
 GIB = 2.0 ** 30
 
 # Dense bfloat16 peak per chip in TFLOP/s, by a substring of jax's device_kind (first match).

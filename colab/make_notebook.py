@@ -155,7 +155,7 @@ data is read, so one build serves every strategy.
 
 **Your RAVDESS copy from Google Drive.** Put the unpacked `Video_Speech_Actor_XX.zip` files (folders
 `Actor_01` ... `Actor_24`) on your Drive, choose `DATASET = "ravdess"` and set `RAVDESS_DIR` above; the
-next cell mounts the Drive. The build uses the `paper` builder config (whole frames, MFCC windows, the
+next cell mounts the Drive. The build uses the `notebook_mfcc` builder config (whole frames, MFCC windows, the
 paper's 7 classes) and takes a while for 1,440 clips; it writes under `WORK_DIR`, so point `WORK_DIR` at
 your Drive to keep it between sessions."""),
     ("code", """\
@@ -165,7 +165,7 @@ if DATASET == "ravdess" and RAVDESS_DIR.startswith("/content/drive"):
     drive.mount("/content/drive")"""),
     ("code", """\
 if DATASET == "ravdess":
-    RAW_DIR, BUILD_CONFIG = pathlib.Path(RAVDESS_DIR), "paper"
+    RAW_DIR, BUILD_CONFIG = pathlib.Path(RAVDESS_DIR), "notebook_mfcc"
     if not RAW_DIR.is_dir():
         raise FileNotFoundError(f"RAVDESS_DIR {RAW_DIR} is not a folder (the Actor_01 ... Actor_24 folders)")
 else:  # renders RAVDESS-layout mp4 files first (fewer, shorter clips when QUICK), then builds them like RAVDESS

@@ -7,14 +7,16 @@ Args as in the dataset configs (``strategy=face_only``, ``protocol=...``, ``runl
 Evaluation is speaker-independent: the test actors are never seen in training.
 """
 
-from mmae_jax.train.config_defaults import apply_runlocal, base_config, parse_config_arg
+from mmae_jax.config.args import parse_arg
+from mmae_jax.config.defaults import base_config
+from mmae_jax.config.recipes import apply_runlocal
 
 DEFAULTS = dict(strategy="fslf", protocol="kfold", fold=0, variant="tiny", mode="finetune", init="",
                 runlocal=False)
 
 
 def get_config(arg: str | None = None):
-    args = parse_config_arg(arg, DEFAULTS)
+    args = parse_arg(arg, **DEFAULTS)
     config = base_config()
     config.mode = args.mode
     config.init = args.init

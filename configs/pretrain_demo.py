@@ -10,13 +10,15 @@ clips, refused if any is a test clip of this protocol and fold), variant, init (
 ``mmae-jax convert --keep-decoder``), runlocal.
 """
 
-from mmae_jax.train.config_defaults import apply_pretraining_recipe, apply_runlocal, base_config, parse_config_arg
+from mmae_jax.config.args import parse_arg
+from mmae_jax.config.defaults import base_config
+from mmae_jax.config.recipes import apply_pretraining_recipe, apply_runlocal
 
 DEFAULTS = dict(strategy="fslf", protocol="kfold", fold=0, variant="tiny", init="", runlocal=False)
 
 
 def get_config(arg: str | None = None):
-    args = parse_config_arg(arg, DEFAULTS)
+    args = parse_arg(arg, **DEFAULTS)
     config = base_config()
     apply_pretraining_recipe(config)
     config.init = args.init

@@ -13,7 +13,7 @@ protocol and fold given here, see mmae_jax/data/corpus.py)::
         --workdir runs/pretrain_vox_f0 --config.data.data_dir=/data/tfds --config.corpus=videos,ravdess
 """
 
-from mmae_jax.train.config_defaults import apply_pretraining_recipe, dataset_config
+from mmae_jax.config.recipes import apply_pretraining_recipe, dataset_config
 
 
 def get_config(arg: str | None = None):

@@ -73,11 +73,11 @@ class ClipBuilderConfig(tfds.core.BuilderConfig):
 # frames, 16 frames every 3rd from the first, the overlapping windows over the whole clip at
 # 44.1 kHz on moviepy's 2-channel samples, peak-normalised MFCC of the interleaved L, R samples
 # at the published 0.0001 s stride, stored 310 columns wide.
-PAPER_FIELDS = dict(framing="whole_frame", frame_sampling="paper_timing", frame_stride=3, window_layout="paper",
+PAPER_FIELDS = dict(framing="whole_frame", frame_sampling="notebook_timing", frame_stride=3, window_layout="spanning",
                     window_columns=audio.PAPER_WINDOW_COLUMNS, sample_rate=audio.PAPER_SAMPLE_RATE,
                     audio_channels="interleaved", features="mfcc", peak_normalize=True, mfcc_stride=0.0001)
-# The 'paper' configs' version: 1.1.0 computes the MFCC on the interleaved 2-channel samples;
-# a 1.0.0 'paper' build mixed to mono (what 'paper_mono' stores now).
+# The notebook_mfcc configs' version: 1.1.0 computes the MFCC on the interleaved 2-channel samples;
+# a 1.0.0 build of them mixed to mono (what 'notebook_mfcc_mono' stores now).
 PAPER_VERSION = tfds.core.Version("1.1.0")
 PAPER_RELEASE_NOTES = {"1.1.0": "MFCC of the interleaved 2-channel samples, as the original computed it."}
 
@@ -85,8 +85,8 @@ PAPER_RELEASE_NOTES = {"1.1.0": "MFCC of the interleaved 2-channel samples, as t
 def standard_configs(config_class: type[ClipBuilderConfig] = ClipBuilderConfig,
                      paper_class_set: str = "default") -> list[ClipBuilderConfig]:
     """The configs every dataset has, as ``config_class`` (whose own defaults fill the fields these
-    do not set). ``paper`` is the original's preprocessing (``PAPER_FIELDS``), ``paper_10ms`` the
-    same with a 0.01 s MFCC stride, ``paper_mono`` the same on a mono mix (the MFCC of the sound
+    do not set). ``notebook_mfcc`` is the original's preprocessing (``PAPER_FIELDS``), ``notebook_mfcc_10ms`` the
+    same with a 0.01 s MFCC stride, ``notebook_mfcc_mono`` the same on a mono mix (the MFCC of the sound
     rather than of its interleaved channels); ``whole_frame_mfcc`` keeps our aligned windows with
     the original's framing and features."""
     paper = dict(class_set=paper_class_set, version=PAPER_VERSION, release_notes=PAPER_RELEASE_NOTES)
@@ -99,20 +99,20 @@ def standard_configs(config_class: type[ClipBuilderConfig] = ClipBuilderConfig,
         config_class(name="whole_frame_mfcc", framing="whole_frame", class_set=paper_class_set,
                      description="whole frames + the original's MFCC (stride 0.01 s) in windows aligned with "
                                  "the frames", **mfcc),
-        config_class(name="paper",
+        config_class(name="notebook_mfcc",
                      description="the original's preprocessing: frames 0, 3, ..., 45, overlapping windows over "
                                  "the clip at 44.1 kHz, MFCC of the interleaved 2-channel samples at the "
                                  "published 0.0001 s stride", **paper, **PAPER_FIELDS),
-        config_class(name="paper_10ms", description="as 'paper' with a 0.01 s MFCC stride",
+        config_class(name="notebook_mfcc_10ms", description="as 'notebook_mfcc' with a 0.01 s MFCC stride",
                      **paper, **{**PAPER_FIELDS, "mfcc_stride": 0.01}),
-        config_class(name="paper_mono", description="as 'paper' with the MFCC of a mono mix",
+        config_class(name="notebook_mfcc_mono", description="as 'notebook_mfcc' with the MFCC of a mono mix",
                      **paper, **{**PAPER_FIELDS, "audio_channels": "mono"}),
     ]
 
 
 def media_features(spec: ClipSpec) -> dict[str, tfds.features.FeatureConnector]:
     """The features ``process_clip`` fills under ``spec`` (``ClipArrays.stored_values``): faces,
-    spectrogram (and spectrogram_half in the 'paper' window layout)."""
+    spectrogram (and spectrogram_half in the 'spanning' window layout)."""
     features = {"faces": tfds.features.Video(spec.faces_shape(), encoding_format="jpeg"),
                 "spectrogram": tfds.features.Tensor(shape=spec.spectrogram_shape(), dtype=np.float32)}
     if spec.spectrogram_half_shape() is not None:

@@ -3,7 +3,7 @@
 Builders write every clip once, into one split named ``data``; the input pipeline applies a
 protocol at load time with ``assign_splits`` (pure functions, no I/O):
 
-- ``paper``: the original's seeded random split by clip, 50 / 25 / 25 (RAVDESS 1,440 clips ->
+- ``random_split``: the original's seeded random split by clip, 50 / 25 / 25 (RAVDESS 1,440 clips ->
   720 / 360 / 360). The clip ids are sorted, then permuted by ``numpy.random.default_rng(seed)``,
   so the split depends only on the set of clip ids and the seed.
 - ``kfold``: speaker-independent folds. Fold ``fold`` is the test set, fold ``fold + 1`` (mod the
@@ -22,7 +22,7 @@ protocol at load time with ``assign_splits`` (pure functions, no I/O):
   25% of every class is the test set, the rest trains, and a class-stratified two thirds of the
   training clips is also the validation set (``train+validation``: the notebook's validation
   folder overlaps its training folder; its numbers are the final model's, so validation only
-  monitors). Seeded like ``paper``; needs the labels.
+  monitors). Seeded like ``random_split``; needs the labels.
 
 A clip of an overlapping protocol carries a split name joined by ``+``; ``split_membership``
 reads it.
@@ -38,7 +38,7 @@ from typing import Sequence
 import numpy as np
 
 SPLITS = ("train", "validation", "test")
-PROTOCOLS = ("paper", "kfold", "hicmae", "notebook")
+PROTOCOLS = ("random_split", "kfold", "hicmae", "notebook")
 FOLD_PROTOCOLS = ("kfold", "hicmae")   # protocols with a ``fold`` argument
 
 RAVDESS_EMOTIONS = ("neutral", "calm", "happy", "sad", "angry", "fearful", "disgust", "surprised")
@@ -156,13 +156,13 @@ def assign_splits(dataset: str, protocol: str, clip_ids: Sequence[str], speakers
     """[N] 'train' / 'validation' / 'test' (or 'train+validation') for every clip.
 
     ``clip_ids``, ``speakers`` and ``labels`` are in the same order. ``fold`` is used by the
-    fold protocols (kfold, hicmae), ``seed`` by 'paper' and 'notebook', ``labels`` by
+    fold protocols (kfold, hicmae), ``seed`` by 'random_split' and 'notebook', ``labels`` by
     'notebook' only.
     """
     _check_dataset(dataset)
     if len(clip_ids) != len(speakers):
         raise ValueError(f"{len(clip_ids)} clip ids but {len(speakers)} speakers")
-    if protocol == "paper":
+    if protocol == "random_split":
         return paper_splits(clip_ids, seed)
     if protocol in FOLD_PROTOCOLS:
         return np.array([kfold_split(dataset, fold, int(s), protocol) for s in speakers], dtype=object)

@@ -70,7 +70,7 @@ def test_bicubic_taps_are_pils_kernel_widened_by_the_scale():
 
 
 def test_the_paper_recipe_halves_cfas_as_the_original():
-    from mmae_jax.train.config_defaults import dataset_config
+    from mmae_jax.config.recipes import dataset_config
 
     assert dataset_config("ravdess", None).data.cfas_resize == "bicubic"
     assert dataset_config("ravdess", "recipe=videomae").data.cfas_resize == "mean"

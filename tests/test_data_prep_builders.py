@@ -28,8 +28,8 @@ def test_builder_config_sets_every_clip_spec_field():
     from data_prep.synthetic.synthetic_dataset_builder import SyntheticConfig
 
     changed = dict(num_frames=8, image_size=32, framing="whole_frame", detector="foreground", face_margin=0.5,
-                   detect_every=2, max_side=320, frame_sampling="paper_timing", frame_stride=2,
-                   window_layout="paper", window_columns=20, sample_rate=44100, audio_channels="interleaved",
+                   detect_every=2, max_side=320, frame_sampling="notebook_timing", frame_stride=2,
+                   window_layout="spanning", window_columns=20, sample_rate=44100, audio_channels="interleaved",
                    window_seconds=0.3,
                    features="mfcc", n_mels=64, mfcc_stride=0.001, peak_normalize=True)
     assert set(changed) == {field.name for field in dataclasses.fields(ClipSpec)}
@@ -175,4 +175,4 @@ def test_tfds_build_finds_each_builder_by_folder(name):
     builder_cls, _ = build._get_builder_cls_and_kwargs(str(folder), has_imports=False)
     assert builder_cls.name == name
     assert builder_cls.BUILDER_CONFIGS[0].name == "logmel"
-    assert {"whole_frame", "mfcc_paper", "whole_frame_mfcc", "paper", "paper_10ms"} <= {c.name for c in builder_cls.BUILDER_CONFIGS}
+    assert {"whole_frame", "mfcc_paper", "whole_frame_mfcc", "notebook_mfcc", "notebook_mfcc_10ms"} <= {c.name for c in builder_cls.BUILDER_CONFIGS}

@@ -38,7 +38,7 @@ def _spans_as_published(length: int, count: int) -> list[tuple[int, int]]:
 # ----------------------------------------------------------------------------- frames
 
 @pytest.mark.parametrize("available", [60, 50])
-def test_paper_timing_takes_every_third_frame_from_the_first(tmp_path, available):
+def test_notebook_timing_takes_every_third_frame_from_the_first(tmp_path, available):
     path = _index_coded_video(tmp_path / "c.mp4", available)
     sampled = video.frames_at_stride(str(path), 16, 3)
     np.testing.assert_array_equal(_shown_indices(sampled.frames), np.arange(0, 48, 3))
@@ -47,14 +47,14 @@ def test_paper_timing_takes_every_third_frame_from_the_first(tmp_path, available
     np.testing.assert_array_equal(_shown_indices(sampled.frames[::2]), np.arange(0, 48, 6))
 
 
-def test_paper_timing_repeats_the_last_frame_of_a_short_clip(tmp_path):
+def test_notebook_timing_repeats_the_last_frame_of_a_short_clip(tmp_path):
     path = _index_coded_video(tmp_path / "short.mp4", 20)
     shown = _shown_indices(video.frames_at_stride(str(path), 16, 3).frames)
     np.testing.assert_array_equal(shown, np.minimum(np.arange(0, 48, 3), 19))
     np.testing.assert_array_equal(video.stride_indices(16, 3, 20), np.minimum(np.arange(16) * 3, 19))
 
 
-def test_paper_timing_counts_from_the_clip_start(tmp_path):
+def test_notebook_timing_counts_from_the_clip_start(tmp_path):
     path = _index_coded_video(tmp_path / "long.mp4", 60)
     sampled = video.frames_at_stride(str(path), 4, 3, start=1.0, end=1.5)
     np.testing.assert_array_equal(_shown_indices(sampled.frames), 30 + np.arange(0, 12, 3))
@@ -137,8 +137,8 @@ def test_paper_clip_windows_span_the_whole_clip_at_the_published_positions(tmp_p
 
     seconds, rate = 3.0, 44100
     path = _index_coded_video(tmp_path / "chirp.mp4", 90, _chirp(seconds, 48000), 48000)
-    spec = ClipSpec(num_frames=16, image_size=16, framing="whole_frame", frame_sampling="paper_timing",
-                    window_layout="paper", window_columns=64, sample_rate=rate, features="logmel", n_mels=128)
+    spec = ClipSpec(num_frames=16, image_size=16, framing="whole_frame", frame_sampling="notebook_timing",
+                    window_layout="spanning", window_columns=64, sample_rate=rate, features="logmel", n_mels=128)
     arrays = process_clip(ClipSource(str(path)), spec)
     np.testing.assert_array_equal(_shown_indices(arrays.faces), np.arange(0, 48, 3))
     assert arrays.spectrogram.shape == (16, 128, 64) and arrays.spectrogram_half.shape == (8, 128, 64)
@@ -182,8 +182,8 @@ def test_a_clip_cut_from_a_longer_video_uses_its_own_range_of_a_separate_wav(tmp
     sound = _chirp(1.5, rate)                                          # the wav covers video time 1.0-2.5 s
     wav = mf.write_wav(tmp_path / "utt.wav", sound, rate)
     path = _index_coded_video(tmp_path / "dialog.mp4", 90)
-    spec = ClipSpec(num_frames=4, image_size=16, framing="whole_frame", frame_sampling="paper_timing",
-                    window_layout="paper", window_columns=12, sample_rate=rate, features="mfcc", peak_normalize=True,
+    spec = ClipSpec(num_frames=4, image_size=16, framing="whole_frame", frame_sampling="notebook_timing",
+                    window_layout="spanning", window_columns=12, sample_rate=rate, features="mfcc", peak_normalize=True,
                     mfcc_stride=0.01)
     source = ClipSource(str(path), str(wav), start=1.0, end=2.0, audio_start=1.0)
     arrays = process_clip(source, spec)
@@ -196,9 +196,9 @@ def test_a_clip_cut_from_a_longer_video_uses_its_own_range_of_a_separate_wav(tmp
 
 def test_paper_layout_needs_a_fixed_width_and_an_even_frame_count():
     with pytest.raises(ValueError, match="window_columns"):
-        ClipSpec(window_layout="paper")
+        ClipSpec(window_layout="spanning")
     with pytest.raises(ValueError, match="even num_frames"):
-        ClipSpec(window_layout="paper", window_columns=8, num_frames=5)
+        ClipSpec(window_layout="spanning", window_columns=8, num_frames=5)
     with pytest.raises(ValueError, match="frame_sampling"):
         ClipSpec(frame_sampling="first")
 
@@ -208,20 +208,20 @@ def test_paper_layout_needs_a_fixed_width_and_an_even_frame_count():
 @pytest.mark.parametrize("dataset", ["ravdess", "crema_d", "iemocap"])
 def test_every_dataset_has_the_paper_configs(dataset):
     configs = {config.name: config for config in registry.builder_class(dataset).BUILDER_CONFIGS}
-    paper, paper_10ms = configs["paper"].clip_spec(), configs["paper_10ms"].clip_spec()
+    paper, notebook_mfcc_10ms = configs["notebook_mfcc"].clip_spec(), configs["notebook_mfcc_10ms"].clip_spec()
     assert (paper.frame_sampling, paper.frame_stride, paper.window_layout, paper.sample_rate, paper.framing,
             paper.features, paper.mfcc_stride, paper.window_columns) == (
-        "paper_timing", 3, "paper", 44100, "whole_frame", "mfcc", 0.0001, 310)
-    assert paper_10ms.mfcc_stride == 0.01 and paper_10ms.window_layout == "paper"
+        "notebook_timing", 3, "spanning", 44100, "whole_frame", "mfcc", 0.0001, 310)
+    assert notebook_mfcc_10ms.mfcc_stride == 0.01 and notebook_mfcc_10ms.window_layout == "spanning"
     default = configs["logmel"].clip_spec()
     assert (default.frame_sampling, default.window_layout, default.sample_rate) == ("uniform", "aligned", 16000)
-    assert (configs["paper"].class_set == "paper7") == (dataset == "ravdess")
+    assert (configs["notebook_mfcc"].class_set == "paper7") == (dataset == "ravdess")
 
 
 def test_prepare_command_names_the_build():
-    command = registry.prepare_command("ravdess", "paper", data_dir="/data")
-    assert command == "mmae-jax prepare ravdess --config paper --manual-dir RAW_DIR --data-dir /data"
-    assert "--manual-dir" not in registry.prepare_command("synthetic", "paper", data_dir="/d")
+    command = registry.prepare_command("ravdess", "notebook_mfcc", data_dir="/data")
+    assert command == "mmae-jax prepare ravdess --config notebook_mfcc --manual-dir RAW_DIR --data-dir /data"
+    assert "--manual-dir" not in registry.prepare_command("synthetic", "notebook_mfcc", data_dir="/d")
     with pytest.raises(ValueError, match="no builder config 'nope'"):
         registry.prepare_command("ravdess", "nope")
 

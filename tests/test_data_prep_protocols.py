@@ -52,11 +52,11 @@ def test_fold_membership_matches_the_published_protocols():
 def test_paper_split_is_720_360_360_seeded_and_order_free():
     clip_ids = [f"clip{i:04d}" for i in range(1440)]
     speakers = [i % 24 + 1 for i in range(1440)]
-    splits = protocols.assign_splits("ravdess", "paper", clip_ids, speakers, seed=3)
+    splits = protocols.assign_splits("ravdess", "random_split", clip_ids, speakers, seed=3)
     assert collections.Counter(splits) == {"train": 720, "validation": 360, "test": 360}
-    again = protocols.assign_splits("ravdess", "paper", clip_ids[::-1], speakers[::-1], seed=3)
+    again = protocols.assign_splits("ravdess", "random_split", clip_ids[::-1], speakers[::-1], seed=3)
     assert list(again) == list(splits[::-1])
-    other = protocols.assign_splits("ravdess", "paper", clip_ids, speakers, seed=4)
+    other = protocols.assign_splits("ravdess", "random_split", clip_ids, speakers, seed=4)
     assert np.mean(other != splits) > 0.3
 
 

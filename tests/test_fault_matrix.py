@@ -232,7 +232,7 @@ def test_a_non_finite_loss_is_one_line_naming_the_step_and_quantity(data_dir, tm
     ("--config.checkpoint.every_steps=0", "checkpoint.every_steps=0 must be a positive integer"),
     ("--config.checkpoint.keep=0", "checkpoint.keep=0 must be a positive integer"),
     ("--config.data.rfas_order=sometimes", "data.rfas_order='sometimes' is not known"),
-    ("--config.data.frame_sampling=paper_timing", "needs a build made with window_layout='paper'"),
+    ("--config.data.frame_sampling=notebook_timing", "needs a build made with window_layout='spanning'"),
     ("--config.data.strategy=fsl", "data.strategy='fsl' is not known"),
     ("--config.mesh.data=4", "mesh data=4 x fsdp=1 needs 4 devices"),
 ])
@@ -250,7 +250,7 @@ def test_config_faults_are_one_line_before_the_workdir_is_made(data_dir, tmp_pat
 ])
 def test_batch_and_mesh_are_checked_against_the_devices(data_dir, changes, fragment):
     from mmae_jax.errors import ConfigError
-    from mmae_jax.train.validate import validate_devices
+    from mmae_jax.config.validate import validate_devices
 
     validate_devices(tiny_config(data_dir), device_count=4)           # batch 8, eval batch 16: fine
     with pytest.raises(ConfigError, match=fragment):
@@ -259,7 +259,7 @@ def test_batch_and_mesh_are_checked_against_the_devices(data_dir, changes, fragm
 
 def test_every_allowed_eval_view_is_one_the_eval_step_knows():
     from mmae_jax.train.steps import make_eval_step
-    from mmae_jax.train.validate import EVAL_VIEWS
+    from mmae_jax.config.choices import EVAL_VIEWS
 
     make_eval_step(None, None, EVAL_VIEWS, normalization=None)       # raises for a view it lacks
 

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from mmae_jax.data.fusion import (FRAME_STRATEGIES, STRATEGIES, frame_order, fuse, fuse_read_frames,
+from mmae_jax.config.choices import FRAME_STRATEGIES, STRATEGIES
+from mmae_jax.data.fusion import (frame_order, fuse, fuse_read_frames,
                                    source_frames, to_uint8)
 from mmae_jax.data.normalize import denormalize, normalize, to_model_input
 from mmae_jax.data.render import colormap_table, render_spectrograms
@@ -120,7 +121,7 @@ def test_source_frames_lists_what_each_strategy_reads():
 
 
 @pytest.mark.parametrize("call,message", [
-    (lambda f, s: fuse(f, s, "fsfl"), "unknown fusion strategy"),
+    (lambda f, s: fuse(f, s, "fsfl"), "data.strategy='fsfl' is not known"),
     (lambda f, s: fuse(f[:3], s[:3], "ofos"), "even number of frames"),
     (lambda f, s: fuse(f, s, "rfas"), "needs `rng`"),
     (lambda f, s: fuse(f, s[:, :2], "sfas"), "must both be"),
@@ -183,7 +184,7 @@ def test_viridis_table_is_matplotlibs():
     np.testing.assert_allclose(table[128], colormaps["viridis"](128)[:3], atol=1e-6)
 
 
-@pytest.mark.parametrize("name,mean,std", [("paper", (0.485, 0.456, 0.406), (0.225,) * 3),
+@pytest.mark.parametrize("name,mean,std", [("imagenet_mean_std0225", (0.485, 0.456, 0.406), (0.225,) * 3),
                                            ("videomae", (0.485, 0.456, 0.406), (0.229, 0.224, 0.225))])
 def test_normalisations(name, mean, std):
     images = np.random.default_rng(2).random((2, 3, 3, 3)).astype(np.float32)
@@ -194,7 +195,7 @@ def test_normalisations(name, mean, std):
         normalize(images, "imagenet21k")
 
 
-@pytest.mark.parametrize("name", ["paper", "videomae"])
+@pytest.mark.parametrize("name", ["imagenet_mean_std0225", "videomae"])
 def test_model_input_of_uint8_pixels_is_the_normalised_image(name):
     pixels = np.random.default_rng(3).integers(0, 256, (2, 3, 3, 3), dtype=np.uint8)
     expected = normalize(pixels.astype(np.float64) / 255, name)

@@ -42,7 +42,7 @@ def _stored_build(data_dir: Path, clips: int) -> list[dict]:
         "speaker": tfds.features.Scalar(dtype=np.int32),
         "clip_id": tfds.features.Text()})
     tfds.dataset_builders.store_as_tfds_dataset(
-        name="ravdess", version="1.1.0", config="paper", features=features, data_dir=str(data_dir),
+        name="ravdess", version="1.1.0", config="notebook_mfcc", features=features, data_dir=str(data_dir),
         split_datasets={"data": [(example["clip_id"], example) for example in examples]}, disable_shuffling=True)
     return examples
 
@@ -113,12 +113,12 @@ def test_the_archive_split_is_recovered_exactly_and_trains_as_protocol_notebook(
     assert "validation inside training" in out and f"{len(expected['validation'])} of the" in out
 
     # protocol=notebook reads them instead of drawing its own
-    from mmae_jax.data.config import default_data_config
+    from mmae_jax.config.defaults import default_data_config
     from mmae_jax.data.source import open_dataset
 
     cfg = default_data_config()
-    cfg.update(dataset="ravdess", data_dir=str(data_dir), builder_config="paper", protocol="notebook",
-               frame_sampling="paper_timing", split_dir=str(tmp_path / "out"), split_seed=99)
+    cfg.update(dataset="ravdess", data_dir=str(data_dir), builder_config="notebook_mfcc", protocol="notebook",
+               frame_sampling="notebook_timing", split_dir=str(tmp_path / "out"), split_seed=99)
     stored = open_dataset(cfg)
     got = dict(zip(stored.clip_ids.tolist(), stored.split_names.tolist()))
     assert got == {e["clip_id"]: name for e, name in zip(examples, split_names)}

@@ -1,5 +1,5 @@
 """The original notebook's load-time choices: which stored frames and windows each strategy reads
-under paper_timing and the per-clip rfas order (mmae_jax/data/clip_layout.py), the matshow-like
+under notebook_timing and the per-clip rfas order (mmae_jax/data/clip_layout.py), the matshow-like
 render (mmae_jax/data/render.py)."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import pytest
 import tensorflow as tf
 
 from mmae_jax.data import pipeline, render
-from mmae_jax.data.config import default_data_config
+from mmae_jax.config.defaults import default_data_config
 from mmae_jax.data.render import colormap_table, render_spectrograms
 from mmae_jax.data.transform import prepare_clip
 
@@ -22,7 +22,7 @@ FACE_STEP = 10  # stored face k is all grey level 10 k
 
 def _paper_cfg(**fields):
     cfg = default_data_config()
-    cfg.update({**dict(frame_sampling="paper_timing", spectrogram_render="paper", image_size=S), **fields})
+    cfg.update({**dict(frame_sampling="notebook_timing", spectrogram_render="matshow", image_size=S), **fields})
     return cfg
 
 
@@ -90,11 +90,11 @@ def test_sources_fused_later_equal_the_host_clip(strategy):
     np.testing.assert_array_equal(fused, prepare_clip(faces, full, cfg, spectrogram_half=half))
 
 
-def test_paper_timing_without_the_half_windows_names_the_build():
+def test_notebook_timing_without_the_half_windows_names_the_build():
     faces, full, half = _coded_clip()
-    with pytest.raises(ValueError, match="--config paper"):
+    with pytest.raises(ValueError, match="--config notebook_mfcc"):
         prepare_clip(faces, full, _paper_cfg(), strategy="fslf")
-    with pytest.raises(ValueError, match="--config paper"):
+    with pytest.raises(ValueError, match="--config notebook_mfcc"):
         prepare_clip(faces, full, _paper_cfg(), strategy="cfas")
     with pytest.raises(ValueError, match="frame_sampling"):
         prepare_clip(faces, full, _paper_cfg(frame_sampling="first"), strategy="cfas", spectrogram_half=half)
@@ -102,7 +102,7 @@ def test_paper_timing_without_the_half_windows_names_the_build():
 
 def test_a_paper_build_read_with_uniform_sampling_is_refused():
     faces, full, half = _coded_clip()
-    with pytest.raises(ValueError, match="frame_sampling='paper_timing'"):
+    with pytest.raises(ValueError, match="frame_sampling='notebook_timing'"):
         prepare_clip(faces, full, _paper_cfg(frame_sampling="uniform"), strategy="fslf", spectrogram_half=half)
 
 
@@ -127,7 +127,7 @@ def _matplotlib_picture(window: np.ndarray, size: int) -> np.ndarray:
 def test_paper_render_matches_matplotlibs_picture_and_margins():
     rng = np.random.default_rng(0)
     window = np.cumsum(rng.normal(size=(13, 310)), axis=1).astype(np.float32)  # smooth-ish in time
-    ours = render_spectrograms(tf.constant(window[None]), 224, "paper").numpy()[0].astype(int)
+    ours = render_spectrograms(tf.constant(window[None]), 224, "matshow").numpy()[0].astype(int)
     theirs = _matplotlib_picture(window, 224).astype(int)
     top, bottom, left, right = render.plot_box(224)
     assert (top, bottom, left, right) == (27, 199, 28, 202)
@@ -145,7 +145,7 @@ def test_paper_render_matches_matplotlibs_picture_and_margins():
 def test_paper_render_colours_the_lowest_row_at_the_bottom():
     window = np.zeros((1, 13, 5), np.float32)
     window[0, 0] = 1.0                       # coefficient 0 hot
-    image = render_spectrograms(tf.constant(window), 224, "paper").numpy()[0]
+    image = render_spectrograms(tf.constant(window), 224, "matshow").numpy()[0]
     top, bottom, left, right = render.plot_box(224)
     yellow, purple = np.round(colormap_table()[[255, 0]] * 255)
     np.testing.assert_array_equal(image[bottom - 1, left + 3], yellow)

@@ -75,7 +75,8 @@ def test_label_smoothing_and_mixup_keep_probability_mass():
 
 
 def recipe_optim(recipe: str):
-    from mmae_jax.train.config_defaults import apply_recipe, base_config
+    from mmae_jax.config.defaults import base_config
+    from mmae_jax.config.recipes import apply_recipe
     config = base_config()
     apply_recipe(config, recipe)
     return config.optim
@@ -97,7 +98,7 @@ def decayed_after_one_step(optim) -> dict:
 
 
 def test_paper_recipe_decays_every_weight_and_videomae_skips_biases_and_norms():
-    paper = decayed_after_one_step(recipe_optim("paper"))
+    paper = decayed_after_one_step(recipe_optim("multimae_der"))
     assert all(paper.values()) and "encoder.blocks.0.norm1.scale" in paper and "head.bias" in paper
     videomae = decayed_after_one_step(recipe_optim("videomae"))
     assert videomae["encoder.blocks.0.attn.qkv.kernel"] and videomae["head.kernel"]
@@ -106,7 +107,7 @@ def test_paper_recipe_decays_every_weight_and_videomae_skips_biases_and_norms():
 
 
 def test_paper_recipe_is_keras_adamw_at_a_constant_rate():
-    optim = recipe_optim("paper")
+    optim = recipe_optim("multimae_der")
     assert (optim.eps, optim.lr, optim.weight_decay) == (1e-7, 1e-2, 0.05)
     params, cfg = tiny_params()
     _, schedule = make_optimizer(optim, params, depth=cfg.depth, total_updates=6700,

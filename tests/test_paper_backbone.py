@@ -13,14 +13,14 @@ from flax import nnx
 from mmae_jax.model import VideoMAEClassifier
 from mmae_jax.model.layers import apply_blocks
 from mmae_jax.model.position import sinusoid_position_table
-from mmae_jax.train.config_defaults import dataset_config
+from mmae_jax.config.recipes import dataset_config
 from mmae_jax.train.state import model_config
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def _tiny_paper_model(**changes):
-    """The ``recipe=paper`` model config at the tiny variant's sizes (4 frames of 32 x 32)."""
+    """The ``recipe=multimae_der`` model config at the tiny variant's sizes (4 frames of 32 x 32)."""
     config = dataset_config("ravdess", "variant=tiny")
     config.data.num_frames, config.data.image_size = 4, 32
     config.model.dtype = "float32"
@@ -78,17 +78,17 @@ def test_linear_probe_without_init_is_refused_in_one_line(tmp_path, capsys):
 def test_init_random_lets_the_probe_past_that_check(tmp_path, capsys):
     """``random`` is not read as a folder; the run then stops at the next check (no data built)."""
     code, err = _train(tmp_path, capsys, "--config.init=random")
-    assert code == 2 and "no init" not in err and "prepare ravdess --config paper" in err
+    assert code == 2 and "no init" not in err and "prepare ravdess --config notebook_mfcc" in err
     assert not (tmp_path / "run").exists()
 
 
 def test_finetuning_from_scratch_needs_no_init():
-    from mmae_jax.train.validate import validate_probe_init
+    from mmae_jax.config.validate import check_probe_init
 
     config = dataset_config("ravdess", "recipe=videomae")
-    validate_probe_init(config)            # finetune: a random start is a normal experiment
+    check_probe_init(config)            # finetune: a random start is a normal experiment
     config = dataset_config("ravdess", "init=random")
-    validate_probe_init(config)
+    check_probe_init(config)
     config = dataset_config("ravdess", None)
     with pytest.raises(ValueError, match="no init"):
-        validate_probe_init(config)
+        check_probe_init(config)

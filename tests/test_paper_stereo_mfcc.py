@@ -1,7 +1,7 @@
 """The `paper` build's MFCC is the original's: computed on moviepy's 2-channel samples, flattened
 to L, R, L, R by the pre-emphasis line. The reference below is the published script's
 arithmetic written out here (Preprocessing_*.py: ``normalize_audio``, the window loop and
-``MFCC``), not the project's function; `paper_mono` keeps the mono mix."""
+``MFCC``), not the project's function; `notebook_mfcc_mono` keeps the mono mix."""
 
 from __future__ import annotations
 
@@ -92,13 +92,13 @@ def test_paper_build_stores_the_mfcc_of_the_interleaved_channels(tmp_path):
     data = _as_moviepy_reads(clip)
     assert np.abs(data[:, 0] - data[:, 1]).max() > 1000                     # the channels differ
 
-    paper = _build("paper", root, tmp_path / "tfds")
+    paper = _build("notebook_mfcc", root, tmp_path / "tfds")
     for stored, windows in ((paper["spectrogram"], 16), (paper["spectrogram_half"], 8)):
         np.testing.assert_allclose(stored, _original_pictures(data, windows), rtol=1e-3, atol=0.05)
 
-    # paper_mono: the same arithmetic on one mixed channel (ffmpeg's float mix, not the mean of
+    # notebook_mfcc_mono: the same arithmetic on one mixed channel (ffmpeg's float mix, not the mean of
     # the 16-bit channels, so a few quiet coefficients differ by a dB or so).
-    mono = _build("paper_mono", root, tmp_path / "tfds")
+    mono = _build("notebook_mfcc_mono", root, tmp_path / "tfds")
     expected_mono = _original_pictures(data.astype(np.float64).mean(axis=1, keepdims=True), 16)
     assert mono["spectrogram"].shape == paper["spectrogram"].shape == (16, 13, 310)
     assert np.corrcoef(mono["spectrogram"].ravel(), expected_mono.ravel())[0, 1] > 0.999

@@ -14,7 +14,7 @@ import pytest
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
-from mmae_jax.data.config import default_data_config
+from mmae_jax.config.defaults import default_data_config
 from mmae_jax.data.normalize import mean_std, normalize, to_model_input
 from mmae_jax.data.pipeline import eval_dataset, train_dataset
 from mmae_jax.data.render import render_spectrograms
@@ -195,7 +195,7 @@ GLOBAL_ARRAYS_SCRIPT = textwrap.dedent("""
     from jax.sharding import Mesh, NamedSharding, PartitionSpec
     from test_pipeline import default_data_config, speaker_split
     from mmae_jax.data.pipeline import make_eval_iterator, make_train_iterator
-    from mmae_jax.data.config import default_data_config
+    from mmae_jax.config.defaults import default_data_config
     assert jax.device_count() == 8
     cfg = default_data_config()
     cfg.update(dataset="tiny_emotions", data_dir={data_dir!r}, num_frames={frames},
@@ -265,7 +265,7 @@ ALL_STRATEGIES = ["fslf", "ffls", "ofos", "rfas", "face_only", "audio_only", "cf
 
 @pytest.mark.parametrize("strategy", ALL_STRATEGIES)
 @pytest.mark.parametrize("train", [False, True])
-@pytest.mark.parametrize("normalization", ["paper", "videomae"])
+@pytest.mark.parametrize("normalization", ["imagenet_mean_std0225", "videomae"])
 @pytest.mark.parametrize("render,size", [("viridis", SIZE), ("gray", 6)])
 def test_uint8_clip_is_the_unrounded_model_input_to_half_a_level(data_cfg, strategy, train,
                                                                   normalization, render, size):

@@ -144,7 +144,7 @@ def test_checkpoint_errors_are_clear(tmp_path):
 def test_builder_config_lookup_follows_the_data_config():
     from mmae_jax.infer.media import clip_spec_for
 
-    paper = clip_spec_for({"dataset": "ravdess", "builder_config": "paper"})
+    paper = clip_spec_for({"dataset": "ravdess", "builder_config": "notebook_mfcc"})
     assert (paper.framing, paper.features, paper.peak_normalize) == ("whole_frame", "mfcc", True)
     default = clip_spec_for({"dataset": "ravdess", "builder_config": ""})
     assert (default.framing, default.features) == ("face", "logmel")

@@ -1,4 +1,4 @@
-"""The dataset configs' recipes: `paper` sets every fact of the published notebook, `videomae`
+"""The dataset configs' recipes: `multimae_der` sets every fact of the published notebook, `videomae`
 keeps the project's defaults; a missing build stops with the command that makes it."""
 
 from __future__ import annotations
@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from mmae_jax.data.config import default_data_config
-from mmae_jax.train.config_defaults import base_config
+from mmae_jax.config.defaults import default_data_config
+from mmae_jax.config.defaults import base_config
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 
@@ -30,9 +30,9 @@ def test_paper_recipe_sets_the_notebooks_facts(name):
         ("fresh", 1e-6, "glorot_uniform")
     assert (config.model.fc_drop_rate, config.model.drop_path_rate, config.model.dtype) == (0.0, 0.0, "bfloat16")
     data = config.data
-    assert (data.builder_config, data.frame_sampling, data.spectrogram_render) == ("paper", "paper_timing", "paper")
+    assert (data.builder_config, data.frame_sampling, data.spectrogram_render) == ("notebook_mfcc", "notebook_timing", "matshow")
     assert (data.rfas_order, data.sfas_mode, data.normalization, data.protocol) == \
-        ("per_clip", "wrap", "paper", "notebook")
+        ("per_clip", "wrap", "imagenet_mean_std0225", "notebook")
     assert not (data.augment.face_crop or data.augment.face_flip)
     assert data.augment.spec_time_mask == data.augment.spec_freq_mask == 0.0
 
@@ -44,7 +44,7 @@ def test_videomae_recipe_keeps_the_better_defaults():
     assert (config.optim.decay_all, config.optim.eps, config.optim.layer_decay) == (False, 1e-8, 0.75)
     assert config.data.builder_config == defaults.builder_config
     assert config.data.spectrogram_render == defaults.spectrogram_render
-    assert config.data.sfas_mode == defaults.sfas_mode and config.data.protocol == "paper"
+    assert config.data.sfas_mode == defaults.sfas_mode and config.data.protocol == "random_split"
     assert config.data.frame_sampling == defaults.frame_sampling
     assert config.data.rfas_order == defaults.rfas_order
     assert config.data.augment.face_crop and config.model.dtype == base.model.dtype
@@ -62,5 +62,5 @@ def test_a_missing_paper_build_stops_with_the_prepare_command(tmp_path, capsys):
                f"--config.data.data_dir={tmp_path / 'tfds'}", "--workdir", str(tmp_path / "run")])
     err = capsys.readouterr().err.strip().splitlines()
     assert rc == 2 and len(err) == 1
-    assert err[0].startswith("error: ") and "dataset 'ravdess/paper' is not built" in err[0]
-    assert f"mmae-jax prepare ravdess --config paper --manual-dir RAW_DIR --data-dir {tmp_path / 'tfds'}" in err[0]
+    assert err[0].startswith("error: ") and "dataset 'ravdess/notebook_mfcc' is not built" in err[0]
+    assert f"mmae-jax prepare ravdess --config notebook_mfcc --manual-dir RAW_DIR --data-dir {tmp_path / 'tfds'}" in err[0]

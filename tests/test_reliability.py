@@ -198,7 +198,7 @@ def test_kfold_stops_at_a_preempted_fold_and_the_summary_says_so(data_dir, tmp_p
 
     calls = []
 
-    def fake(config, workdir):
+    def fake(config, workdir, validate=True):
         calls.append(config.data.fold)
         if config.data.fold == 1:
             return {"status": "preempted", "step": 3}

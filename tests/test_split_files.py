@@ -6,7 +6,7 @@ import csv
 import io
 from pathlib import Path
 
-from mmae_jax.data.config import default_data_config
+from mmae_jax.config.defaults import default_data_config
 from mmae_jax.data.split_files import SUMS_FILE, split_tables, write_split_files
 
 
@@ -33,8 +33,8 @@ def test_split_files_are_identical_across_runs_and_change_with_the_protocol(data
     assert hicmae != first
     assert tree(tmp_path / "c")["fold_0/test.csv"] == tree(tmp_path / "a")["fold_0/test.csv"]
     assert tree(tmp_path / "c")["fold_0/train.csv"] != tree(tmp_path / "a")["fold_0/train.csv"]
-    seeded = data_cfg(data_dir, "paper")
-    other_seed = data_cfg(data_dir, "paper")
+    seeded = data_cfg(data_dir, "random_split")
+    other_seed = data_cfg(data_dir, "random_split")
     other_seed.split_seed = 1
     assert write_split_files(seeded, tmp_path / "d") != write_split_files(other_seed, tmp_path / "e")
 
@@ -79,7 +79,7 @@ def test_kfold_summary_names_the_hash_of_the_split_files_it_wrote(data_dir, tmp_
     from mmae_jax.data.split_files import splits_sha256
     from mmae_jax.train import sweep
 
-    monkeypatch.setattr(sweep, "train_and_evaluate", lambda config, workdir: {"test": {"war": 50.0, "uar": 40.0}})
+    monkeypatch.setattr(sweep, "train_and_evaluate", lambda config, workdir, validate=True: {"test": {"war": 50.0, "uar": 40.0}})
     demo = str(Path(__file__).resolve().parents[1] / "configs" / "demo.py")
     assert main(["kfold", "--config", f"{demo}:protocol=hicmae", f"--config.data.data_dir={data_dir}",
                  "--workdir", str(tmp_path), "--folds", "0,2"]) == 0

@@ -57,9 +57,9 @@ def test_paper_numbers_appear_beside_ours_only_for_the_papers_dataset_and_protoc
     assert "sha256 " + "ab" * 32 in table
     write_summary(tmp_path, rows, "ab" * 32)
     stored = json.loads((tmp_path / "summary.json").read_text())
-    assert stored[0]["paper"] == {"uar": 83.23, "war": 83.61} and stored[0]["splits_sha256"] == "ab" * 32
+    assert stored[0]["published"] == {"uar": 83.23, "war": 83.61} and stored[0]["splits_sha256"] == "ab" * 32
     other = markdown_table(summarize({"fslf": [run_result("ravdess", "kfold", 80.0, 79.0)]}))
-    assert "paper" not in other and "83.23" not in other
+    assert "published" not in other and "83.23" not in other
     crema = markdown_table(summarize({"fslf": [run_result("crema_d", "notebook", 80.0, 79.0)]}))
     assert "79.12 / 79.36" in crema
 

@@ -61,6 +61,7 @@ def test_the_registry_is_the_one_list_of_model_kinds():
     from mmae_jax.model import io as model_io
     from mmae_jax.model.config import VideoMAEConfig
     from mmae_jax.model.kinds import MODEL_KINDS
+    from mmae_jax.train.assembly import TASK_CLASSES
     from mmae_jax.train.tasks import TASKS
 
     assert {spec.kind for spec in TASKS.values()} == set(MODEL_KINDS)      # every kind is trained by a task
@@ -70,8 +71,9 @@ def test_the_registry_is_the_one_list_of_model_kinds():
         assert model_io.abstract_model(VideoMAEConfig.from_variant("small", num_classes=3), kind).__class__ is model_class
     with pytest.raises(ValueError, match="unknown model kind 'probe'; expected one of"):
         model_io.build_model(VideoMAEConfig.from_variant("small", num_classes=3), "probe")
+    assert set(TASK_CLASSES) == set(TASKS)
     for name, spec in TASKS.items():
-        task = spec.task_class()()
+        task = TASK_CLASSES[name]()
         assert spec.command in ("train", "pretrain")
         assert task.state_class.from_json(task.state_class().to_json()) == task.state_class(), name
 

@@ -59,7 +59,7 @@ def test_videomae_recipe_agrees_through_the_command(checkpoint, capsys):
 
 
 def test_paper_recipe_agrees_linear_probe_with_decay_on_every_weight(checkpoint):
-    config = load_config(["--config", f"{RAVDESS}:recipe=paper"])
+    config = load_config(["--config", f"{RAVDESS}:recipe=multimae_der"])
     report = run_training_parity(load_checkpoint(checkpoint), config, steps=STEPS, batch=4, num_frames=4,
                                  img_size=32)
     assert report.model_cfg.freeze_backbone and report.model_cfg.head_norm == "fresh"
@@ -88,7 +88,7 @@ def test_sparing_biases_and_norms_from_weight_decay_on_the_torch_side_fails(chec
     original = torch_recipe.parameter_groups
     monkeypatch.setattr(torch_recipe, "parameter_groups",
                         lambda *args, **kwargs: original(*args, **{**kwargs, "decay_all": False}))
-    assert main(_command(checkpoint, "paper")) == 1
+    assert main(_command(checkpoint, "multimae_der")) == 1
     out = capsys.readouterr().out
     assert "MISMATCH step" in out and "MISMATCH group" not in out
 

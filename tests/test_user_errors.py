@@ -120,7 +120,7 @@ def trained_model(directory: Path, **metadata_changes) -> Path:
     cfg = VideoMAEConfig.from_variant("tiny", num_classes=4, num_frames=4, img_size=32)
     metadata = dict(class_names=[f"class{i}" for i in range(4)], source="training",
                     data=dict(dataset="ravdess", builder_config="whole_frame", num_frames=4, image_size=32,
-                              strategy="fslf", sfas_mode="mean", normalization="paper"))
+                              strategy="fslf", sfas_mode="mean", normalization="imagenet_mean_std0225"))
     for key, value in metadata_changes.items():
         metadata[key] = value
     return save_model(directory, build_model(cfg, "classifier"), cfg, kind="classifier", metadata=metadata)

@@ -3,7 +3,7 @@
 
 Two layouts of frames and windows:
 - ``aligned`` (default): T frames at segment centres, window t centred on the moment frame t shows.
-- ``paper`` (the original's timing, with ``frame_sampling='paper_timing'``): T frames at a fixed
+- ``spanning`` (the original's timing, with ``frame_sampling='notebook_timing'``): T frames at a fixed
   stride from the clip's first frame, and two sets of overlapping windows spanning the whole
   clip, independent of the frames: T windows (``spectrogram``, for the strategies that read T
   frames of each modality: CFAS, SFAS, audio only) and T / 2 windows (``spectrogram_half``, for
@@ -25,16 +25,16 @@ class ClipSpec:
     """How every clip of a build is turned into arrays (all fields come from the builder config).
 
     framing: 'face' (detector crop) or 'whole_frame'. features: 'logmel' or 'mfcc'.
-    frame_sampling: 'uniform' (segment centres) or 'paper_timing' (every ``frame_stride``-th
+    frame_sampling: 'uniform' (segment centres) or 'notebook_timing' (every ``frame_stride``-th
       frame from the clip's first, see ``video.frames_at_stride``).
     window_layout: 'aligned' (window t centred on frame t's time, ``window_seconds`` long) or
-      'paper' (the original's overlapping windows over the whole clip, see the module doc).
+      'spanning' (the original's overlapping windows over the whole clip, see the module doc).
     window_columns: 0 keeps every feature time step; > 0 keeps that many, picked nearest at even
-      spacing (required by the 'paper' layout, whose windows' lengths depend on the clip's).
+      spacing (required by the 'spanning' layout, whose windows' lengths depend on the clip's).
     sample_rate: the rate audio is decoded at (16 kHz; the original read 44.1 kHz).
     audio_channels: 'mono' (a mono mix) or 'interleaved' (the original's MFCC input: the track
       decoded to 2 channels of 16-bit samples, windows placed on the sample rows, each channel
-      pre-emphasised, then flattened to L, R, L, R, ... at the nominal rate; 'paper' layout and
+      pre-emphasised, then flattened to L, R, L, R, ... at the nominal rate; 'spanning' layout and
       MFCC features only; see media.audio).
     mfcc_stride: MFCC frame stride in seconds (0.01, or the original code's 0.0001).
     peak_normalize: divide the clip's waveform by its peak first (the original does).
@@ -67,18 +67,18 @@ class ClipSpec:
             raise ValueError(f"framing must be 'face' or 'whole_frame', got {self.framing!r}")
         if self.features not in ("logmel", "mfcc"):
             raise ValueError(f"features must be 'logmel' or 'mfcc', got {self.features!r}")
-        if self.frame_sampling not in ("uniform", "paper_timing"):
-            raise ValueError(f"frame_sampling must be 'uniform' or 'paper_timing', got {self.frame_sampling!r}")
-        if self.window_layout not in ("aligned", "paper"):
-            raise ValueError(f"window_layout must be 'aligned' or 'paper', got {self.window_layout!r}")
+        if self.frame_sampling not in ("uniform", "notebook_timing"):
+            raise ValueError(f"frame_sampling must be 'uniform' or 'notebook_timing', got {self.frame_sampling!r}")
+        if self.window_layout not in ("aligned", "spanning"):
+            raise ValueError(f"window_layout must be 'aligned' or 'spanning', got {self.window_layout!r}")
         if self.audio_channels not in ("mono", "interleaved"):
             raise ValueError(f"audio_channels must be 'mono' or 'interleaved', got {self.audio_channels!r}")
-        if self.audio_channels == "interleaved" and (self.window_layout, self.features) != ("paper", "mfcc"):
+        if self.audio_channels == "interleaved" and (self.window_layout, self.features) != ("spanning", "mfcc"):
             raise ValueError("audio_channels='interleaved' is the original's MFCC input; it needs "
-                             f"window_layout='paper' and features='mfcc', got {self.window_layout!r}, "
+                             f"window_layout='spanning' and features='mfcc', got {self.window_layout!r}, "
                              f"{self.features!r}")
-        if self.window_layout == "paper" and (self.window_columns <= 0 or self.num_frames % 2):
-            raise ValueError("window_layout='paper' needs window_columns > 0 (its windows' lengths vary "
+        if self.window_layout == "spanning" and (self.window_columns <= 0 or self.num_frames % 2):
+            raise ValueError("window_layout='spanning' needs window_columns > 0 (its windows' lengths vary "
                              f"by clip) and an even num_frames; got {self.window_columns}, {self.num_frames}")
 
     def feature_bins(self) -> int:
@@ -95,8 +95,8 @@ class ClipSpec:
         return self.num_frames, 13, audio.mfcc_steps(n, self.mfcc_stride, self.sample_rate)
 
     def spectrogram_half_shape(self) -> tuple[int, int, int] | None:
-        """(T / 2, F, W) of the ``spectrogram_half`` feature ('paper' layout), else None."""
-        if self.window_layout != "paper":
+        """(T / 2, F, W) of the ``spectrogram_half`` feature ('spanning' layout), else None."""
+        if self.window_layout != "spanning":
             return None
         return self.num_frames // 2, self.feature_bins(), self.window_columns
 
@@ -128,7 +128,7 @@ class ClipArrays:
     faces: np.ndarray        # uint8 [T, S, S, 3]
     spectrogram: np.ndarray  # float32 [T, F, W]
     face_found: bool
-    spectrogram_half: np.ndarray | None = None  # float32 [T / 2, F, W], 'paper' layout only
+    spectrogram_half: np.ndarray | None = None  # float32 [T / 2, F, W], 'spanning' layout only
 
     def stored_values(self) -> dict[str, np.ndarray]:
         """The example's media features by name: faces, spectrogram (, spectrogram_half)."""
@@ -154,8 +154,8 @@ def clip_example(job: ClipJob, result: ClipArrays) -> dict:
 
       faces        uint8   [T, S, S, 3]  JPEG-encoded frames (tfds.features.Video)
       spectrogram  float32 [T, F, W]     window t centred on frame t's time ('aligned' layout),
-                                         or the original's T windows over the whole clip ('paper')
-      spectrogram_half float32 [T/2, F, W]  'paper' layout only: its T / 2 windows (module doc)
+                                         or the original's T windows over the whole clip ('spanning')
+      spectrogram_half float32 [T/2, F, W]  'spanning' layout only: its T / 2 windows (module doc)
       label        ClassLabel            emotion names of the config's class set
       speaker      int32                 actor / speaker id (see protocols for the encodings)
       clip_id      string                the source file's stem, or the IEMOCAP utterance id
@@ -202,7 +202,7 @@ def clip_spectrogram(source: ClipSource, sampled: video.SampledFrames, spec: Cli
 
 def paper_spectrograms(source: ClipSource, sampled: video.SampledFrames, spec: ClipSpec
                        ) -> tuple[np.ndarray, np.ndarray]:
-    """float32 [T, F, W] and [T / 2, F, W] ('paper' layout): the clip's audio (its ``[start, end)``
+    """float32 [T, F, W] and [T / 2, F, W] ('spanning' layout): the clip's audio (its ``[start, end)``
     range, the whole track when unset), peak-normalised if asked, cut into T and T / 2 windows by
     ``audio.paper_window_spans`` (over sample rows: with 'interleaved' channels a row holds L and R)."""
     waveform = _load_waveform(source, spec)
@@ -218,7 +218,7 @@ def paper_spectrograms(source: ClipSource, sampled: video.SampledFrames, spec: C
 
 def sample_clip_frames(source: ClipSource, spec: ClipSpec) -> video.SampledFrames:
     """The T frames of the clip under ``spec.frame_sampling``."""
-    if spec.frame_sampling == "paper_timing":
+    if spec.frame_sampling == "notebook_timing":
         return video.frames_at_stride(source.video, spec.num_frames, spec.frame_stride, source.start, source.end,
                                       spec.max_side)
     return video.sample_frames(source.video, spec.num_frames, source.start, source.end, spec.max_side)
@@ -234,7 +234,7 @@ def process_clip(source: ClipSource, spec: ClipSpec, detector: faces.FaceDetecto
     else:
         framed = faces.face_crops(frames, detector or faces.make_detector(spec.detector), spec.image_size,
                                   spec.face_margin, spec.detect_every)
-    if spec.window_layout == "paper":
+    if spec.window_layout == "spanning":
         full, half = paper_spectrograms(source, sampled, spec)
         return ClipArrays(framed.images, full, framed.face_found, half)
     return ClipArrays(framed.images, clip_spectrogram(source, sampled, spec), framed.face_found)

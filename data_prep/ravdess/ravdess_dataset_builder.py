@@ -2,7 +2,7 @@
 where DIR holds ``Actor_01`` ... ``Actor_24``.
 
 Configs: the standard ones (``logmel`` default, ``whole_frame``, ``mfcc_paper``, ``whole_frame_mfcc``,
-``paper``, ``paper_10ms``, ``paper_mono``) plus ``logmel_7class``; ``paper*`` and ``*_7class`` use
+``paper``, ``notebook_mfcc_10ms``, ``notebook_mfcc_mono``) plus ``logmel_7class``; ``paper*`` and ``*_7class`` use
 the paper's 7 classes
 (calm merged into neutral, all 1,440 clips kept: see docs/data.md).
 """

@@ -44,6 +44,13 @@ class HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefau
     """Descriptions and epilogs as written, defaults shown after each option's help."""
 
 
+class ArgumentParser(argparse.ArgumentParser):
+    """A bad command line is one ``error:`` line naming the flag and where the help is, exit 2."""
+
+    def error(self, message: str):
+        self.exit(EXIT_USER_ERROR, f"error: {message} (see {self.prog} --help)\n")
+
+
 def _version() -> str:
     from importlib import metadata
     try:
@@ -56,7 +63,7 @@ def _version() -> str:
 def build_parser() -> argparse.ArgumentParser:
     from mmae_jax.cli.runtime import add_config_arguments
 
-    parser = argparse.ArgumentParser(prog="mmae-jax", description=__doc__ and __doc__.splitlines()[0], allow_abbrev=False,
+    parser = ArgumentParser(prog="mmae-jax", description=__doc__ and __doc__.splitlines()[0], allow_abbrev=False,
                                      formatter_class=HelpFormatter)
     parser.add_argument("--version", action="version", version=f"mmae-jax {_version()}")
     parser.add_argument("--verbose", action="store_true", help="show library log lines and warnings")

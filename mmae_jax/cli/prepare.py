@@ -33,8 +33,10 @@ def run(args: argparse.Namespace) -> int:
 
     from data_prep import registry
     from data_prep.clip_builder import ClipDatasetBuilder
+    from mmae_jax.config.names import renamed
     from mmae_jax.errors import ConfigError
 
+    args.config = renamed("data.builder_config", args.config)
     manual_dir, extra = args.manual_dir, {}
     if args.name == "videos" and manual_dir and manual_dir.lower().endswith(".csv"):
         manual_dir, extra = None, {"video_list": args.manual_dir}

@@ -20,6 +20,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from mmae_jax.config.names import canonical
 from mmae_jax.errors import ConfigError
 
 CONFIG_USAGE = "--config FILE_OR_NAME[:ARGS] [--config.KEY=VALUE ...]"
@@ -107,14 +108,13 @@ def start(args: argparse.Namespace) -> None:
 
 
 def named_config_dirs() -> list[Path]:
-    """Where named configs live: the installed ``mmae_jax.configs``, and in a checkout ``configs/``."""
-    dirs = []
+    """Where named configs live: in a checkout its ``configs/`` (first: the code beside it), and the
+    installed ``mmae_jax.configs``."""
+    checkout = Path(__file__).resolve().parents[2] / "configs"
+    dirs = [checkout] if checkout.is_dir() else []
     spec = importlib.util.find_spec("mmae_jax.configs") if _importable("mmae_jax.configs") else None
     if spec is not None and spec.submodule_search_locations:
-        dirs += [Path(p) for p in spec.submodule_search_locations]
-    checkout = Path(__file__).resolve().parents[2] / "configs"
-    if checkout.is_dir() and checkout not in dirs:
-        dirs.append(checkout)
+        dirs += [Path(p) for p in spec.submodule_search_locations if Path(p).resolve() != checkout]
     return dirs
 
 
@@ -171,7 +171,7 @@ def load_config(config_argv: list[str]):
         raise _config_argument_error(error, argv) from error
     if flag_values.config is None:
         raise ConfigError("no experiment config given", f"add {CONFIG_USAGE}")
-    return flag_values.config
+    return canonical(flag_values.config)
 
 
 def _config_argument_error(error: Exception, argv: list[str]) -> ConfigError:

@@ -21,7 +21,7 @@ def register(subparsers) -> None:
     parser.add_argument("--frames", type=int, default=0,
                         help="frames per sequence (T); default: all stored frames")
     parser.add_argument("--size", type=int, default=112, help="pixels per frame side in the picture")
-    parser.add_argument("--render", default="viridis", help="spectrogram colours: viridis, gray or paper (the original matplotlib picture)")
+    parser.add_argument("--render", default="viridis", help="spectrogram colours: viridis, gray or matshow (the original matplotlib picture)")
     parser.add_argument("--sfas-mode", default="mean", help="mean, clip or wrap")
     parser.add_argument("--seed", type=int, default=0, help="seed of the rfas order")
     parser.set_defaults(func=run)
@@ -33,8 +33,8 @@ def run(args: argparse.Namespace) -> int:
     matplotlib.use("Agg")
     from matplotlib import pyplot as plt
 
-    from mmae_jax.data.config import default_data_config
-    from mmae_jax.data.fusion import STRATEGIES
+    from mmae_jax.config.choices import STRATEGIES
+    from mmae_jax.config.defaults import default_data_config
     from mmae_jax.data.source import read_stored_example
     from mmae_jax.data.transform import prepare_clip
     from mmae_jax.errors import ConfigError, InputError
@@ -52,8 +52,8 @@ def run(args: argparse.Namespace) -> int:
     if cfg.num_frames > len(example["faces"]):
         raise ConfigError(f"--frames {args.frames}: the stored clips hold {len(example['faces'])} frames",
                           f"give at most {len(example['faces'])}")
-    if example["spectrogram_half"] is not None:   # a 'paper' build: read it with the original's timing
-        cfg.frame_sampling = "paper_timing"
+    if example["spectrogram_half"] is not None:   # a 'spanning' layout build: read it with the original's timing
+        cfg.frame_sampling = "notebook_timing"
     rows = {strategy: prepare_clip(example["faces"], example["spectrogram"], cfg, strategy=strategy,
                                    seed=args.seed, spectrogram_half=example["spectrogram_half"])
             for strategy in STRATEGIES}
@@ -81,10 +81,12 @@ def check_arguments(args: argparse.Namespace) -> None:
     """ConfigError for a value no picture can be drawn with (before any data is read)."""
     from pathlib import Path
 
-    from mmae_jax.data.fusion import SFAS_MODES
-    from mmae_jax.data.render import RENDER_MODES
+    from mmae_jax.config.choices import RENDER_MODES, SFAS_MODES
+    from mmae_jax.config.names import renamed
     from mmae_jax.errors import ConfigError
 
+    args.render = renamed("data.spectrogram_render", args.render)
+    args.config = renamed("data.builder_config", args.config)
     if args.render not in RENDER_MODES:
         raise ConfigError(f"--render {args.render} is not known", f"choose one of {', '.join(RENDER_MODES)}")
     if args.sfas_mode not in SFAS_MODES:

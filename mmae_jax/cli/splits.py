@@ -6,7 +6,7 @@ the one sweep and kfold summaries name.
 
 With ``--from-notebook-archive ARCHIVE`` the split is the original notebook's own: every fused
 clip of its archive (``RAVDESS_FSLF.zip`` or its unpacked folder: ``{train,val,test}/<Class>/*.mp4``)
-is matched to its clip in the ``paper`` build by its face frames, and the files say which
+is matched to its clip in the ``notebook_mfcc`` build by its face frames, and the files say which
 clips its train / val / test folders held (``archive_matches.csv``: which file is which clip).
 Train with them by ``--config.data.split_dir=OUT``.
 """
@@ -29,9 +29,13 @@ def register(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from mmae_jax.cli.runtime import load_config
+    from mmae_jax.config.validate import validate_spec
     from mmae_jax.data.split_files import write_split_files
+    from mmae_jax.train.validate import validate_paths
 
     config = load_config(args.config_argv)
+    validate_spec(config, command="splits")
+    validate_paths(config)
     if args.from_notebook_archive:
         from mmae_jax.data.notebook_archive import write_archive_split_files
 

@@ -27,8 +27,12 @@ def register(subparsers) -> None:
 
 
 def _folds(config, text: str | None) -> list[int]:
-    from data_prep.protocols import num_folds
-    count = num_folds(config.data.dataset)
+    """The folds ``--folds`` names (default: every fold of the dataset; none of a dataset the
+    validation of the config refuses)."""
+    from data_prep.protocols import NUM_FOLDS
+    count = NUM_FOLDS.get(config.data.dataset, 0)
+    if not count:
+        return []
     if not text:
         return list(range(count))
     folds = [int(f) for f in text.split(",") if f.strip().isdigit()]
@@ -81,27 +85,23 @@ def _finish(workdir: str, results_by_strategy: dict, splits_sha256: str = "") ->
 def run_kfold(args: argparse.Namespace) -> int:
     start(args)
     from mmae_jax.data.integrity import reading_errors
-    from mmae_jax.train.sweep import run_folds
-    from mmae_jax.train.tasks import require_task
+    from mmae_jax.train.sweep import fold_config, run_folds
     config = load_config(args.config_argv)
-    require_task(config, "classification", "kfold")
     folds = _folds(config, args.folds)
-    prepare_workdir(args, config)
+    prepare_workdir(args, config, [fold_config(config, fold) for fold in folds])
     with reading_errors(config.data):
-        results = run_folds(config, args.workdir, folds)
+        results = run_folds(config, args.workdir, folds, validate=False)
     return _finish(args.workdir, {config.data.strategy: results}, _split_files(args.workdir, config, folds))
 
 
 def run_sweep(args: argparse.Namespace) -> int:
     start(args)
-    from mmae_jax.data.fusion import STRATEGIES
+    from mmae_jax.config.choices import STRATEGIES
     from mmae_jax.data.integrity import reading_errors
     from mmae_jax.train.loop import train_and_evaluate
-    from mmae_jax.train.sweep import NOT_RUN, run_folds, was_stopped
-    from mmae_jax.train.tasks import require_task
+    from mmae_jax.train.sweep import NOT_RUN, fold_config, run_folds, was_stopped
 
     config = load_config(args.config_argv)
-    require_task(config, "classification", "sweep")
     if args.folds and not args.kfold:
         raise ConfigError(f"--folds {args.folds} is used only with --kfold",
                           "add --kfold, or set the fold of single runs with --config.data.fold")
@@ -110,16 +110,20 @@ def run_sweep(args: argparse.Namespace) -> int:
     if unknown:
         raise ConfigError(f"unknown strategies {unknown}", f"choose from {', '.join(STRATEGIES)}")
     folds = _folds(config, args.folds) if args.kfold else None
-    prepare_workdir(args, config)
+    strategy_configs = {strategy: config.copy_and_resolve_references() for strategy in strategies}
+    for strategy, strategy_config in strategy_configs.items():
+        strategy_config.data.strategy = strategy
+    prepare_workdir(args, config, [fold_config(c, fold) if args.kfold else c
+                                   for c in strategy_configs.values() for fold in (folds or [None])])
     results, stopped = {}, False
     with reading_errors(config.data):
-        for strategy in strategies:
-            strategy_config = config.copy_and_resolve_references()
-            strategy_config.data.strategy = strategy
+        for strategy, strategy_config in strategy_configs.items():
+            strategy_config.data.data_dir = config.data.data_dir      # made absolute by the validation
             workdir = Path(args.workdir) / strategy
             if args.kfold:
-                results[strategy] = run_folds(strategy_config, workdir, folds, stopped=stopped)
+                results[strategy] = run_folds(strategy_config, workdir, folds, stopped=stopped, validate=False)
             else:
-                results[strategy] = [{"status": NOT_RUN} if stopped else train_and_evaluate(strategy_config, workdir)]
+                results[strategy] = [{"status": NOT_RUN} if stopped else
+                                     train_and_evaluate(strategy_config, workdir, validate=False)]
             stopped = was_stopped(results[strategy])
     return _finish(args.workdir, results, _split_files(args.workdir, config, folds))

@@ -72,34 +72,36 @@ def add_workdir_arguments(parser: argparse.ArgumentParser) -> None:
                         help="start a new run: rename an existing WORKDIR to WORKDIR.old-<time> first")
 
 
-def prepare_workdir(args: argparse.Namespace, config) -> None:
-    """Validate ``config`` (nothing is touched for an invalid one), then, with ``--fresh``, move
-    the old workdir aside (process 0; only a folder that holds a run) and say where it went."""
+def prepare_workdir(args: argparse.Namespace, config, runs=()) -> None:
+    """Validate ``config``, the run spec of ``args.command``, and the specs of the ``runs`` it
+    derives (a sweep's strategies and folds) before anything is touched; then, with ``--fresh``,
+    move the old workdir aside (process 0; only a folder that holds a run) and say where it went."""
     import jax
 
+    from mmae_jax.config.validate import validate_spec
     from mmae_jax.train.validate import validate_experiment
     from mmae_jax.train.workdir import check_workdir_path, move_aside
     check_workdir_path(args.workdir)
-    validate_experiment(config)
+    validate_experiment(config, command=args.command)
+    for run in runs:
+        validate_spec(run, command=args.command)
     if args.fresh and jax.process_index() == 0:
         moved = move_aside(args.workdir)
         if moved is not None:
             print(f"moved the old run in {args.workdir} to {moved}")
 
 
-def _run(args: argparse.Namespace, task: str, report) -> int:
-    """Start-up, the run of a ``task`` config (ConfigError for another task), then
+def _run(args: argparse.Namespace, report) -> int:
+    """Start-up, the run of the command's task (ConfigError for a config of another task), then
     ``report(results)``; EXIT_PREEMPTED after SIGTERM, EXIT_INTERRUPTED after Ctrl-C."""
     from mmae_jax.data.integrity import reading_errors
     from mmae_jax.train.loop import train_and_evaluate
-    from mmae_jax.train.tasks import require_task
 
     start(args)
     config = load_config(args.config_argv)
-    require_task(config, task, args.command)
     prepare_workdir(args, config)
     with reading_errors(config.data):
-        results = train_and_evaluate(config, args.workdir)
+        results = train_and_evaluate(config, args.workdir, validate=False)
     if results.get("status") == "preempted":
         line, code = stopped_line(results.get("signal", "SIGTERM"), results["step"])
         print(line)
@@ -109,7 +111,7 @@ def _run(args: argparse.Namespace, task: str, report) -> int:
 
 
 def run_train(args: argparse.Namespace) -> int:
-    return _run(args, "classification", lambda results: print_results(results, args.workdir))
+    return _run(args, lambda results: print_results(results, args.workdir))
 
 
 def run_pretrain(args: argparse.Namespace) -> int:
@@ -119,7 +121,7 @@ def run_pretrain(args: argparse.Namespace) -> int:
         print(f"\nencoder for fine-tuning: init={results['final_model']}; pictures: "
               f"{args.workdir}/reconstruction_step*.png")
 
-    return _run(args, "pretraining", report)
+    return _run(args, report)
 
 
 def run_evaluate(args: argparse.Namespace) -> int:

@@ -2,18 +2,18 @@
 
 - ``frame_sampling="uniform"`` (default): T frames spread over the stored ones, window t
   centred on frame t (an 'aligned' build).
-- ``frame_sampling="paper_timing"`` (a build with ``window_layout="paper"``, builder configs
-  ``paper`` / ``paper_10ms``): the stored clip holds T frames at stride 3 from frame 0, T
+- ``frame_sampling="notebook_timing"`` (a build with ``window_layout="spanning"``, builder configs
+  ``notebook_mfcc`` / ``notebook_mfcc_10ms`` / ``notebook_mfcc_mono``): the stored clip holds T frames at stride 3 from frame 0, T
   windows (``spectrogram``) and T / 2 windows (``spectrogram_half``) spanning the whole clip.
   Strategies that read every frame of a modality (cfas, sfas, face_only, audio_only) take the
   T frames and the T windows; those that read every second frame (fslf, ffls, ofos, rfas)
   take the faces at even positions (frames at stride 6) and the T / 2 windows
-  (``windows_read``). A 'paper' build must be read this way and only it (``check_layout``).
+  (``windows_read``). A 'spanning' layout build must be read this way and only it (``config.validate.check_layout``).
 - ``rfas_order="per_clip"``: one rfas order per clip, drawn from its clip id, the same in
   every epoch (``clip_order_seed``), as the original notebook drew it once while
   preprocessing; ``per_step`` (default) draws it from each step's seed.
 
-The notebook's matshow picture of the windows (``spectrogram_render="paper"``) is drawn by
+The notebook's matshow picture of the windows (``spectrogram_render="matshow"``) is drawn by
 ``render.render_matshow``.
 """
 
@@ -22,42 +22,17 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-FRAME_SAMPLINGS = ("uniform", "paper_timing")
-RFAS_ORDERS = ("per_step", "per_clip")
-
-
-def check_options(cfg) -> None:
-    """ValueError for an unknown ``frame_sampling`` or ``rfas_order`` of a data config."""
-    for name, known, default in (("frame_sampling", FRAME_SAMPLINGS, "uniform"),
-                                 ("rfas_order", RFAS_ORDERS, "per_step")):
-        if cfg.get(name, default) not in known:
-            raise ValueError(f"unknown {name} {cfg.get(name)!r}; choose one of {known}")
-
-
-HALF_STRATEGIES = ("fslf", "ffls", "ofos", "rfas")  # they show spectrograms at the even positions only
-
-
-def check_layout(frame_sampling: str, has_half_windows: bool) -> None:
-    """ValueError unless the data config reads the build the way it was made: ``paper_timing``
-    exactly for a 'paper' layout build (the one that stores ``spectrogram_half``)."""
-    if frame_sampling == "paper_timing" and not has_half_windows:
-        raise ValueError("frame_sampling='paper_timing' needs a build made with window_layout='paper' "
-                         "(builder config paper or paper_10ms: it stores spectrogram_half); "
-                         "build it with `mmae-jax prepare <dataset> --config paper ...`")
-    if frame_sampling != "paper_timing" and has_half_windows:
-        raise ValueError("the stored clips follow the original's timing (a 'paper' build: frames from the "
-                         "clip start, windows over the whole clip); read them with "
-                         "frame_sampling='paper_timing' (recipe=paper sets it)")
+from mmae_jax.config.choices import HALF_STRATEGIES
 
 
 def windows_read(windows: tf.Tensor, half_windows: tf.Tensor | None, spec_positions: np.ndarray,
                  strategy: str, num_frames: int) -> tf.Tensor:
-    """The spectrogram windows at ``spec_positions`` under ``paper_timing``.
+    """The spectrogram windows at ``spec_positions`` under ``notebook_timing``.
 
     Args:
       windows: ``[T, F, W]`` the T windows (2 / (T + 1) of the clip each).
-      half_windows: ``[T / 2, F, W]`` the T / 2 windows (2 / (T / 2 + 1) each; ``check_layout``
-        has made sure a paper_timing read has them).
+      half_windows: ``[T / 2, F, W]`` the T / 2 windows (2 / (T / 2 + 1) each; ``config.validate.check_layout``
+        has made sure a notebook_timing read has them).
       spec_positions: positions among T (``fusion.source_frames``, or all T for the sources
         that prediction fuses on the device).
       strategy: a strategy of ``HALF_STRATEGIES`` shows, at even position p, window p / 2 of the
@@ -69,7 +44,7 @@ def windows_read(windows: tf.Tensor, half_windows: tf.Tensor | None, spec_positi
       ``[len(spec_positions), F, W]`` float32.
     """
     if int(windows.shape[0]) != num_frames:
-        raise ValueError(f"frame_sampling='paper_timing' reads the stored frames as they are: the build "
+        raise ValueError(f"frame_sampling='notebook_timing' reads the stored frames as they are: the build "
                          f"holds {int(windows.shape[0])} windows but num_frames={num_frames}")
     positions = np.asarray(spec_positions, np.int32)
     if strategy not in HALF_STRATEGIES:

@@ -37,17 +37,9 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-FRAME_STRATEGIES = ("fslf", "ffls", "ofos", "rfas", "face_only", "audio_only")
-STRATEGIES = FRAME_STRATEGIES + ("cfas", "sfas")
-# How sfas adds two images of pixel values 0..255: `mean` keeps the range ((f + s) / 2);
-# `clip` saturates f + s at 255; `wrap` reproduces the original's uint8 addition that wraps
-# past 255.
-SFAS_MODES = ("mean", "clip", "wrap")
-# How cfas halves the height of the stacked 2S x S picture: `mean` averages each pair of rows
-# (an area filter); `bicubic` is the original's PIL ``Image.resize`` (bicubic, its kernel
-# widened by the scale factor 2, weights cut and renormalised at the borders;
-# Preprocessing_CFAS.py), the same weights on every backend (``pil_bicubic_taps``).
-CFAS_RESIZES = ("mean", "bicubic")
+from mmae_jax.config.choices import CFAS_RESIZES, FRAME_STRATEGIES, SFAS_MODES
+from mmae_jax.config.validate import check_strategy
+
 BACKENDS = ("numpy", "tf", "jax")
 
 
@@ -101,21 +93,13 @@ def _ops(backend: str, x: Any) -> _Ops:
     raise ValueError(f"unknown backend {backend!r}; choose one of {BACKENDS}")
 
 
-def _check_strategy(strategy: str, num_frames: int) -> None:
-    if strategy not in STRATEGIES:
-        raise ValueError(f"unknown fusion strategy {strategy!r}; choose one of {STRATEGIES}")
-    if strategy in ("fslf", "ffls", "ofos", "rfas") and num_frames % 2:
-        raise ValueError(f"strategy {strategy!r} takes every second frame and needs an even "
-                         f"number of frames, got T={num_frames}")
-
-
 def frame_order(strategy: str, num_frames: int) -> np.ndarray:
     """Indices into the stack ``[faces; spectrograms]`` (face t at t, spectrogram t at T + t).
 
     Returns an int32 vector of length T for the frame-arranging strategies; for ``rfas`` it is
     the ``ofos`` order, which ``fuse`` permutes.
     """
-    _check_strategy(strategy, num_frames)
+    check_strategy(strategy, num_frames)
     if strategy not in FRAME_STRATEGIES:
         raise ValueError(f"strategy {strategy!r} combines pixels and has no frame order")
     t = num_frames
@@ -133,7 +117,7 @@ def frame_order(strategy: str, num_frames: int) -> np.ndarray:
 def source_frames(strategy: str, num_frames: int) -> tuple[np.ndarray, np.ndarray]:
     """(face indices, spectrogram indices) that ``strategy`` reads; the others can be skipped."""
     if strategy in ("cfas", "sfas"):
-        _check_strategy(strategy, num_frames)
+        check_strategy(strategy, num_frames)
         every = np.arange(num_frames, dtype=np.int32)
         return every, every
     order = np.sort(frame_order(strategy, num_frames))
@@ -162,7 +146,7 @@ def fuse(faces: Any, spectrograms: Any, strategy: str, *, rng: Any = None,
         raise ValueError(f"faces and spectrograms must both be [T, S, S, 3], got "
                          f"{tuple(faces.shape)} and {tuple(spectrograms.shape)}")
     num_frames = int(faces.shape[0])
-    _check_strategy(strategy, num_frames)
+    check_strategy(strategy, num_frames)
     ops = _ops(backend, faces)
     if strategy == "cfas" and cfas_resize == "bicubic":
         return _resample_rows(ops, ops.concatenate([faces, spectrograms], axis=1), int(faces.shape[1]))

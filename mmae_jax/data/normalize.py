@@ -11,10 +11,10 @@ from typing import Any
 
 import numpy as np
 
-# The original MultiMAE-DER code uses ImageNet's mean with one std for every channel; the
+# By name of config.choices.NORMALIZATIONS. The original MultiMAE-DER code uses ImageNet's mean with one std for every channel; the
 # VideoMAE checkpoints were trained with ImageNet's mean and std.
 NORMALIZATIONS = {
-    "paper": ((0.485, 0.456, 0.406), (0.225, 0.225, 0.225)),
+    "imagenet_mean_std0225": ((0.485, 0.456, 0.406), (0.225, 0.225, 0.225)),
     "videomae": ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),
 }
 

@@ -5,7 +5,7 @@ and reads ``RAVDESS_FSLF/{train,val,test}/<Class>/<name>.mp4``: one fused FSLF c
 renamed (``test293.mp4``), 16 frames of which the last 8 are the face frames 0, 6, ..., 42
 of the source clip (``fusion.frame_order``). Their clip ids are not in the archive, so each
 file is matched to a stored clip by content: its face frames against the stored build's
-faces at the same frames (a ``paper`` build: stored positions 0, 2, ..., 14), both reduced
+faces at the same frames (a ``notebook_mfcc`` build: stored positions 0, 2, ..., 14), both reduced
 to small grey thumbnails, so re-encoding (mp4v, JPEG, another resize) moves them little.
 
 A file is matched when its nearest stored clip is clearly nearer than the next one
@@ -174,7 +174,7 @@ def match_archive(root: Path, builder, stored_split: str = "data", strategy: str
     if problems:
         raise InputError(f"{len(problems)} of the {len(files)} archive files do not match one stored clip each: "
                          + "; ".join(problems[:20]) + (" ..." if len(problems) > 20 else ""),
-                         "check that the archive and the build are of the same dataset (a `paper` build)")
+                         "check that the archive and the build are of the same dataset (a `notebook_mfcc` build)")
     splits_of: dict[str, list[str]] = {}
     for file in files:
         name = str(Path(file.path).relative_to(root))
@@ -206,9 +206,9 @@ def write_archive_split_files(data_cfg, archive: str | Path, out_dir: str | Path
     from mmae_jax.data.source import load_builder
     from mmae_jax.data.split_files import COLUMNS, membership_tables, splits_sha256, stored_examples, with_sums
 
-    if data_cfg.get("frame_sampling", "uniform") != "paper_timing":
+    if data_cfg.get("frame_sampling", "uniform") != "notebook_timing":
         raise InputError("the notebook's archive shows frames 0, 6, ..., 42 of each clip; matching needs a build "
-                         "that stores those frames", "use a paper build (recipe=paper, data.builder_config=paper)")
+                         "that stores those frames", "use a notebook_mfcc build (recipe=multimae_der, data.builder_config=notebook_mfcc)")
     builder = load_builder(data_cfg)
     with tempfile.TemporaryDirectory() as workdir:
         root = unpacked(archive, Path(workdir))

@@ -5,7 +5,7 @@
 is min-max normalised on its own, drawn with the lowest frequency at the bottom row (as
 matplotlib shows a spectrogram), resized bilinearly to S x S and coloured with viridis (the
 paper's matplotlib default: 256 colours, each level rounded first) or replicated to three
-grey channels. ``paper`` draws the original notebook's matplotlib picture instead:
+grey channels. ``matshow`` draws the original notebook's matplotlib picture instead:
 ``matshow(mfcc.T, interpolation="nearest", aspect="auto", origin="lower")`` on a 4x4-inch
 figure with the axes off, shrunk to S x S (plot box with white margins, nearest-neighbour
 cells: ``render_matshow``).
@@ -18,9 +18,8 @@ import functools
 import numpy as np
 import tensorflow as tf
 
+from mmae_jax.config.choices import RENDER_MODES
 from mmae_jax.data.fusion import to_uint8
-
-RENDER_MODES = ("viridis", "gray", "paper")  # paper: the notebook's matshow picture (render_matshow)
 
 # matplotlib's default subplot box (figure.subplot.left/right/bottom/top), as fractions of the
 # figure: the plot of a 400 x 400 px figure covers columns 50..360 and rows 48..356.
@@ -85,7 +84,7 @@ def render_spectrograms(windows: tf.Tensor, image_size: int, mode: str = "viridi
     """
     if mode not in RENDER_MODES:
         raise ValueError(f"unknown spectrogram_render {mode!r}; choose one of {RENDER_MODES}")
-    if mode == "paper":
+    if mode == "matshow":
         table = colormap_table("viridis") * np.float32(255.0)
         return render_matshow(windows, image_size, to_uint8(table) if dtype == tf.uint8 else table)
     scaled = normalize_windows(tf.cast(windows, tf.float32))

@@ -20,6 +20,7 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 
 from data_prep.registry import built_versions
+from mmae_jax.config.names import notice, old_names
 from mmae_jax.data.splits import SPLITS, SplitFn, check_class_set, protocol_split_fn, split_membership
 from mmae_jax.errors import InputError
 
@@ -119,6 +120,11 @@ def stored_builder_dir(data_dir: str, dataset: str, builder_config: str = "") ->
     root = Path(data_dir or tfds.core.constants.DATA_DIR) / dataset
     if builder_config:
         candidates = built_versions(root / builder_config)
+        for old in old_names("data.builder_config", builder_config) if not candidates else ():
+            if built_versions(root / old):      # a build made before the rename
+                notice(f"the build {root / old} is read as data.builder_config={builder_config!r} "
+                       f"(its old name {old!r})")
+                candidates = built_versions(root / old)
     else:
         candidates = built_versions(root)
         if not candidates and root.is_dir():
@@ -207,7 +213,7 @@ def read_stored_example(data_cfg: ml_collections.ConfigDict, clip: int | str) ->
     """One decoded stored example, by global index or clip id (no split assignment needed).
 
     Returns NumPy values: ``faces`` uint8 [T, S, S, 3], ``spectrogram`` float32 [T, F, W],
-    ``spectrogram_half`` float32 [T / 2, F, W] (a 'paper' layout build) or None,
+    ``spectrogram_half`` float32 [T / 2, F, W] (a 'spanning' layout build) or None,
     ``label`` int, ``label_name``, ``speaker`` int, ``clip_id`` str, ``index`` int.
     """
     key = (data_cfg.data_dir, data_cfg.dataset, data_cfg.builder_config, data_cfg.stored_split)

@@ -22,6 +22,7 @@ import ml_collections
 import numpy as np
 import tensorflow as tf
 
+from mmae_jax.config.validate import check_layout
 from mmae_jax.data import augment, clip_layout
 from mmae_jax.data.fusion import FRAME_STRATEGIES, fuse, fuse_read_frames, source_frames, to_uint8
 from mmae_jax.data.render import render_spectrograms
@@ -58,8 +59,8 @@ def source_images(read_faces: FrameReader, windows: tf.Tensor, cfg: ml_collectio
       positions: (face positions, spectrogram positions) among the T subsampled frames;
         default: the frames ``cfg.strategy`` reads (``fusion.source_frames``).
       dtype: uint8 (rounded) or float32 (exact) pixel values 0..255.
-      half_windows: ``[T0 / 2, F, W]`` the stored ``spectrogram_half`` of a 'paper' layout
-        build; with ``cfg.frame_sampling == "paper_timing"`` the stored frames are read as they
+      half_windows: ``[T0 / 2, F, W]`` the stored ``spectrogram_half`` of a 'spanning' layout
+        build; with ``cfg.frame_sampling == "notebook_timing"`` the stored frames are read as they
         are and the windows per strategy come from ``clip_layout.windows_read``.
 
     Returns:
@@ -82,10 +83,9 @@ def source_images(read_faces: FrameReader, windows: tf.Tensor, cfg: ml_collectio
             if flip:
                 faces = augment.random_flip(faces, flip_seed)
         faces = to_uint8(faces, "tf") if dtype == tf.uint8 and faces.dtype != tf.uint8 else tf.cast(faces, dtype)
-    clip_layout.check_options(cfg)
-    clip_layout.check_layout(cfg.get("frame_sampling", "uniform"), half_windows is not None)
-    paper_timing = cfg.get("frame_sampling", "uniform") == "paper_timing"
-    if paper_timing:
+    check_layout(cfg.get("frame_sampling", "uniform"), half_windows is not None)
+    notebook_timing = cfg.get("frame_sampling", "uniform") == "notebook_timing"
+    if notebook_timing:
         windows = clip_layout.windows_read(windows, half_windows, spec_positions, cfg.strategy, cfg.num_frames)
         spec_positions = np.arange(int(windows.shape[0]))
     else:
@@ -93,7 +93,7 @@ def source_images(read_faces: FrameReader, windows: tf.Tensor, cfg: ml_collectio
     if train and (aug.spec_time_mask > 0 or aug.spec_freq_mask > 0):
         windows = augment.mask_spectrograms(windows, mask_seed, aug.spec_time_mask,
                                             aug.spec_freq_mask)
-    spectrograms = render_spectrograms(windows if paper_timing else tf.gather(windows, spec_positions),
+    spectrograms = render_spectrograms(windows if notebook_timing else tf.gather(windows, spec_positions),
                                        cfg.image_size, cfg.spectrogram_render, dtype)
     return faces, spectrograms
 
@@ -140,7 +140,7 @@ def prepare_clip(faces: np.ndarray, spectrogram: np.ndarray, cfg: ml_collections
     """Evaluation-mode ``clip_to_video`` on NumPy arrays; returns ``[T, S, S, 3]`` uint8.
 
     ``faces``: stored ``[T0, H, W, 3]`` uint8; ``spectrogram``: ``[T0, F, W]``;
-    ``spectrogram_half``: ``[T0 / 2, F, W]`` of a 'paper' layout build; ``strategy`` overrides
+    ``spectrogram_half``: ``[T0 / 2, F, W]`` of a 'spanning' layout build; ``strategy`` overrides
     ``cfg.strategy``; ``seed`` draws the rfas order.
     """
     half = None if spectrogram_half is None else tf.convert_to_tensor(spectrogram_half, tf.float32)

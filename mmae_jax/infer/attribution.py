@@ -67,7 +67,7 @@ class FusionSpec:
 
     strategy: str
     sfas_mode: str = "mean"
-    normalization: str = "paper"
+    normalization: str = "imagenet_mean_std0225"
     cfas_resize: str = "mean"
 
     def fused_video(self, faces: jax.Array, spectrograms: jax.Array, key: jax.Array | None) -> jax.Array:

@@ -23,6 +23,7 @@ from flax import nnx
 
 from data_prep.media.clip import ClipArrays
 from data_prep.media.errors import BadInputError
+from mmae_jax.config.names import canonical_data
 from mmae_jax.data.transform import prepare_sources
 from mmae_jax.infer.attribution import Attribution, FusionSpec, attribution_from_pass, relevance_pass
 from mmae_jax.infer.media import ClipReader, clip_spec_for
@@ -65,7 +66,7 @@ class FileError:
 def modality_images(faces: np.ndarray, spectrogram: np.ndarray, data_cfg: ml_collections.ConfigDict,
                     spectrogram_half: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Face images and rendered spectrograms ``[T, S, S, 3]`` (float pixel values 0..255) of one
-    stored clip (``faces`` uint8 [T0, S0, S0, 3], ``spectrogram`` [T0, F, W], and a 'paper'
+    stored clip (``faces`` uint8 [T0, S0, S0, 3], ``spectrogram`` [T0, F, W], and a 'spanning' layout
     build's ``spectrogram_half`` [T0 / 2, F, W]): the evaluation-mode input transform of
     training (frame subsampling, resizing, rendering), before fusion and rounding."""
     return prepare_sources(faces, spectrogram, data_cfg, spectrogram_half)
@@ -92,7 +93,7 @@ class Predictor:
         model_io.check_training_metadata(self.directory, cfg, metadata)
         model.eval()
         self.class_names: list[str] = list(metadata["class_names"])
-        self.data_cfg = ml_collections.ConfigDict(metadata["data"])
+        self.data_cfg = canonical_data(ml_collections.ConfigDict(metadata["data"]))
         self.fusion = FusionSpec(self.data_cfg.strategy, self.data_cfg.sfas_mode, self.data_cfg.normalization,
                                  self.data_cfg.get("cfas_resize", "mean"))
         self.reader = ClipReader(clip_spec_for(self.data_cfg, builder_config))

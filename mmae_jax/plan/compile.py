@@ -41,7 +41,7 @@ def default_task(config: ml_collections.ConfigDict) -> str:
 def step_config(config: ml_collections.ConfigDict, task: str, chips: int, slices: int, per_chip_batch: int,
                 remat_policy: str | None = None) -> ml_collections.ConfigDict:
     """A copy of ``config`` with the global batch of ``per_chip_batch`` clips per chip (the train
-    batch, or for ``eval`` the evaluation batch), ``slices`` mesh slices and the remat policy."""
+    and the evaluation batch), ``slices`` mesh slices and the remat policy."""
     if TASKS[task] != config.task:
         raise ConfigError(f"--task {task} compiles a {TASKS[task]} config, but this config has task={config.task}",
                           f"use --task {default_task(config)}, or a {TASKS[task]} config")
@@ -49,10 +49,8 @@ def step_config(config: ml_collections.ConfigDict, task: str, chips: int, slices
         raise ConfigError(f"--per-chip-batch {per_chip_batch} is not a positive number", "give 1 or more, or auto")
     config = config.copy_and_resolve_references()
     with config.unlocked():
-        if task == "eval":
-            config.eval.batch_size = per_chip_batch * chips
-        else:
-            config.batch_size = per_chip_batch * chips
+        # The batch of both steps: a run on the target evaluates at the batch it trains at.
+        config.batch_size = config.eval.batch_size = per_chip_batch * chips
         config.mesh.slices = slices
         if remat_policy is not None:
             config.model.remat_policy = remat_policy
@@ -78,8 +76,12 @@ def compile_step(config: ml_collections.ConfigDict, devices: list, task: str) ->
     """
     import jax
 
+    from mmae_jax.config.validate import validate_devices, validate_spec
     from mmae_jax.train.assembly import assemble
 
+    # The run spec as `train` validates it, with the target's device count.
+    validate_spec(config, command="plan")
+    validate_devices(config, len(devices))
     started = time.perf_counter()
     assembly = assemble(config, devices, num_classes=num_classes(config), steps_per_epoch=STEPS_PER_EPOCH)
     if task == "eval":

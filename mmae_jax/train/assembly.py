@@ -27,7 +27,12 @@ from mmae_jax.train.optimizer import make_optimizer
 from mmae_jax.train.state import (ModelParts, abstract_model_parts, model_config, string_keys,
                                   train_state_shardings)
 from mmae_jax.train.steps import make_eval_step, make_train_step
-from mmae_jax.train.tasks import TaskSpec, task_spec
+from mmae_jax.train.classification import ClassificationTask
+from mmae_jax.train.pretraining import PretrainingTask
+from mmae_jax.train.tasks import Task, TaskSpec, task_spec
+
+# config.task -> the class that implements it (mmae_jax/train/tasks.py says what a task is).
+TASK_CLASSES: dict[str, type[Task]] = {"classification": ClassificationTask, "pretraining": PretrainingTask}
 
 
 @dataclasses.dataclass
@@ -99,7 +104,7 @@ def assemble(config: ml_collections.ConfigDict, devices: Sequence | None = None,
     ``model_cfg`` replaces the config's model (a converted checkpoint's), ``model_space_inputs``
     feeds the batches' ``video`` to the model as it is (already normalised floats)."""
     spec = task_spec(config)
-    task = task if task is not None else spec.task_class()()
+    task = task if task is not None else TASK_CLASSES[config.task]()
     devices = list(jax.devices() if devices is None else devices)
     mesh = create_mesh(config.mesh.data, config.mesh.fsdp, config.mesh.get("slices", 1), devices)
     check_batch_fits_mesh(config.batch_size, mesh, "batch_size")

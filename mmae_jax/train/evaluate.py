@@ -20,6 +20,7 @@ import jax
 import ml_collections
 import orbax.checkpoint as ocp
 
+from mmae_jax.config.names import canonical
 from mmae_jax.data.integrity import reading_errors
 from mmae_jax.data.source import open_dataset, stored_builder_dir
 from mmae_jax.errors import ConfigError, InputError, UserError
@@ -57,7 +58,7 @@ def saved_config(workdir: Path, overrides: Sequence[str] = ()) -> ml_collections
     except (flags.Error, AttributeError, KeyError, ValueError, TypeError) as error:
         raise ConfigError(f"bad override in {' '.join(overrides)}: {str(error).strip(chr(34))}",
                           "use --config.KEY=VALUE with a KEY of the workdir's config.json") from error
-    return flag_values.config
+    return canonical(flag_values.config)
 
 
 def restore_parameters(workdir: Path, which: str, abstract: dict, shardings: dict) -> tuple[dict, int]:
@@ -114,7 +115,7 @@ def evaluate_workdir(workdir: str | Path, split: str = "test", *, model: str = "
     if config.get("task", "classification") != "classification":
         raise InputError(f"{workdir} holds a {config.task} run, not a classifier",
                          f"fine-tune from it (init={workdir}) and evaluate that run")
-    validate_experiment(config)
+    validate_experiment(config, command="evaluate")
     with reading_errors(config.data):
         dataset = open_dataset(config.data)
     class_names = dataset.class_names

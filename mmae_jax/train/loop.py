@@ -24,18 +24,19 @@ from flax import nnx
 from jax.experimental import multihost_utils
 from tqdm import tqdm
 
+from mmae_jax.config.validate import check_command
 from mmae_jax.model import io as model_io
 from mmae_jax.train import checkpointing
 from mmae_jax.train import workdir as workdir_guard
 from mmae_jax.train.devices import accelerator_warning, runtime_summary
 from mmae_jax.train.logs import MetricWriter, drop_rows_after
-from mmae_jax.train.assembly import assemble
+from mmae_jax.train.assembly import TASK_CLASSES, assemble
 from mmae_jax.train.mesh import replicated
 from mmae_jax.train.optimizer import learning_rate_used
 from mmae_jax.train.provenance import provenance
 from mmae_jax.train.state import create_train_state, init_model_parts
 from mmae_jax.train.step_metrics import MetricWindow, NonFiniteError  # noqa: F401  (raised by run)
-from mmae_jax.train.tasks import Params, RunContext, Task, TaskState, require_task, task_spec
+from mmae_jax.train.tasks import Params, RunContext, Task, TaskState, task_spec
 from mmae_jax.train.validate import init_path, validate_experiment
 
 log = logging.getLogger(__name__)
@@ -44,15 +45,15 @@ log = logging.getLogger(__name__)
 class Trainer:
     """Everything one run needs: mesh, data, model parts, optimiser, jitted step, checkpoints.
 
-    ``task``: an instance of ``config.task``'s implementation (default: a new one).
+    ``config``: a run spec that ``validate_experiment`` has passed (``train_and_evaluate`` and the
+    commands validate it); ``task``: an instance of ``config.task``'s implementation (default: a new one).
     """
 
     def __init__(self, config: ml_collections.ConfigDict, workdir: str | Path, task: Task | None = None):
-        validate_experiment(config)
         self.config = config
         self.spec = task_spec(config)
-        self.task = task if task is not None else self.spec.task_class()()
-        if not isinstance(self.task, self.spec.task_class()):
+        self.task = task if task is not None else TASK_CLASSES[config.task]()
+        if not isinstance(self.task, TASK_CLASSES[config.task]):
             raise ValueError(f"{type(self.task).__name__} does not run config.task={config.task!r}")
         self.workdir = Path(workdir).absolute()
         self.is_main = jax.process_index() == 0
@@ -191,20 +192,23 @@ class Trainer:
 
 
 
-def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -> dict:
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path, *, validate: bool = True) -> dict:
     """Run the task ``config.task`` names (classification: fine-tune or linear-probe a
     classifier; pretraining: MAE pre-training), resuming from ``workdir`` when it holds
     checkpoints, holding the workdir's lock (one run at a time).
 
+    ``validate``: check the run spec first (``validate_experiment``, before the lock creates the
+    workdir); False when the caller has (a command validates at its entry).
     Returns the results, or ``{"status": "preempted", "step": ..., "signal": "SIGTERM" | "SIGINT"}``
     after a SIGTERM or Ctrl-C.
     """
-    validate_experiment(config)        # before the lock creates the workdir
+    if validate:
+        validate_experiment(config)
     with workdir_guard.WorkdirLock(workdir, main=jax.process_index() == 0):
         return Trainer(config, workdir).run()
 
 
 def pretrain(config: ml_collections.ConfigDict, workdir: str | Path) -> dict:
     """``train_and_evaluate`` of a pre-training config (ConfigError for another task)."""
-    require_task(config, "pretraining", "pretrain")
+    check_command(config, "pretrain")
     return train_and_evaluate(config, workdir)

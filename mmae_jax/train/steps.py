@@ -20,6 +20,7 @@ import jax.numpy as jnp
 import optax
 from flax import nnx
 
+from mmae_jax.config.validate import check_views
 from mmae_jax.data.normalize import to_model_input
 from mmae_jax.train.mixup import mix_batch, smooth_labels
 
@@ -97,15 +98,14 @@ def make_eval_step(graphdef, rest, views: tuple[str, ...] = ("identity",), *, no
     ``video``: uint8 pixels ``[B, T, S, S, 3]`` (see ``model_video``). Views: ``identity`` and
     ``hflip`` (every fused frame mirrored left-right).
     """
-    transforms = {"identity": lambda v: v, "hflip": lambda v: v[:, :, :, ::-1]}
-    unknown = sorted(set(views) - set(transforms))
-    if unknown:
-        raise ValueError(f"unknown evaluation views {unknown}; choose from {sorted(transforms)}")
+    check_views(views)
+    transforms = {"identity": lambda v: v, "hflip": lambda v: v[:, :, :, ::-1]}   # by choices.EVAL_VIEWS
+    chosen = [transforms[view] for view in views]
 
     def eval_step(state, video):
         video = model_video(video, normalization)
         model = merge_model(graphdef, state, rest)
-        probs = [jax.nn.softmax(model(transforms[v](video)), -1) for v in views]
+        probs = [jax.nn.softmax(model(view(video)), -1) for view in chosen]
         return sum(probs) / len(probs)
 
     return eval_step

@@ -39,25 +39,31 @@ HICMAE_PROTOCOL_RESULTS = {
 PREEMPTED, NOT_RUN = "preempted", "not_run"
 
 
+def fold_config(config: ml_collections.ConfigDict, fold: int) -> ml_collections.ConfigDict:
+    """The run spec of ``fold``: of the config's fold protocol (kfold, hicmae), or of ``kfold``
+    when the config's protocol has no folds."""
+    fold_config = config.copy_and_resolve_references()
+    if fold_config.data.protocol not in FOLD_PROTOCOLS:
+        fold_config.data.protocol = "kfold"
+    fold_config.data.fold = fold
+    return fold_config
+
+
 def run_folds(config: ml_collections.ConfigDict, workdir: str | Path, folds: Sequence[int], *,
-              stopped: bool = False) -> list[dict]:
-    """Train and evaluate every fold into ``workdir/fold_<k>``: of the config's fold protocol
-    (kfold, hicmae), or of ``kfold`` when the config's protocol has no folds.
+              stopped: bool = False, validate: bool = True) -> list[dict]:
+    """Train and evaluate every fold (``fold_config``) into ``workdir/fold_<k>``.
 
     One entry per fold: its results, or ``{"status": "preempted" | "not_run", "fold": k}``.
     After a SIGTERM (or with ``stopped``) no further fold is started; running the same
-    folds again resumes the stopped one and reuses the finished ones.
+    folds again resumes the stopped one and reuses the finished ones. ``validate``: check each
+    fold's run spec before its run (False when the command has checked them all at its entry).
     """
     results = []
     for fold in folds:
         if stopped:
             results.append({"status": NOT_RUN, "fold": fold})
             continue
-        fold_config = config.copy_and_resolve_references()
-        if fold_config.data.protocol not in FOLD_PROTOCOLS:
-            fold_config.data.protocol = "kfold"
-        fold_config.data.fold = fold
-        result = train_and_evaluate(fold_config, Path(workdir) / f"fold_{fold}")
+        result = train_and_evaluate(fold_config(config, fold), Path(workdir) / f"fold_{fold}", validate=validate)
         stopped = result.get("status") == PREEMPTED
         results.append(dict(result, fold=fold) if stopped else result)
     return results
@@ -87,7 +93,7 @@ def paper_result(dataset: str, protocol: str, strategy: str) -> dict | None:
 def summarize(results_by_strategy: dict[str, list[dict]]) -> list[dict]:
     """One row per strategy: runs, WAR and UAR (mean, std) on test at the last epoch and at
     the best-validation epoch (absent when the protocol has no validation split), and the
-    paper's numbers (``paper``) when the runs' dataset and protocol are the paper's.
+    paper's published numbers (``published``) when the runs' dataset and protocol are the paper's.
 
     ``unfinished`` lists the runs without results (``"fold 3"``, or ``"run"`` outside k-fold);
     ``expected`` counts all runs asked for; ``folds`` names the data of the finished runs
@@ -111,7 +117,7 @@ def summarize(results_by_strategy: dict[str, list[dict]]) -> list[dict]:
             row.update(dataset=dataset, protocol=protocol)
             reference = paper_result(dataset, protocol, strategy)
             if reference:
-                row["paper"] = reference
+                row["published"] = reference
         rows.append(row)
     return rows
 
@@ -133,12 +139,12 @@ def markdown_table(rows: list[dict], splits_sha256: str = "") -> str:
         return "-" if stat is None else f"{stat['mean']:.2f} ± {stat['std']:.2f}"
 
     def published(row: dict) -> str:
-        paper = row.get("paper")
+        paper = row.get("published")
         if not paper:
             return "-"
         return " / ".join("-" if value is None else f"{value:.2f}" for value in (paper["uar"], paper["war"]))
 
-    with_paper = any("paper" in row for row in rows)
+    with_paper = any("published" in row for row in rows)
     lines = ["| strategy | data | runs | UAR % (last epoch) | WAR % (last epoch) | UAR % (best val) "
              "| WAR % (best val) |"
              + (" paper UAR / WAR % |" if with_paper else ""),

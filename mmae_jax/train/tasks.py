@@ -2,8 +2,8 @@
 
 ``config.task`` names the task; ``TASKS`` says, for each, the kind of model it trains and
 exports (a key of ``MODEL_KINDS``, mmae_jax/model/kinds.py, which gives the model class) and
-the command that runs it. A task's implementation is imported when a run starts: it reads
-data with TensorFlow, which building or loading a model does not need.
+the command that runs it (both from mmae_jax/config/choices.py, which the run spec is
+validated against). The implementations are ``TASK_CLASSES`` of mmae_jax/train/assembly.py.
 
 The loop (mmae_jax/train/loop.py) owns the train state. A task sees
 - a ``RunContext``: what it may read (config, workdir, dataset, model config, evaluation
@@ -12,14 +12,13 @@ The loop (mmae_jax/train/loop.py) owns the train state. A task sees
 - its own ``TaskState``: a dataclass of JSON values that the loop checkpoints with the train
   state and hands back on resumption.
 
-To add a task: a class with the methods of ``Task``, its ``TaskState`` subclass, and an entry
-in ``TASKS``.
+To add a task: a class with the methods of ``Task``, its ``TaskState`` subclass, its names in
+``config.choices`` (``TASK_MODEL_KINDS``, ``TASK_COMMANDS``) and its class in ``assembly.TASK_CLASSES``.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import importlib
 import json
 import math
 from pathlib import Path
@@ -28,7 +27,8 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator, Protocol, TypeVar
 import ml_collections
 from flax import nnx
 
-from mmae_jax.errors import ConfigError
+from mmae_jax.config.choices import TASK_COMMANDS, TASK_MODEL_KINDS
+from mmae_jax.config.validate import check_command
 from mmae_jax.model.config import VideoMAEConfig
 from mmae_jax.model.kinds import model_class
 
@@ -45,38 +45,20 @@ class TaskSpec:
 
     kind: str                          # the model it trains and exports (mmae_jax/model/kinds.py)
     command: str                       # the ``mmae-jax`` command that runs it
-    implementation: str                # "module:Class" of the Task
 
     @property
     def model_class(self) -> type[nnx.Module]:
         """The class of the model it trains."""
         return model_class(self.kind)
 
-    def task_class(self) -> type["Task"]:
-        module, _, name = self.implementation.partition(":")
-        return getattr(importlib.import_module(module), name)
 
-
-TASKS: dict[str, TaskSpec] = {
-    "classification": TaskSpec("classifier", "train", "mmae_jax.train.classification:ClassificationTask"),
-    "pretraining": TaskSpec("pretrainer", "pretrain", "mmae_jax.train.pretraining:PretrainingTask"),
-}
+TASKS: dict[str, TaskSpec] = {name: TaskSpec(TASK_MODEL_KINDS[name], command) for name, command in TASK_COMMANDS.items()}
 
 
 def task_spec(config: ml_collections.ConfigDict) -> TaskSpec:
     """The entry of ``config.task``; ConfigError for a name not in ``TASKS``."""
-    name = config.get("task")
-    if name not in TASKS:
-        raise ConfigError(f"task={name!r} is not known", f"set --config.task to one of {', '.join(TASKS)}")
-    return TASKS[name]
-
-
-def require_task(config: ml_collections.ConfigDict, task: str, command: str) -> None:
-    """ConfigError when ``command`` (which runs ``task``) is given a config of another task."""
-    spec = task_spec(config)
-    if config.task != task:
-        raise ConfigError(f"`mmae-jax {command}` runs the {task} task but the config's task is {config.task}",
-                          f"run this config with `mmae-jax {spec.command}`")
+    check_command(config)
+    return TASKS[config.task]
 
 
 @dataclasses.dataclass

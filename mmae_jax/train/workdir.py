@@ -33,6 +33,7 @@ import ml_collections
 import numpy as np
 from jax.experimental import multihost_utils
 
+from mmae_jax.config.names import canonical
 from mmae_jax.errors import UserError, WorkdirError
 
 T = TypeVar("T")
@@ -217,7 +218,7 @@ def check_saved_config(workdir: str | Path, config: ml_collections.ConfigDict) -
         raise WorkdirError(f"{workdir} holds checkpoints or results but no {CONFIG_FILE}, so the experiment "
                            f"it holds is unknown", "restore its config.json, or rerun with --fresh to move it aside")
     try:
-        saved = json.loads(path.read_text())
+        saved = canonical(json.loads(path.read_text()))
     except ValueError as error:
         raise WorkdirError(f"{path} is damaged ({error}) and the workdir holds a run",
                            "rerun with --fresh to start a new run, or choose another --workdir") from error
