@@ -109,6 +109,17 @@ def _check_strategy(strategy: str, num_frames: int) -> None:
                          f"number of frames, got T={num_frames}")
 
 
+def check_options(strategy: str, num_frames: int, *, sfas_mode: str = "mean",
+                  cfas_resize: str = "mean") -> None:
+    """ValueError unless ``strategy`` is known and fits T = ``num_frames``, and the mixing
+    option it uses (sfas: ``sfas_mode``, cfas: ``cfas_resize``) is known."""
+    _check_strategy(strategy, num_frames)
+    if strategy == "sfas" and sfas_mode not in SFAS_MODES:
+        raise ValueError(f"unknown sfas_mode {sfas_mode!r}; choose one of {SFAS_MODES}")
+    if strategy == "cfas" and cfas_resize not in CFAS_RESIZES:
+        raise ValueError(f"unknown cfas_resize {cfas_resize!r}; choose one of {CFAS_RESIZES}")
+
+
 def frame_order(strategy: str, num_frames: int) -> np.ndarray:
     """Indices into the stack ``[faces; spectrograms]`` (face t at t, spectrogram t at T + t).
 
@@ -162,13 +173,11 @@ def fuse(faces: Any, spectrograms: Any, strategy: str, *, rng: Any = None,
         raise ValueError(f"faces and spectrograms must both be [T, S, S, 3], got "
                          f"{tuple(faces.shape)} and {tuple(spectrograms.shape)}")
     num_frames = int(faces.shape[0])
-    _check_strategy(strategy, num_frames)
+    check_options(strategy, num_frames, sfas_mode=sfas_mode, cfas_resize=cfas_resize)
     ops = _ops(backend, faces)
     if strategy == "cfas" and cfas_resize == "bicubic":
         return _resample_rows(ops, ops.concatenate([faces, spectrograms], axis=1), int(faces.shape[1]))
     if strategy == "cfas":
-        if cfas_resize != "mean":
-            raise ValueError(f"unknown cfas_resize {cfas_resize!r}; choose one of {CFAS_RESIZES}")
         # Face above spectrogram is [T, 2S, S, 3]; halving its height with an area filter is
         # the mean of each pair of rows.
         if int(faces.shape[1]) % 2 == 0:      # no row pair straddles the two images
@@ -280,9 +289,7 @@ def _sum_images(ops: _Ops, faces: Any, spectrograms: Any, mode: str) -> Any:
         return (faces + spectrograms) / 2
     if mode == "clip":
         return ops.clip(faces + spectrograms, 0.0, 255.0)
-    if mode == "wrap":
-        return ops.mod(ops.round(faces) + ops.round(spectrograms), 256.0)
-    raise ValueError(f"unknown sfas_mode {mode!r}; choose one of {SFAS_MODES}")
+    return ops.mod(ops.round(faces) + ops.round(spectrograms), 256.0)        # wrap
 
 
 def to_uint8(pixels: Any, backend: str = "numpy") -> Any:

@@ -76,6 +76,12 @@ def render_matshow(windows: tf.Tensor, image_size: int, table: np.ndarray) -> tf
     return tf.pad(plot, padding, constant_values=tf.constant(255, plot.dtype))
 
 
+def check_mode(mode: str) -> None:
+    """ValueError for a ``spectrogram_render`` that is not one of ``RENDER_MODES``."""
+    if mode not in RENDER_MODES:
+        raise ValueError(f"unknown spectrogram_render {mode!r}; choose one of {RENDER_MODES}")
+
+
 def render_spectrograms(windows: tf.Tensor, image_size: int, mode: str = "viridis",
                         dtype: tf.DType = tf.uint8) -> tf.Tensor:
     """``[T, F, W]`` float windows -> ``[T, S, S, 3]`` pixel values 0..255, S = image_size.
@@ -83,8 +89,7 @@ def render_spectrograms(windows: tf.Tensor, image_size: int, mode: str = "viridi
     ``dtype`` uint8 rounds each pixel (half to even); float32 keeps the exact values (viridis:
     the colour table's, gray: the resized intensity), for strategies that mix pixels.
     """
-    if mode not in RENDER_MODES:
-        raise ValueError(f"unknown spectrogram_render {mode!r}; choose one of {RENDER_MODES}")
+    check_mode(mode)
     if mode == "paper":
         table = colormap_table("viridis") * np.float32(255.0)
         return render_matshow(windows, image_size, to_uint8(table) if dtype == tf.uint8 else table)
