@@ -195,9 +195,11 @@ def face_images(cfg: ml_collections.ConfigDict, *, train: bool, dtype: tf.DType)
 
 def mask_windows(cfg: ml_collections.ConfigDict) -> ClipOp:
     """``windows`` with one time band and one frequency band of each masked (``cfg.augment``)."""
+    time_fraction, freq_fraction = cfg.augment.spec_time_mask, cfg.augment.spec_freq_mask
+
     def _mask(data: Example) -> Example:
-        return {**data, "windows": augment.mask_spectrograms(
-            data["windows"], data["mask_seed"], cfg.augment.spec_time_mask, cfg.augment.spec_freq_mask)}
+        return {**data, "windows": augment.mask_spectrograms(data["windows"], data["mask_seed"],
+                                                             time_fraction, freq_fraction)}
     return _mask
 
 
@@ -205,17 +207,20 @@ def spectrogram_images(cfg: ml_collections.ConfigDict, shown: np.ndarray | None,
                        ) -> ClipOp:
     """``windows`` -> ``spectrograms`` ``[m, S, S, 3]`` pixels of ``dtype``: the windows
     ``shown`` among those chosen (None: all)."""
+    size, mode = cfg.image_size, cfg.spectrogram_render
+
     def _render(data: Example) -> Example:
         windows = data["windows"] if shown is None else tf.gather(data["windows"], shown)
-        return {**data, "spectrograms": render.render_spectrograms(windows, cfg.image_size,
-                                                                   cfg.spectrogram_render, dtype)}
+        return {**data, "spectrograms": render.render_spectrograms(windows, size, mode, dtype)}
     return _render
 
 
 def blank(key: str, cfg: ml_collections.ConfigDict, dtype: tf.DType) -> ClipOp:
     """``key`` := no images, ``[0, S, S, 3]`` of ``dtype`` (a modality the strategy does not show)."""
+    shape = [0, cfg.image_size, cfg.image_size, 3]
+
     def _blank(data: Example) -> Example:
-        return {**data, key: tf.zeros([0, cfg.image_size, cfg.image_size, 3], dtype)}
+        return {**data, key: tf.zeros(shape, dtype)}
     return _blank
 
 
@@ -243,7 +248,10 @@ def round_video(data: Example) -> Example:
 
 def _source_ops(cfg: ml_collections.ConfigDict, decoder: Decoder, *, train: bool, dtype: tf.DType,
                 positions: tuple[np.ndarray, np.ndarray] | None = None) -> list[ClipOp]:
-    """seeds, decode, choose windows, faces, spectrograms: the ops before fusion, the config checked."""
+    """seeds, decode, choose windows, faces, spectrograms: the ops before fusion, the config
+    checked (and frozen: the ops keep the values it has now)."""
+    cfg = ml_collections.FrozenConfigDict(cfg)
+    fusion.check_options(cfg.strategy, cfg.num_frames, sfas_mode=cfg.sfas_mode, cfas_resize=cfg.cfas_resize)
     clip_layout.check_options(cfg)
     render.check_mode(cfg.spectrogram_render)
     positions = positions or source_frames(cfg.strategy, cfg.num_frames)
@@ -278,7 +286,6 @@ def clip_fn(cfg: ml_collections.ConfigDict, decoder: Decoder, *, train: bool) ->
     face_only/audio_only), as uint8, then arranged; cfas and sfas read every frame as float
     pixels, mix them and round the mix.
     """
-    fusion.check_options(cfg.strategy, cfg.num_frames, sfas_mode=cfg.sfas_mode, cfas_resize=cfg.cfas_resize)
     if cfg.strategy in FRAME_STRATEGIES:
         return compose(_source_ops(cfg, decoder, train=train, dtype=tf.uint8) + [arrange(cfg.strategy)])
     return compose(_source_ops(cfg, decoder, train=train, dtype=tf.float32)
