@@ -157,16 +157,21 @@ def check_layout(frame_sampling: str, has_half_windows: bool) -> None:
                           "read them with data.frame_sampling='notebook_timing' (recipe=multimae_der sets it)")
 
 
-def check_data(data_cfg: ml_collections.ConfigDict) -> None:
-    """The data config's names and their relations (no file is read)."""
+def check_read(data_cfg: ml_collections.ConfigDict) -> None:
+    """How a clip is read and fused: the strategy and the options of reading, rendering and mixing."""
     defaults = default_data_config()      # a config saved before a field existed reads its default
-    _choice("data.dataset", data_cfg.dataset, tuple(protocols.NUM_FOLDS))
-    _choice("data.protocol", data_cfg.protocol, protocols.PROTOCOLS)
     check_strategy(data_cfg.strategy, data_cfg.num_frames)
     for field, allowed in (("normalization", choices.NORMALIZATIONS), ("spectrogram_render", choices.RENDER_MODES),
                            ("sfas_mode", choices.SFAS_MODES), ("cfas_resize", choices.CFAS_RESIZES),
                            ("frame_sampling", choices.FRAME_SAMPLINGS), ("rfas_order", choices.RFAS_ORDERS)):
         _choice(f"data.{field}", data_cfg.get(field, defaults[field]), allowed)
+
+
+def check_data(data_cfg: ml_collections.ConfigDict) -> None:
+    """The data config's names and their relations (no file is read)."""
+    _choice("data.dataset", data_cfg.dataset, tuple(protocols.NUM_FOLDS))
+    _choice("data.protocol", data_cfg.protocol, protocols.PROTOCOLS)
+    check_read(data_cfg)
     if data_cfg.protocol in protocols.FOLD_PROTOCOLS:
         folds = protocols.num_folds(data_cfg.dataset)
         if not 0 <= data_cfg.fold < folds:

@@ -8,7 +8,7 @@
   Strategies that read every frame of a modality (cfas, sfas, face_only, audio_only) take the
   T frames and the T windows; those that read every second frame (fslf, ffls, ofos, rfas)
   take the faces at even positions (frames at stride 6) and the T / 2 windows
-  (``windows_read``). A 'spanning' layout build must be read this way and only it (``config.validate.check_layout``).
+  (``window_indices``). A 'spanning' layout build must be read this way and only it (``config.validate.check_layout``).
 - ``rfas_order="per_clip"``: one rfas order per clip, drawn from its clip id, the same in
   every epoch (``clip_order_seed``), as the original notebook drew it once while
   preprocessing; ``per_step`` (default) draws it from each step's seed.
@@ -25,14 +25,13 @@ import tensorflow as tf
 from mmae_jax.config.choices import HALF_STRATEGIES
 
 
-def windows_read(windows: tf.Tensor, half_windows: tf.Tensor | None, spec_positions: np.ndarray,
-                 strategy: str, num_frames: int) -> tf.Tensor:
-    """The spectrogram windows at ``spec_positions`` under ``notebook_timing``.
+def window_indices(stored_windows: int, spec_positions: np.ndarray, strategy: str,
+                   num_frames: int) -> np.ndarray:
+    """Which stored windows a ``notebook_timing`` read shows at ``spec_positions``.
 
     Args:
-      windows: ``[T, F, W]`` the T windows (2 / (T + 1) of the clip each).
-      half_windows: ``[T / 2, F, W]`` the T / 2 windows (2 / (T / 2 + 1) each; ``config.validate.check_layout``
-        has made sure a notebook_timing read has them).
+      stored_windows: the windows the build stores per clip (its T windows, 2 / (T + 1) of the
+        clip each; the T / 2 windows of ``spectrogram_half`` follow them).
       spec_positions: positions among T (``fusion.source_frames``, or all T for the sources
         that prediction fuses on the device).
       strategy: a strategy of ``HALF_STRATEGIES`` shows, at even position p, window p / 2 of the
@@ -41,16 +40,15 @@ def windows_read(windows: tf.Tensor, half_windows: tf.Tensor | None, spec_positi
       num_frames: T.
 
     Returns:
-      ``[len(spec_positions), F, W]`` float32.
+      int32 ``[len(spec_positions)]`` indices into ``[T windows; T / 2 windows]``.
     """
-    if int(windows.shape[0]) != num_frames:
+    if stored_windows != num_frames:
         raise ValueError(f"frame_sampling='notebook_timing' reads the stored frames as they are: the build "
-                         f"holds {int(windows.shape[0])} windows but num_frames={num_frames}")
+                         f"holds {stored_windows} windows but num_frames={num_frames}")
     positions = np.asarray(spec_positions, np.int32)
     if strategy not in HALF_STRATEGIES:
-        return tf.gather(windows, positions)
-    stack = tf.concat([tf.cast(windows, tf.float32), tf.cast(half_windows, tf.float32)], axis=0)
-    return tf.gather(stack, np.where(positions % 2 == 0, num_frames + positions // 2, positions))
+        return positions
+    return np.where(positions % 2 == 0, num_frames + positions // 2, positions).astype(np.int32)
 
 
 def clip_order_seed(seed: int, clip_id: tf.Tensor) -> tf.Tensor:

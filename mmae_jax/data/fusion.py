@@ -151,8 +151,6 @@ def fuse(faces: Any, spectrograms: Any, strategy: str, *, rng: Any = None,
     if strategy == "cfas" and cfas_resize == "bicubic":
         return _resample_rows(ops, ops.concatenate([faces, spectrograms], axis=1), int(faces.shape[1]))
     if strategy == "cfas":
-        if cfas_resize != "mean":
-            raise ValueError(f"unknown cfas_resize {cfas_resize!r}; choose one of {CFAS_RESIZES}")
         # Face above spectrogram is [T, 2S, S, 3]; halving its height with an area filter is
         # the mean of each pair of rows.
         if int(faces.shape[1]) % 2 == 0:      # no row pair straddles the two images
@@ -264,9 +262,7 @@ def _sum_images(ops: _Ops, faces: Any, spectrograms: Any, mode: str) -> Any:
         return (faces + spectrograms) / 2
     if mode == "clip":
         return ops.clip(faces + spectrograms, 0.0, 255.0)
-    if mode == "wrap":
-        return ops.mod(ops.round(faces) + ops.round(spectrograms), 256.0)
-    raise ValueError(f"unknown sfas_mode {mode!r}; choose one of {SFAS_MODES}")
+    return ops.mod(ops.round(faces) + ops.round(spectrograms), 256.0)        # wrap
 
 
 def to_uint8(pixels: Any, backend: str = "numpy") -> Any:

@@ -1,6 +1,6 @@
 """The input pipeline: tf.data per host, global ``jax.Array`` batches per step.
 
-Clips leave the host as uint8 pixel values ``[B, T, S, S, 3]`` (``transform.clip_to_video``);
+Clips leave the host as uint8 pixel values ``[B, T, S, S, 3]`` (``transform.clip_fn``);
 the steps turn them into the normalised float input on the device. The iterators keep the
 next global batch(es) already on the devices (``sharding.prefetch_to_device``).
 
@@ -30,7 +30,7 @@ from mmae_jax.data.integrity import finite_windows
 from mmae_jax.data.sharding import host_batch_size, place_batches
 from mmae_jax.data.source import StoredDataset, open_dataset
 from mmae_jax.data.splits import SplitFn
-from mmae_jax.data.transform import clip_to_video
+from mmae_jax.data.transform import Decoder, clip_fn
 
 _ENDLESS = 2**62
 
@@ -56,20 +56,23 @@ def _parallel(cfg: ml_collections.ConfigDict) -> int:
 def _to_example(source: StoredDataset, cfg: ml_collections.ConfigDict, *, train: bool):
     """The map function: (stream position, (global index, encoded example)) -> model input.
 
-    tf.data traces it as written: clip_to_video's call tree holds no Python control flow on
-    tensors (branches are on config values or explicit tf.cond), and AutoGraph's conversion
-    of that tree would cost seconds of CPU per process and change nothing."""
+    The clip's chain of ops (``transform.clip_fn``) is built and its config checked here,
+    once; the function tf.data traces gives the clip its seeds and runs the chain. It is traced as written: the
+    chain holds no Python control flow on tensors (branches are on config values or explicit
+    tf.cond), and AutoGraph's conversion would cost seconds of CPU per process and change
+    nothing."""
+    decoder = Decoder(source.decode_faces, lambda example: finite_windows(source.decode_windows(example),
+                                                                          example["clip_id"]))
+    clip = clip_fn(cfg, decoder, train=train)
+    per_clip_order = cfg.rfas_order == "per_clip"
+
     @tf.autograph.experimental.do_not_convert
     def convert(position, indexed):
         index, example = indexed
-        seed = _seed(cfg.seed, position)
-        order_seed = (clip_layout.clip_order_seed(cfg.seed, example["clip_id"])
-                      if cfg.get("rfas_order", "per_step") == "per_clip" else None)
-        windows = finite_windows(source.decode_windows(example), example["clip_id"])
-        video = clip_to_video(lambda indices: source.decode_faces(example, indices),
-                              windows, cfg, seed, train=train,
-                              half_windows=example.get("spectrogram_half"), order_seed=order_seed)
-        return {"video": video, "label": tf.cast(example["label"], tf.int32),
+        example = {**example, "seed": _seed(cfg.seed, position)}
+        if per_clip_order:
+            example["order_seed"] = clip_layout.clip_order_seed(cfg.seed, example["clip_id"])
+        return {"video": clip(example)["video"], "label": tf.cast(example["label"], tf.int32),
                 "index": tf.cast(index, tf.int32)}
     return convert
 

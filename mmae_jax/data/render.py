@@ -75,6 +75,12 @@ def render_matshow(windows: tf.Tensor, image_size: int, table: np.ndarray) -> tf
     return tf.pad(plot, padding, constant_values=tf.constant(255, plot.dtype))
 
 
+def check_mode(mode: str) -> None:
+    """ValueError for a ``spectrogram_render`` that is not one of ``RENDER_MODES``."""
+    if mode not in RENDER_MODES:
+        raise ValueError(f"unknown spectrogram_render {mode!r}; choose one of {RENDER_MODES}")
+
+
 def render_spectrograms(windows: tf.Tensor, image_size: int, mode: str = "viridis",
                         dtype: tf.DType = tf.uint8) -> tf.Tensor:
     """``[T, F, W]`` float windows -> ``[T, S, S, 3]`` pixel values 0..255, S = image_size.

@@ -23,6 +23,7 @@ from flax import nnx
 
 from data_prep.media.clip import ClipArrays
 from data_prep.media.errors import BadInputError
+from mmae_jax.config.defaults import default_data_config
 from mmae_jax.config.names import canonical_data
 from mmae_jax.data.transform import prepare_sources
 from mmae_jax.infer.attribution import Attribution, FusionSpec, attribution_from_pass, relevance_pass
@@ -93,9 +94,11 @@ class Predictor:
         model_io.check_training_metadata(self.directory, cfg, metadata)
         model.eval()
         self.class_names: list[str] = list(metadata["class_names"])
-        self.data_cfg = canonical_data(ml_collections.ConfigDict(metadata["data"]))
+        # A field the model directory predates keeps its default; old spellings are read with a notice.
+        self.data_cfg = default_data_config()
+        self.data_cfg.update(canonical_data(ml_collections.ConfigDict(metadata["data"])).to_dict())
         self.fusion = FusionSpec(self.data_cfg.strategy, self.data_cfg.sfas_mode, self.data_cfg.normalization,
-                                 self.data_cfg.get("cfas_resize", "mean"))
+                                 self.data_cfg.cfas_resize)
         self.reader = ClipReader(clip_spec_for(self.data_cfg, builder_config))
         if self.reader.spec.num_frames < self.data_cfg.num_frames:
             raise ValueError(f"builder config gives {self.reader.spec.num_frames} frames per clip, the model "
