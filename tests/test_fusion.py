@@ -125,7 +125,7 @@ def test_source_frames_lists_what_each_strategy_reads():
     (lambda f, s: fuse(f[:3], s[:3], "ofos"), "even number of frames"),
     (lambda f, s: fuse(f, s, "rfas"), "needs `rng`"),
     (lambda f, s: fuse(f, s[:, :2], "sfas"), "must both be"),
-    (lambda f, s: fuse(f, s, "sfas", sfas_mode="sum"), "unknown sfas_mode"),
+    (lambda f, s: fuse(f, s, "sfas", sfas_mode="sum"), "sfas_mode=.sum. is not known"),
     (lambda f, s: frame_order("cfas", 4), "no frame order"),
 ])
 def test_bad_arguments_are_named(call, message):

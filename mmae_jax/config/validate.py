@@ -134,6 +134,12 @@ def check_strategy(strategy: str, num_frames: int) -> None:
                           f"data.num_frames, got {num_frames}", "give an even number of frames")
 
 
+def check_mixing(sfas_mode: str, cfas_resize: str) -> None:
+    """The options of the strategies that mix pixels: sfas's sum, cfas's height halving."""
+    _choice("data.sfas_mode", sfas_mode, choices.SFAS_MODES)
+    _choice("data.cfas_resize", cfas_resize, choices.CFAS_RESIZES)
+
+
 def check_views(views) -> None:
     """A non-empty tuple of the eval step's test-time views."""
     if isinstance(views, str) or not views:
@@ -161,8 +167,8 @@ def check_read(data_cfg: ml_collections.ConfigDict) -> None:
     """How a clip is read and fused: the strategy and the options of reading, rendering and mixing."""
     defaults = default_data_config()      # a config saved before a field existed reads its default
     check_strategy(data_cfg.strategy, data_cfg.num_frames)
+    check_mixing(data_cfg.get("sfas_mode", defaults.sfas_mode), data_cfg.get("cfas_resize", defaults.cfas_resize))
     for field, allowed in (("normalization", choices.NORMALIZATIONS), ("spectrogram_render", choices.RENDER_MODES),
-                           ("sfas_mode", choices.SFAS_MODES), ("cfas_resize", choices.CFAS_RESIZES),
                            ("frame_sampling", choices.FRAME_SAMPLINGS), ("rfas_order", choices.RFAS_ORDERS)):
         _choice(f"data.{field}", data_cfg.get(field, defaults[field]), allowed)
 

@@ -38,7 +38,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from mmae_jax.config.choices import CFAS_RESIZES, FRAME_STRATEGIES, SFAS_MODES
-from mmae_jax.config.validate import check_strategy
+from mmae_jax.config.validate import check_mixing, check_strategy
 
 BACKENDS = ("numpy", "tf", "jax")
 
@@ -147,6 +147,7 @@ def fuse(faces: Any, spectrograms: Any, strategy: str, *, rng: Any = None,
                          f"{tuple(faces.shape)} and {tuple(spectrograms.shape)}")
     num_frames = int(faces.shape[0])
     check_strategy(strategy, num_frames)
+    check_mixing(sfas_mode, cfas_resize)
     ops = _ops(backend, faces)
     if strategy == "cfas" and cfas_resize == "bicubic":
         return _resample_rows(ops, ops.concatenate([faces, spectrograms], axis=1), int(faces.shape[1]))
