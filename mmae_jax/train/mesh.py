@@ -16,7 +16,7 @@ from typing import Sequence
 
 import jax
 import numpy as np
-from jax.experimental import mesh_utils
+from jax.experimental import mesh_utils, multihost_utils
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
 DATA_AXES = ("slice", "data", "fsdp")
@@ -53,6 +53,13 @@ def batch_sharding(mesh: Mesh) -> NamedSharding:
 
 def replicated(mesh: Mesh) -> NamedSharding:
     return NamedSharding(mesh, P())
+
+
+def to_host(array) -> np.ndarray:
+    """The full global array on this host (gathered across processes when needed)."""
+    if getattr(array, "is_fully_addressable", True):
+        return np.asarray(array)
+    return np.asarray(multihost_utils.process_allgather(array, tiled=True))
 
 
 def tensor_sharding(shape: tuple[int, ...], dtype, mesh: Mesh, min_shard_bytes: int) -> NamedSharding:
