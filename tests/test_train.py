@@ -65,12 +65,13 @@ def test_evaluate_command_writes_the_split_report(trained):
 def test_nan_in_the_data_stops_training_with_the_step(data_dir, tmp_path):
     from mmae_jax.train import loop
     from mmae_jax.train.classification import ClassificationTask
+    from mmae_jax.train.metrics import NonFiniteError
 
     def poisoned(step, batch):
         return dict(batch, video=batch["video"] * np.nan) if step == 3 else batch
 
     trainer = loop.Trainer(tiny_config(data_dir), tmp_path, task_with_batches(ClassificationTask, poisoned))
-    with pytest.raises(loop.NonFiniteError, match="step 3"):
+    with pytest.raises(NonFiniteError, match="step 3"):
         trainer.run()
 
 
