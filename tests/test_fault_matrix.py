@@ -362,7 +362,7 @@ def test_waiting_for_a_coordinator_that_never_starts_gives_up_in_one_line():
     import time
 
     from mmae_jax.errors import UserError
-    from mmae_jax.train.distributed import _wait_for_coordinator
+    from mmae_jax.train.mesh import _wait_for_coordinator
 
     with socket.socket() as probe:                  # a port nobody listens on
         probe.bind(("localhost", 0))

@@ -4,7 +4,7 @@ import jax
 import jax.numpy as jnp
 import pytest
 
-from mmae_jax.train import devices
+from mmae_jax.train import mesh as devices
 from mmae_jax.train.metrics import MetricWindow, NonFiniteError
 
 

@@ -27,10 +27,9 @@ from tqdm import tqdm
 from mmae_jax.model import io as model_io
 from mmae_jax.train import checkpointing
 from mmae_jax.train import workdir as workdir_guard
-from mmae_jax.train.devices import accelerator_warning, runtime_summary
 from mmae_jax.train.logs import MetricWriter, drop_rows_after
 from mmae_jax.train.assembly import assemble
-from mmae_jax.train.mesh import replicated
+from mmae_jax.train.mesh import accelerator_warning, replicated, runtime_summary
 from mmae_jax.train.optimizer import learning_rate_used
 from mmae_jax.train.provenance import provenance
 from mmae_jax.train.state import create_train_state, init_model_parts
