@@ -24,9 +24,8 @@ from mmae_jax.model.config import VideoMAEConfig
 from mmae_jax.model.io import non_param_state
 from mmae_jax.train.mesh import batch_sharding, create_mesh, replicated, traced_on
 from mmae_jax.train.optimizer import make_optimizer
-from mmae_jax.train.state import (ModelParts, abstract_model_parts, model_config, string_keys,
-                                  train_state_shardings)
-from mmae_jax.train.steps import make_eval_step, make_train_step
+from mmae_jax.train.steps import (ModelParts, abstract_model_parts, make_eval_step, make_train_step, model_config,
+                                  string_keys, train_state_shardings)
 from mmae_jax.train.tasks import TaskSpec, task_spec
 
 

@@ -2,7 +2,7 @@
 
 ``export_train_step(asm, platforms)`` exports ``asm.train_step`` for its abstract state and
 batch; ``Exported.serialize()`` then gives bytes that ``jax.export.deserialize`` turns back into
-a callable step on any of ``platforms``. The train state is string-keyed (``state.string_keys``);
+a callable step on any of ``platforms``. The train state is string-keyed (``steps.string_keys``);
 the optimiser's state classes (optax named tuples) are registered for serialisation here.
 """
 

@@ -32,7 +32,7 @@ from mmae_jax.train.assembly import assemble
 from mmae_jax.train.mesh import accelerator_warning, replicated, runtime_summary
 from mmae_jax.train.optimizer import learning_rate_used
 from mmae_jax.train.provenance import provenance
-from mmae_jax.train.state import create_train_state, init_model_parts
+from mmae_jax.train.steps import create_train_state, init_model_parts
 from mmae_jax.train.metrics import MetricWindow
 from mmae_jax.train.tasks import Params, RunContext, Task, TaskState, require_task, task_spec
 from mmae_jax.train.validate import init_path, validate_experiment
