@@ -143,7 +143,7 @@ def validate_paths(config: ml_collections.ConfigDict) -> None:
     """``data.data_dir`` holds the built dataset (made absolute) of the layout the data config
     reads; ``init`` is a model directory."""
     from mmae_jax.data.source import stored_builder_dir
-    from mmae_jax.train.state import resolve_init
+    from mmae_jax.model.location import resolve_model_dir as resolve_init
 
     data = config.data
     if data.data_dir and "://" not in data.data_dir:
