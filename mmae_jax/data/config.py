@@ -14,7 +14,7 @@ def default_data_config() -> ml_collections.ConfigDict:
     cfg.builder_config = ""           # empty: the dataset's default config
     cfg.stored_split = "data"         # the one TFDS split every builder writes
 
-    # Which clips are train / validation / test (assigned at load time, see splits.py).
+    # Which clips are train / validation / test (assigned at load time, see source.py).
     cfg.protocol = "paper"            # paper (seeded random split) | notebook (the original's stratified split)
                                       # | kfold | hicmae (speaker-independent folds); data_prep/protocols.py
     cfg.fold = 0
