@@ -30,9 +30,9 @@ from mmae_jax.errors import ConfigError, InputError, UserError
 from mmae_jax.model.io import PARAMS_DIR, read_params
 from mmae_jax.model.paths import flat_params, map_named
 from mmae_jax.train.assembly import assemble
+from mmae_jax.train.logs import plot_confusion
 from mmae_jax.train.mesh import to_host
 from mmae_jax.train.metrics import classification_report
-from mmae_jax.train.plots import plot_confusion
 from mmae_jax.train.provenance import provenance
 from mmae_jax.train.validate import validate_experiment
 
