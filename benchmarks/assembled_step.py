@@ -29,7 +29,7 @@ from mmae_jax.model.info import analytic_forward_flops
 from mmae_jax.plan.chips import CHIPS
 from mmae_jax.plan.compile import num_classes
 from mmae_jax.train.assembly import assemble
-from mmae_jax.train.state import create_train_state, init_model_parts
+from mmae_jax.train.steps import create_train_state, init_model_parts
 
 # Substrings of jax's device_kind -> the chip table's key.
 DEVICE_KINDS = (("H100", "h100"), ("H200", "h100"), ("A100", "a100"), ("TPU v5 lite", "v5e"),

@@ -182,7 +182,7 @@ def encoder_of(pretrain_dir: str, config, seed: int):
 
     from mmae_jax.model.io import load_model
     from mmae_jax.model.pretrain import VideoMAEPretrainer
-    from mmae_jax.train.state import model_config
+    from mmae_jax.train.steps import model_config
 
     if pretrain_dir:
         return load_model(Path(pretrain_dir) / "final_model")[0].encoder

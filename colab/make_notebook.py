@@ -117,7 +117,7 @@ import os
 if RUNTIME == "cpu":
     os.environ["JAX_PLATFORMS"] = "cpu"
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # TensorFlow's start-up chatter
-from mmae_jax.train.distributed import hide_accelerators_from_tensorflow
+from mmae_jax.cli.runtime import hide_accelerators_from_tensorflow
 
 hide_accelerators_from_tensorflow()  # tf.data reads on the host; the accelerators belong to JAX
 

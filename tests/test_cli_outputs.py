@@ -92,7 +92,7 @@ def test_dump_inputs_equal_the_pipelines_evaluation_input(tmp_path, capsys):
     from mmae_jax.data.transform import prepare_clip
     from mmae_jax.infer.predictor import Predictor
     from mmae_jax.model.io import build_model, save_model
-    from mmae_jax.train.state import model_config
+    from mmae_jax.train.steps import model_config
 
     config = tiny_config("unused", **{"data.strategy": "ofos"})
     cfg = model_config(config, num_classes=4)

@@ -8,9 +8,8 @@ import pytest
 from jax import export
 
 from configs import demo
-from mmae_jax.train.assembly import assemble
-from mmae_jax.train.export_step import export_train_step
-from mmae_jax.train.state import create_train_state, init_model_parts
+from mmae_jax.train.assembly import assemble, export_train_step
+from mmae_jax.train.steps import create_train_state, init_model_parts
 
 
 @pytest.mark.slow

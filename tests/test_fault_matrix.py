@@ -336,13 +336,13 @@ def test_fold_mistakes_are_refused(data_dir, tmp_path, capsys, argv, fragment):
 
 def test_an_empty_evaluation_split_is_an_error_not_a_nan(data_dir, monkeypatch):
     from mmae_jax.errors import InputError
-    from mmae_jax.train import evaluation
+    from mmae_jax.train import evaluate
 
-    monkeypatch.setattr(evaluation, "predict_split",
+    monkeypatch.setattr(evaluate, "predict_split",
                         lambda *args, **kwargs: (np.zeros((0, 0), np.float32), np.zeros((0,), np.int64)))
     data = tiny_config(data_dir, **{"data.protocol": "hicmae", "data.fold": 2}).data
     with pytest.raises(InputError, match=r"the validation split of synthetic \(protocol hicmae, fold 2\) holds no"):
-        evaluation.evaluate_split(None, None, data, "validation", ["a", "b"], batch_size=8, sharding=None)
+        evaluate.evaluate_split(None, None, data, "validation", ["a", "b"], batch_size=8, sharding=None)
 
 
 def test_export_into_an_existing_folder_is_one_line(tmp_path, capsys):
@@ -362,7 +362,7 @@ def test_waiting_for_a_coordinator_that_never_starts_gives_up_in_one_line():
     import time
 
     from mmae_jax.errors import UserError
-    from mmae_jax.train.distributed import _wait_for_coordinator
+    from mmae_jax.train.mesh import _wait_for_coordinator
 
     with socket.socket() as probe:                  # a port nobody listens on
         probe.bind(("localhost", 0))

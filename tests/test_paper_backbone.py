@@ -14,7 +14,7 @@ from mmae_jax.model import VideoMAEClassifier
 from mmae_jax.model.layers import apply_blocks
 from mmae_jax.model.position import sinusoid_position_table
 from mmae_jax.config.recipes import dataset_config
-from mmae_jax.train.state import model_config
+from mmae_jax.train.steps import model_config
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -23,7 +23,7 @@ def workdir(tmp_path_factory):
     setting: the backbone's gradient is stopped in training) of the tiny test config. Its
     weights are random (a trained model goes through predict in the notebook test)."""
     from mmae_jax.model.io import build_model, save_model
-    from mmae_jax.train.state import model_config
+    from mmae_jax.train.steps import model_config
 
     config = tiny_config("unused", mode="linear_probe")
     cfg = model_config(config, num_classes=4).replace(head_init_scale=1.0)

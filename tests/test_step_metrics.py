@@ -4,8 +4,8 @@ import jax
 import jax.numpy as jnp
 import pytest
 
-from mmae_jax.train import devices
-from mmae_jax.train.step_metrics import MetricWindow, NonFiniteError
+from mmae_jax.train import mesh as devices
+from mmae_jax.train.metrics import MetricWindow, NonFiniteError
 
 
 def step_metrics(loss, grad_norm=1.0, accuracy=50.0):

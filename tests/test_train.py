@@ -65,12 +65,13 @@ def test_evaluate_command_writes_the_split_report(trained):
 def test_nan_in_the_data_stops_training_with_the_step(data_dir, tmp_path):
     from mmae_jax.train import loop
     from mmae_jax.train.classification import ClassificationTask
+    from mmae_jax.train.metrics import NonFiniteError
 
     def poisoned(step, batch):
         return dict(batch, video=batch["video"] * np.nan) if step == 3 else batch
 
     trainer = loop.Trainer(tiny_config(data_dir), tmp_path, task_with_batches(ClassificationTask, poisoned))
-    with pytest.raises(loop.NonFiniteError, match="step 3"):
+    with pytest.raises(NonFiniteError, match="step 3"):
         trainer.run()
 
 
@@ -82,3 +83,13 @@ def test_stored_dataset_is_read_from_files_even_when_builder_code_is_registered(
     builder = load_builder(config.data)
     assert builder.info.splits["data"].num_examples == 48
     assert str(builder.data_dir).startswith(str(data_dir))
+
+
+def test_itstime_is_due_at_every_multiple_and_at_the_last_step():
+    from mmae_jax.train.loop import itstime
+
+    assert [step for step in range(1, 24) if itstime(step, 5, 23)] == [5, 10, 15, 20, 23]
+    # evaluation every 2nd epoch of 3 steps: the ends of epochs 2, 4, 6 and the last (partial) epoch
+    steps_per_epoch, every_epochs = 3, 2
+    assert [step for step in range(1, 24) if itstime(step, steps_per_epoch * every_epochs, 23)] == [6, 12, 18, 23]
+    assert [step for step in range(1, 24) if itstime(step, 0, 23)] == [23]

@@ -15,27 +15,15 @@ import sys
 
 from mmae_jax.errors import EXIT_USER_ERROR, one_line_cause
 
-# Subcommand name -> module under mmae_jax.cli. ``build_parser`` imports every module listed
-# here to add its parser; the modules import JAX, TensorFlow, torch and the training code only
-# inside the function that runs the command, so building the parser (``--help``) imports none
-# of them and e.g. ``model-info`` never imports TensorFlow or torch.
-SUBCOMMANDS = {
-    "prepare": "prepare",
-    "model-info": "model_info",
-    "show-fusion": "show_fusion",
-    "convert": "convert", "forward": "forward", "compare": "compare",
-    "train": "train",
-    "evaluate": "train",
-    "pretrain": "train",
-    "kfold": "sweep",
-    "sweep": "sweep",
-    "predict": "predict",
-    "splits": "splits",
-    "export": "export",
-    "plan": "plan",
-}
-# Commands that read or write TFDS data (``plan``: the dataset builder's class set): TensorFlow is
-# started (quietly, off the accelerators) before they run.
+# The modules under mmae_jax.cli that add subcommands, in the order of ``--help``
+# (``train`` adds train, evaluate and pretrain; ``sweep`` adds kfold and sweep).
+# ``build_parser`` imports each to add its parsers; the modules import JAX, TensorFlow, torch
+# and the training code only inside the function that runs the command, so building the parser
+# (``--help``) imports none of them and e.g. ``model-info`` never imports TensorFlow or torch.
+SUBCOMMAND_MODULES = ("prepare", "model_info", "show_fusion", "convert", "forward", "compare", "train", "sweep",
+                      "predict", "splits", "export", "plan")
+# Commands that read or write TFDS data (``plan``: the dataset builder's class set): TensorFlow is started (quietly, off the accelerators)
+# before they run.
 TENSORFLOW_COMMANDS = {"prepare", "show-fusion", "train", "evaluate", "pretrain", "kfold", "sweep", "predict",
                        "splits", "plan"}
 
@@ -68,7 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"mmae-jax {_version()}")
     parser.add_argument("--verbose", action="store_true", help="show library log lines and warnings")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module_name in dict.fromkeys(SUBCOMMANDS.values()):
+    for module_name in SUBCOMMAND_MODULES:
         importlib.import_module(f"mmae_jax.cli.{module_name}").register(subparsers)
     for subparser in subparsers.choices.values():
         subparser.formatter_class = HelpFormatter

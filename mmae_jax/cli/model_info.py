@@ -33,9 +33,9 @@ def run(args: argparse.Namespace) -> int:
 
     if args.model:
         from mmae_jax.model.io import read_config
-        from mmae_jax.train.state import resolve_init
+        from mmae_jax.model.location import resolve_model_dir
 
-        cfg, _, _ = read_config(resolve_init(args.model))
+        cfg, _, _ = read_config(resolve_model_dir(args.model))
         if args.linear_probe:
             cfg = cfg.replace(freeze_backbone=True)
     else:

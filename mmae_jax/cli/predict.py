@@ -36,7 +36,7 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from mmae_jax.train.distributed import hide_accelerators_from_tensorflow
+    from mmae_jax.cli.runtime import hide_accelerators_from_tensorflow
 
     hide_accelerators_from_tensorflow()
     from mmae_jax.infer.media import find_videos

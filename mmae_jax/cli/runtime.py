@@ -54,11 +54,16 @@ def start_tensorflow(verbose: bool = False) -> None:
     """Import TensorFlow and keep it off the accelerators (tf.data runs on the host, the GPUs/TPUs
     belong to JAX); the C++ lines both print (start-up, a failed cuInit on a machine with CUDA
     libraries and no GPU) are hidden unless ``verbose``."""
-    from mmae_jax.train.distributed import hide_accelerators_from_tensorflow
-
     with contextlib.nullcontext() if verbose else stderr_silenced():
         import tensorflow  # noqa: F401  (the import prints the lines)
         hide_accelerators_from_tensorflow()
+
+
+def hide_accelerators_from_tensorflow() -> None:
+    """tf.data runs on the host; TF must never allocate GPU/TPU memory that JAX needs."""
+    import tensorflow as tf
+    tf.config.set_visible_devices([], "GPU")
+    tf.config.set_visible_devices([], "TPU")
 
 
 @contextlib.contextmanager
@@ -101,7 +106,7 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
 
 def start(args: argparse.Namespace) -> None:
     """``jax.distributed`` when several hosts (TensorFlow was started by ``main``)."""
-    from mmae_jax.train.distributed import initialize
+    from mmae_jax.train.mesh import initialize
 
     initialize(args.coordinator_address, args.num_processes, args.process_id,
                timeout_s=getattr(args, "distributed_timeout", 300))

@@ -33,7 +33,7 @@ from mmae_jax.model.encoder import trainable_filter
 from mmae_jax.model.io import assign_params, build_model
 from mmae_jax.model.paths import flat_params
 from mmae_jax.train.assembly import assemble
-from mmae_jax.train.state import create_train_state, split_model
+from mmae_jax.train.steps import create_train_state, split_model
 
 # (config path, value the comparison needs): randomness the frameworks cannot share.
 RANDOMNESS = (("model.drop_rate", 0.0), ("model.fc_drop_rate", 0.0), ("model.drop_path_rate", 0.0),

@@ -28,8 +28,7 @@ from jax.sharding import NamedSharding
 from mmae_jax.data import clip_layout
 from mmae_jax.data.integrity import finite_windows
 from mmae_jax.data.sharding import host_batch_size, place_batches
-from mmae_jax.data.source import StoredDataset, open_dataset
-from mmae_jax.data.splits import SplitFn
+from mmae_jax.data.source import SplitFn, StoredDataset, open_dataset
 from mmae_jax.data.transform import Decoder, clip_fn
 
 _ENDLESS = 2**62

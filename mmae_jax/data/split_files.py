@@ -14,7 +14,7 @@ spectrogram, label, speaker, clip id). The run's split hash is the sha256 of ``S
 A clip of an overlapping protocol (``notebook``) is listed in both train and validation.
 
 ``data.split_dir`` names such a folder (without ``fold_<k>/``) for the pipeline to read instead
-of drawing the protocol's split (``splits.read_split_names``): e.g. the notebook's own split, recovered
+of drawing the protocol's split (``source.read_split_names``): e.g. the notebook's own split, recovered
 from its archive by ``mmae_jax.data.notebook_archive``.
 """
 
@@ -32,8 +32,8 @@ import numpy as np
 import tensorflow_datasets as tfds
 
 from data_prep import protocols
-from mmae_jax.data.source import _READ_CONFIG, load_builder
-from mmae_jax.data.splits import SPLITS, check_class_set, protocol_split_fn, split_membership
+from data_prep.protocols import SPLITS, check_class_set, split_membership
+from mmae_jax.data.source import _READ_CONFIG, load_builder, protocol_split_fn
 from mmae_jax.errors import InputError
 
 COLUMNS = ("clip_id", "label", "label_name", "speaker", "example_sha256")

@@ -7,16 +7,23 @@ shardings, the optimiser, and the jitted train and evaluation steps with their s
 donation. ``Trainer`` (loop.py), ``evaluate_workdir``, training parity and ``mmae-jax plan``
 all take their step from here, so the step that ``plan`` compiles for a TPU pod on a CPU host
 is the one that ``train`` runs there.
+
+``export_train_step(asm, platforms)`` exports ``asm.train_step`` for its abstract state and
+batch as a ``jax.export`` artifact; ``Exported.serialize()`` then gives bytes that
+``jax.export.deserialize`` turns back into a callable step on any of ``platforms``. The train
+state is string-keyed (``steps.string_keys``); the optimiser's state classes (optax named
+tuples) are registered for serialisation here.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 import jax
 import jax.numpy as jnp
 import ml_collections
+from jax import export
 
 from mmae_jax.errors import ConfigError
 from mmae_jax.model.attention import resolve_attention_impl
@@ -24,9 +31,8 @@ from mmae_jax.model.config import VideoMAEConfig
 from mmae_jax.model.io import non_param_state
 from mmae_jax.train.mesh import batch_sharding, create_mesh, replicated, traced_on
 from mmae_jax.train.optimizer import make_optimizer
-from mmae_jax.train.state import (ModelParts, abstract_model_parts, model_config, string_keys,
-                                  train_state_shardings)
-from mmae_jax.train.steps import make_eval_step, make_train_step
+from mmae_jax.train.steps import (ModelParts, abstract_model_parts, make_eval_step, make_train_step, model_config,
+                                  string_keys, train_state_shardings)
 from mmae_jax.train.classification import ClassificationTask
 from mmae_jax.train.pretraining import PretrainingTask
 from mmae_jax.train.tasks import Task, TaskSpec, task_spec
@@ -142,3 +148,30 @@ def assemble(config: ml_collections.ConfigDict, devices: Sequence | None = None,
                     steps_per_epoch=steps_per_epoch, total_steps=total_steps, abstract_state=abstract_state,
                     state_shardings=state_shardings, data_sharding=data_sharding, train_step=train_step,
                     eval_step=eval_step)
+
+
+_REGISTERED: set[type] = set()
+
+
+def _node_types(treedef) -> Iterator[type]:
+    data = treedef.node_data()
+    if data is not None:
+        yield data[0]
+    for child in treedef.children():
+        yield from _node_types(child)
+
+
+def register_state_types(tree) -> None:
+    """Register every named-tuple node type of ``tree`` with ``jax.export``'s serialisation."""
+    for node_type in set(_node_types(jax.tree_util.tree_structure(tree))):
+        if node_type in _REGISTERED or not hasattr(node_type, "_fields"):
+            continue
+        export.register_namedtuple_serialization(
+            node_type, serialized_name=f"{node_type.__module__}.{node_type.__qualname__}")
+        _REGISTERED.add(node_type)
+
+
+def export_train_step(asm: Assembly, platforms: Sequence[str] = ("cpu", "cuda", "tpu")) -> export.Exported:
+    """``asm.train_step`` exported for ``platforms``."""
+    register_state_types(asm.abstract_state)
+    return export.export(asm.train_step, platforms=tuple(platforms))(asm.abstract_state, asm.abstract_batch)

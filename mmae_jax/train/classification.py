@@ -11,9 +11,9 @@ import ml_collections
 from mmae_jax.data import pipeline
 from mmae_jax.data.source import StoredDataset, open_dataset
 from mmae_jax.model.encoder import trainable_filter
-from mmae_jax.train.evaluation import empty_split_error, evaluate_split
-from mmae_jax.train.logs import MetricWriter, read_metrics, write_test_summary
-from mmae_jax.train.plots import plot_confusion, plot_training_curves
+from mmae_jax.train.evaluate import empty_split_error, evaluate_split
+from mmae_jax.train.logs import (MetricWriter, plot_confusion, plot_training_curves, read_metrics,
+                                 write_test_summary)
 from mmae_jax.train.steps import TaskLoss, classification_loss
 from mmae_jax.train.tasks import Params, RunContext, TaskState
 

@@ -1,6 +1,8 @@
-"""Evaluating a training workdir's model on one split, without a Trainer.
+"""Evaluating a model on a split: every clip exactly once, on every host.
 
-Only the parameters are read (orbax restores ``trainable`` and ``frozen`` alone from a train
+``evaluate_split`` scores the parameters a run holds (the classification task's validation
+and test). ``evaluate_workdir`` evaluates a training workdir's model without a Trainer: only
+the parameters are read (orbax restores ``trainable`` and ``frozen`` alone from a train
 checkpoint, or the ``params/`` of ``best_model`` / ``final_model``); no optimiser state, no
 initial-weights reload. The workdir's saved ``config.json`` is the experiment (changed only in
 memory by ``--config.KEY=VALUE`` overrides, never rewritten); the results go to
@@ -14,23 +16,65 @@ import hashlib
 import json
 import time
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import jax
 import ml_collections
+import numpy as np
 import orbax.checkpoint as ocp
 
 from mmae_jax.config.names import canonical
+from mmae_jax.data import pipeline
 from mmae_jax.data.integrity import reading_errors
 from mmae_jax.data.source import open_dataset, stored_builder_dir
 from mmae_jax.errors import ConfigError, InputError, UserError
 from mmae_jax.model.io import PARAMS_DIR, read_params
 from mmae_jax.model.paths import flat_params, map_named
-from mmae_jax.train.evaluation import evaluate_split
 from mmae_jax.train.assembly import assemble
-from mmae_jax.train.plots import plot_confusion
+from mmae_jax.train.logs import plot_confusion
+from mmae_jax.train.mesh import to_host
+from mmae_jax.train.metrics import classification_report
 from mmae_jax.train.provenance import provenance
 from mmae_jax.train.validate import validate_experiment
+
+IN_FLIGHT = 2   # evaluation steps dispatched ahead of the last finished one
+
+
+def predict_split(eval_step: Callable, state, data_cfg, split: str, *, batch_size: int,
+                  sharding) -> tuple[np.ndarray, np.ndarray]:
+    """``(probabilities [N, K], labels [N])`` for the N clips of ``split``, padding dropped.
+
+    No result is copied to the host before the split is done: the host prepares the next
+    batches while the devices run, at most ``IN_FLIGHT`` steps ahead of them (that bounds the
+    device memory held by queued batches); the outputs stay on the devices until the end.
+    """
+    outputs = []
+    for batch in pipeline.make_eval_iterator(data_cfg, split, global_batch_size=batch_size, sharding=sharding):
+        outputs.append((eval_step(state, batch["video"]), batch["label"], batch["mask"]))
+        if len(outputs) > IN_FLIGHT:
+            outputs[-1 - IN_FLIGHT][0].block_until_ready()
+    if not outputs:
+        return np.zeros((0, 0), np.float32), np.zeros((0,), np.int64)
+    probs, labels, masks = ([to_host(array) for array in arrays] for arrays in zip(*outputs))
+    keep = np.concatenate(masks).astype(bool)
+    return np.concatenate(probs)[keep], np.concatenate(labels)[keep]
+
+
+def evaluate_split(eval_step: Callable, state, data_cfg, split: str, class_names: Sequence[str], *,
+                   batch_size: int, sharding) -> dict:
+    """The classification report (WAR, UAR, per-class recall, confusion) of ``split``;
+    InputError for an empty split (never a NaN score)."""
+    probs, labels = predict_split(eval_step, state, data_cfg, split, batch_size=batch_size, sharding=sharding)
+    if not len(labels):
+        raise empty_split_error(data_cfg, split)
+    return classification_report(labels, probs.argmax(axis=-1) if len(probs) else labels, class_names)
+
+
+def empty_split_error(data_cfg, split: str) -> InputError:
+    """The one line for a split of ``data_cfg``'s protocol and fold that holds no clips."""
+    return InputError(f"the {split} split of {data_cfg.dataset} (protocol {data_cfg.protocol}, fold {data_cfg.fold}) "
+                      f"holds no clips", "choose another split, protocol or fold, or check the build")
+
 
 MODEL_DIRS = {"best": "best_model", "final": "final_model"}
 

@@ -24,9 +24,8 @@ from mmae_jax.data.normalize import denormalize, to_model_input
 from mmae_jax.model.masking import boolean_mask
 from mmae_jax.model.patches import patchify, unpatchify
 from mmae_jax.model.pretrain import VideoMAEPretrainer, token_grid
-from mmae_jax.train.evaluation import to_host
 from mmae_jax.train.logs import MetricWriter
-from mmae_jax.train.mesh import traced_on
+from mmae_jax.train.mesh import to_host, traced_on
 from mmae_jax.train.steps import merge_model, reconstruction_loss
 from mmae_jax.train.tasks import Params, RunContext, TaskState
 

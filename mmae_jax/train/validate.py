@@ -18,7 +18,7 @@ from mmae_jax.config.choices import RANDOM_INIT
 from mmae_jax.config.validate import check_build, validate_devices, validate_spec
 from mmae_jax.data.source import stored_builder_dir
 from mmae_jax.errors import ConfigError
-from mmae_jax.train.state import resolve_init
+from mmae_jax.model.location import resolve_model_dir as resolve_init
 
 
 def validate_paths(config: ml_collections.ConfigDict) -> None:
