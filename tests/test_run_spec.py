@@ -158,7 +158,7 @@ def test_devices_are_checked_by_count(device_count, fragment):
 def test_every_choice_table_is_the_one_its_module_implements():
     from mmae_jax.config import choices, recipes
     from mmae_jax.data.normalize import NORMALIZATIONS
-    from mmae_jax.train.assembly import TASK_CLASSES
+    from mmae_jax.train.loop import TASK_CLASSES
 
     assert tuple(NORMALIZATIONS) == choices.NORMALIZATIONS
     assert tuple(recipes.RECIPES) == choices.RECIPES

@@ -61,7 +61,7 @@ def test_the_registry_is_the_one_list_of_model_kinds():
     from mmae_jax.model import io as model_io
     from mmae_jax.model.config import VideoMAEConfig
     from mmae_jax.model.kinds import MODEL_KINDS
-    from mmae_jax.train.assembly import TASK_CLASSES
+    from mmae_jax.train.loop import TASK_CLASSES
     from mmae_jax.train.tasks import TASKS
 
     assert {spec.kind for spec in TASKS.values()} == set(MODEL_KINDS)      # every kind is trained by a task

@@ -33,12 +33,7 @@ from mmae_jax.train.mesh import batch_sharding, create_mesh, replicated, traced_
 from mmae_jax.train.optimizer import make_optimizer
 from mmae_jax.train.steps import (ModelParts, abstract_model_parts, make_eval_step, make_train_step, model_config,
                                   string_keys, train_state_shardings)
-from mmae_jax.train.classification import ClassificationTask
-from mmae_jax.train.pretraining import PretrainingTask
-from mmae_jax.train.tasks import Task, TaskSpec, task_spec
-
-# config.task -> the class that implements it (mmae_jax/train/tasks.py says what a task is).
-TASK_CLASSES: dict[str, type[Task]] = {"classification": ClassificationTask, "pretraining": PretrainingTask}
+from mmae_jax.train.tasks import TaskSpec, task_spec
 
 
 @dataclasses.dataclass
@@ -102,22 +97,21 @@ def check_batch_fits_mesh(batch_size: int, mesh, what: str) -> None:
 
 
 def assemble(config: ml_collections.ConfigDict, devices: Sequence | None = None, *, num_classes: int,
-             steps_per_epoch: int, task=None, model_cfg: VideoMAEConfig | None = None,
+             steps_per_epoch: int, model_cfg: VideoMAEConfig | None = None,
              model_space_inputs: bool = False) -> Assembly:
     """The step of ``config`` on ``devices`` (default: JAX's devices) for ``num_classes`` classes and
     ``steps_per_epoch`` steps per epoch (the schedule's length; shapes do not depend on it).
-    ``task``: the run's task object (default: a new one of ``config.task``). For parity checks:
+    The task's parameters and loss come from ``config.task``'s entry of ``tasks.TASKS``. For parity checks:
     ``model_cfg`` replaces the config's model (a converted checkpoint's), ``model_space_inputs``
     feeds the batches' ``video`` to the model as it is (already normalised floats)."""
     spec = task_spec(config)
-    task = task if task is not None else TASK_CLASSES[config.task]()
     devices = list(jax.devices() if devices is None else devices)
     mesh = create_mesh(config.mesh.data, config.mesh.fsdp, config.mesh.get("slices", 1), devices)
     check_batch_fits_mesh(config.batch_size, mesh, "batch_size")
     model_cfg = model_cfg or model_config(config, num_classes)
     normalization = None if model_space_inputs else config.data.normalization
     built_cfg = model_cfg.replace(attention_impl=resolve_attention_impl(model_cfg.attention_impl, devices[0].platform))
-    trainable_filter = task.trainable_filter(built_cfg)
+    trainable_filter = spec.trainable_filter(built_cfg)
     abstract = abstract_model_parts(spec.model_class, built_cfg, trainable_filter)
 
     total_steps = config.num_epochs * steps_per_epoch
@@ -133,7 +127,7 @@ def assemble(config: ml_collections.ConfigDict, devices: Sequence | None = None,
     # The dropout streams are reseeded every step (steps.py) and unused in eval mode: constants.
     rest = string_keys(non_param_state(built_cfg, spec.kind).to_pure_dict())
     step = make_train_step(abstract.train_graphdef, rest, tx, config.seed,
-                           task.loss(config, built_cfg), normalization=normalization)
+                           spec.loss(config, built_cfg), normalization=normalization)
     train_step = jax.jit(traced_on(mesh, step), in_shardings=(state_shardings, data_sharding),
                          out_shardings=(state_shardings, replicated(mesh)), donate_argnums=0)
     eval_step = None

@@ -10,11 +10,10 @@ import ml_collections
 
 from mmae_jax.data import pipeline
 from mmae_jax.data.source import StoredDataset, open_dataset
-from mmae_jax.model.encoder import trainable_filter
 from mmae_jax.train.evaluate import empty_split_error, evaluate_split
 from mmae_jax.train.logs import (MetricWriter, plot_confusion, plot_training_curves, read_metrics,
                                  write_test_summary)
-from mmae_jax.train.steps import TaskLoss, classification_loss
+
 from mmae_jax.train.tasks import Params, RunContext, TaskState
 
 
@@ -45,12 +44,6 @@ class ClassificationTask:
     def train_batches(self, context: RunContext, start_step: int) -> Iterator[dict]:
         return pipeline.make_train_iterator(context.config.data, global_batch_size=context.config.batch_size,
                                             sharding=context.data_sharding, start_step=start_step)
-
-    def trainable_filter(self, cfg):
-        return trainable_filter(cfg)
-
-    def loss(self, config, model_cfg) -> TaskLoss:
-        return classification_loss(config.optim, model_cfg.num_classes)
 
     def evaluate(self, context: RunContext, params: Params, split: str) -> dict:
         """WAR, UAR, per-class recall and confusion of ``split`` with ``params``."""

@@ -30,11 +30,13 @@ from mmae_jax.config.validate import check_command
 from mmae_jax.model import io as model_io
 from mmae_jax.train import checkpointing
 from mmae_jax.train import workdir as workdir_guard
-from mmae_jax.train.assembly import TASK_CLASSES, assemble
+from mmae_jax.train.assembly import assemble
+from mmae_jax.train.classification import ClassificationTask
 from mmae_jax.train.logs import MetricWriter, drop_rows_after
 from mmae_jax.train.mesh import accelerator_warning, replicated, runtime_summary
 from mmae_jax.train.metrics import MetricWindow
 from mmae_jax.train.optimizer import learning_rate_used
+from mmae_jax.train.pretraining import PretrainingTask
 from mmae_jax.train.provenance import provenance
 from mmae_jax.train.steps import create_train_state, init_model_parts
 from mmae_jax.train.tasks import Params, RunContext, Task, TaskState, task_spec
@@ -53,6 +55,10 @@ def _claim_workdir(workdir: Path, config: ml_collections.ConfigDict) -> list[str
     """Process 0: create ``workdir`` and match its saved config (``check_saved_config``)."""
     workdir.mkdir(parents=True, exist_ok=True)
     return workdir_guard.check_saved_config(workdir, config)
+
+
+# config.task -> the class that implements it (mmae_jax/train/tasks.py says what a task is).
+TASK_CLASSES: dict[str, type[Task]] = {"classification": ClassificationTask, "pretraining": PretrainingTask}
 
 
 class Trainer:
@@ -79,7 +85,7 @@ class Trainer:
             raise ValueError(f"the train split of {config.data.dataset} (protocol {config.data.protocol}, "
                              f"fold {config.data.fold}) is empty")
         self.assembly = asm = assemble(config, num_classes=len(dataset.class_names),
-                                       steps_per_epoch=math.ceil(train_size / config.batch_size), task=self.task)
+                                       steps_per_epoch=math.ceil(train_size / config.batch_size))
         parts = init_model_parts(
             spec.model_class, asm.built_cfg, asm.trainable_filter, config.seed,
             dict(asm.param_shardings, rest=jax.tree.map(lambda _: replicated(asm.mesh), asm.abstract.rest)),

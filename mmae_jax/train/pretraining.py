@@ -17,16 +17,15 @@ from pathlib import Path
 import jax
 import jax.numpy as jnp
 import numpy as np
-from flax import nnx
 
 from mmae_jax.data import corpus, pipeline
 from mmae_jax.data.normalize import denormalize, to_model_input
 from mmae_jax.model.masking import boolean_mask
 from mmae_jax.model.patches import patchify, unpatchify
-from mmae_jax.model.pretrain import VideoMAEPretrainer, token_grid
+from mmae_jax.model.pretrain import token_grid
 from mmae_jax.train.logs import MetricWriter
 from mmae_jax.train.mesh import to_host, traced_on
-from mmae_jax.train.steps import merge_model, reconstruction_loss
+from mmae_jax.train.steps import merge_model
 from mmae_jax.train.tasks import Params, RunContext, TaskState
 
 EVAL_MASK_SEED = 1234
@@ -125,12 +124,6 @@ class PretrainingTask:
                                                 sharding=context.data_sharding, start_step=start_step)
         return corpus.make_train_iterator(self.corpus, global_batch_size=config.batch_size,
                                           sharding=context.data_sharding, start_step=start_step)
-
-    def trainable_filter(self, cfg):
-        return nnx.Param
-
-    def loss(self, config, model_cfg):
-        return reconstruction_loss()
 
     def evaluate(self, context: RunContext, params: Params, step: int) -> dict:
         """Mean reconstruction loss over the validation clips (train clips if there are none),

@@ -3,7 +3,9 @@
 ``config.task`` names the task; ``TASKS`` says, for each, the kind of model it trains and
 exports (a key of ``MODEL_KINDS``, mmae_jax/model/kinds.py, which gives the model class) and
 the command that runs it (both from mmae_jax/config/choices.py, which the run spec is
-validated against). The implementations are ``TASK_CLASSES`` of mmae_jax/train/assembly.py.
+validated against), and what its train step optimises: the parameters (``trainable_filter``)
+and the loss, built from the config alone (``mmae-jax plan`` compiles the step without data).
+The implementations are ``TASK_CLASSES`` of mmae_jax/train/loop.py.
 
 The loop (mmae_jax/train/loop.py) owns the train state. A task sees
 - a ``RunContext``: what it may read (config, workdir, dataset, model config, evaluation
@@ -13,7 +15,8 @@ The loop (mmae_jax/train/loop.py) owns the train state. A task sees
   state and hands back on resumption.
 
 To add a task: a class with the methods of ``Task``, its ``TaskState`` subclass, its names in
-``config.choices`` (``TASK_MODEL_KINDS``, ``TASK_COMMANDS``) and its class in ``assembly.TASK_CLASSES``.
+``config.choices`` (``TASK_MODEL_KINDS``, ``TASK_COMMANDS``), its step parts in ``STEP_PARTS`` and its
+class in ``loop.TASK_CLASSES``.
 """
 
 from __future__ import annotations
@@ -30,7 +33,9 @@ from flax import nnx
 from mmae_jax.config.choices import TASK_COMMANDS, TASK_MODEL_KINDS
 from mmae_jax.config.validate import check_command
 from mmae_jax.model.config import VideoMAEConfig
+from mmae_jax.model.encoder import trainable_filter as encoder_trainable_filter
 from mmae_jax.model.kinds import model_class
+from mmae_jax.train.steps import classification_loss, reconstruction_loss
 
 if TYPE_CHECKING:
     from mmae_jax.train.logs import MetricWriter
@@ -45,6 +50,8 @@ class TaskSpec:
 
     kind: str                          # the model it trains and exports (mmae_jax/model/kinds.py)
     command: str                       # the ``mmae-jax`` command that runs it
+    trainable_filter: Callable[[VideoMAEConfig], Any]   # model config -> nnx filter of what the optimiser updates
+    loss: Callable[[ml_collections.ConfigDict, VideoMAEConfig], "TaskLoss"]   # (config, model config) -> the loss
 
     @property
     def model_class(self) -> type[nnx.Module]:
@@ -52,7 +59,13 @@ class TaskSpec:
         return model_class(self.kind)
 
 
-TASKS: dict[str, TaskSpec] = {name: TaskSpec(TASK_MODEL_KINDS[name], command) for name, command in TASK_COMMANDS.items()}
+STEP_PARTS = {
+    "classification": (encoder_trainable_filter,
+                       lambda config, model_cfg: classification_loss(config.optim, model_cfg.num_classes)),
+    "pretraining": (lambda model_cfg: nnx.Param, lambda config, model_cfg: reconstruction_loss()),
+}
+TASKS: dict[str, TaskSpec] = {name: TaskSpec(TASK_MODEL_KINDS[name], command, *STEP_PARTS[name])
+                              for name, command in TASK_COMMANDS.items()}
 
 
 def task_spec(config: ml_collections.ConfigDict) -> TaskSpec:
@@ -129,13 +142,6 @@ class Task(Protocol[S]):
 
     def train_batches(self, context: RunContext, start_step: int) -> Iterator[dict]:
         """Global train batches from ``start_step`` on (the same as an uninterrupted run's)."""
-
-    def trainable_filter(self, cfg: VideoMAEConfig) -> Any:
-        """The nnx filter of the parameters the optimiser updates."""
-
-    def loss(self, config: ml_collections.ConfigDict, model_cfg: VideoMAEConfig) -> "TaskLoss":
-        """``loss(model, batch, key) -> (loss, metrics)`` for the train step (built from the config
-        alone: ``mmae-jax plan`` compiles it without data)."""
 
     def at_evaluation(self, context: RunContext, step: int, params: Params, state: S,
                       writer: "MetricWriter") -> S:
