@@ -31,6 +31,7 @@ from pathlib import Path
 import pytest
 
 from stored_dataset import write_stored_dataset
+from suite_map import CLASSES, SPEED
 
 _FAST_COMPILES = "--xla_backend_optimization_level=0"
 
@@ -99,8 +100,16 @@ def _groups_path(config) -> Path:
     return Path(config._mmae_jax_groups_dir) / "groups.json"
 
 
+@pytest.hookimpl(tryfirst=True)     # before pytest's own ``-m`` selection reads the marks
 def pytest_collection_modifyitems(config, items):
-    """Worker: write ``{node id: group}`` of every test with an ``xdist_group`` mark."""
+    """Mark every test not marked ``slow`` with its file's speed class (``unit`` / ``integration``,
+    tests/suite_map.py's ``SPEED``), so ``-m unit`` selects the quick layer; a test that carries a
+    class mark of its own keeps it. Then, in an xdist worker, write ``{node id: group}`` of every
+    test with an ``xdist_group`` mark."""
+    for item in items:
+        speed = SPEED.get(item.path.name)
+        if speed in ("unit", "integration") and not any(item.get_closest_marker(name) for name in CLASSES):
+            item.add_marker(speed)
     path = getattr(config, "workerinput", {}).get(_GROUPS_FILE)
     if not path:
         return
