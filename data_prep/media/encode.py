@@ -3,6 +3,11 @@
 Containers by suffix: ``.mp4`` H.264 + AAC, ``.flv`` FLV1 + MP3, ``.avi`` MPEG-4 part 2
 (DivX-like) + MP3. Frames are uint8 [N, H, W, 3] RGB (H and W even); audio float32 [S] mono
 or [S, 2] stereo.
+
+The same frames and audio give the same file, byte for byte (docs/data.md, "Deterministic
+builds"): libx264 runs on one thread and with ``cpu-independent`` (its assembly intra-prediction
+search otherwise gives a different bitstream from run to run on the same machine, and its output
+depends on the thread count, which ``auto`` takes from the CPU count).
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import av
 import numpy as np
 
 CODECS = {".mp4": ("libx264", "aac"), ".flv": ("flv", "libmp3lame"), ".avi": ("mpeg4", "libmp3lame")}
+X264_OPTIONS = {"preset": "veryfast", "x264-params": "threads=1:cpu-independent=1"}
 
 
 def write_video(path: str | Path, frames: np.ndarray, fps: int, audio: np.ndarray | None = None,
@@ -22,7 +28,7 @@ def write_video(path: str | Path, frames: np.ndarray, fps: int, audio: np.ndarra
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     video_codec, audio_codec = CODECS[path.suffix.lower()]
-    options = {"preset": "veryfast"} if video_codec == "libx264" else {}
+    options = X264_OPTIONS if video_codec == "libx264" else {}
     with av.open(str(path), "w") as container:
         video = container.add_stream(video_codec, rate=fps, options=options)
         video.width, video.height, video.pix_fmt = frames.shape[2], frames.shape[1], "yuv420p"
