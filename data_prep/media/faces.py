@@ -7,6 +7,8 @@ so (the builder counts it). ``whole_frame`` framing resizes the whole frame, as 
 
 Detectors are plain callables ``frame [H, W, 3] uint8 -> boxes int [N, 4] (x, y, w, h)``,
 registered by name so a builder config can pick one (``register_detector`` adds another).
+The box kept from a frame does not depend on the order a detector lists its boxes in (OpenCV's
+threads change that order): ties in size go to the top-most, then left-most box.
 """
 
 from __future__ import annotations
@@ -61,7 +63,7 @@ class ForegroundFaceDetector:
         areas = stats[1:, cv2.CC_STAT_AREA]
         if count <= 1 or areas.max() < self.min_area_fraction * mask.size:
             return np.zeros((0, 4), np.int64)
-        return stats[1 + np.argmax(areas), :4][None].astype(np.int64)
+        return stats[1 + largest(stats[1:, :4], areas), :4][None].astype(np.int64)
 
 
 _DETECTORS: dict[str, Callable[[], FaceDetector]] = {
@@ -89,13 +91,19 @@ class Framed:
     face_found: bool
 
 
+def largest(boxes: np.ndarray, sizes: np.ndarray) -> int:
+    """Index of the largest of ``sizes`` [N] among ``boxes`` int [N, 4] (x, y, w, h), ties broken
+    by the smallest y, then x, then w: the same box whatever order the boxes come in."""
+    return int(np.lexsort((boxes[:, 2], boxes[:, 0], boxes[:, 1], -np.asarray(sizes)))[0])
+
+
 def _largest_boxes(frames: np.ndarray, detector: FaceDetector, detect_every: int) -> dict[int, np.ndarray]:
     """frame index -> (centre x, centre y, side) of the largest detection, for detected frames."""
     found = {}
     for index in range(0, len(frames), detect_every):
         boxes = detector(frames[index])
         if len(boxes):
-            x, y, w, h = boxes[np.argmax(boxes[:, 2] * boxes[:, 3])]
+            x, y, w, h = boxes[largest(boxes, boxes[:, 2] * boxes[:, 3])]
             found[index] = np.array([x + w / 2, y + h / 2, max(w, h)], np.float64)
     return found
 
