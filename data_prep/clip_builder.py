@@ -120,6 +120,22 @@ def media_features(spec: ClipSpec) -> dict[str, tfds.features.FeatureConnector]:
     return features
 
 
+def canonical_example(serialized: bytes) -> bytes:
+    """A serialized ``tf.train.Example`` in protobuf's deterministic form (feature names sorted)."""
+    import tensorflow as tf
+
+    return tf.train.Example.FromString(serialized).SerializeToString(deterministic=True)
+
+
+class CanonicalExampleWriter(tfds.core.ExampleWriter):
+    """Writes every example in ``canonical_example`` form. TFDS serialises the feature map in
+    the order of protobuf's hash table, which is seeded per process, so without this the same
+    examples written by two processes differ in bytes (docs/data.md, "Deterministic builds")."""
+
+    def write(self, path, examples):
+        return super().write(path, ((key, canonical_example(serialized)) for key, serialized in examples))
+
+
 class ClipDatasetBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
     """Base of the RAVDESS, CREMA-D, IEMOCAP and synthetic builders.
 
@@ -152,6 +168,9 @@ class ClipDatasetBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True
             }),
             metadata=tfds.core.MetadataDict(),
         )
+
+    def _example_writer(self) -> tfds.core.ExampleWriter:
+        return CanonicalExampleWriter(file_format=self.info.file_format)
 
     def _generate_splits(self, dl_manager, download_config):
         self.on_beam = uses_beam(download_config)
