@@ -5,9 +5,10 @@ Containers by suffix: ``.mp4`` H.264 + AAC, ``.flv`` FLV1 + MP3, ``.avi`` MPEG-4
 or [S, 2] stereo.
 
 The same frames and audio give the same file, byte for byte (docs/data.md, "Deterministic
-builds"): libx264 runs on one thread and with ``cpu-independent`` (its assembly intra-prediction
-search otherwise gives a different bitstream from run to run on the same machine, and its output
-depends on the thread count, which ``auto`` takes from the CPU count).
+builds"): libx264 runs with ``cpu-independent``, which turns off CPU-specific routines such as
+its assembly intra-mode search (with them the same frames gave a different bitstream from run
+to run on one machine), and on one thread (its output depends on the thread count, which by
+default follows the CPU count).
 """
 
 from __future__ import annotations
