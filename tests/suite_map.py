@@ -39,6 +39,7 @@ BEGIN, END = "<!-- suite map: written by `python tests/suite_map.py` -->", "<!--
 # slow: every test of the file is marked slow (subprocess training, notebooks, wheels, Beam, AOT).
 SPEED = {
     "test_attention_kernels.py": "unit",
+    "test_build_determinism.py": "integration",
     "test_augment.py": "unit",
     "test_benchmarks.py": "unit",                 # its report tests are slow
     "test_cfas_resize.py": "unit",

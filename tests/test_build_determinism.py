@@ -21,7 +21,7 @@ from data_prep.clip_builder import ClipBuilderConfig, canonical_example
 from data_prep.media import encode, faces
 from data_prep.synthetic import render
 from data_prep.synthetic.synthetic_dataset_builder import SyntheticConfig
-from mmae_jax.data.config import default_data_config
+from mmae_jax.config.defaults import default_data_config
 from mmae_jax.data.split_files import SUMS_FILE, split_tables
 
 pytestmark = pytest.mark.xdist_group("build_determinism")
