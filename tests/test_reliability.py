@@ -177,7 +177,7 @@ def test_sigterm_exits_75_and_the_resumed_run_gives_the_uninterrupted_result(dat
     interrupted = loop.Trainer(config, workdir, task_with_batches(ClassificationTask, sigterm_at(1)))
     assert interrupted.run() == {"status": "preempted", "step": 1, "signal": "SIGTERM"}
     assert not (workdir / "results.json").exists()
-    monkeypatch.setattr(loop, "train_and_evaluate", lambda config, workdir: {"status": "preempted", "step": 1})
+    monkeypatch.setattr(loop, "train_and_evaluate", lambda config, workdir, **_: {"status": "preempted", "step": 1})
     assert main(["train", "--workdir", str(tmp_path / "other"), *tiny_argv(data_dir)]) == EXIT_PREEMPTED == 75
     assert "stopped by SIGTERM at step 1" in capsys.readouterr().out
     monkeypatch.undo()
