@@ -47,6 +47,36 @@ EOF
 } > "$report" 2>&1
 
 status=0
+# run_section TITLE LOG SECONDS TABLE_START SCRIPT ARGS...: run one benchmark under a time limit,
+# keep its log, and append its command and table (from the line starting TABLE_START) to the report.
+run_section() {
+  local title=$1 log=$2 seconds=$3 table_start=$4
+  shift 4
+  local command="python $*"
+  echo "== $command"
+  timeout "$seconds" "$python" "$@" 2>&1 | tee "$log"
+  local code=${PIPESTATUS[0]}
+  {
+    echo "## $title"
+    echo
+    echo '```bash'
+    echo "$command"
+    echo '```'
+    echo
+    if [ "$code" -eq 0 ]; then
+      sed -n "/^$table_start/,\$p" "$log"
+    else
+      echo "**Failed** (exit status $code; 124 = over ${seconds} s). End of its output:"
+      echo
+      echo '```text'
+      tail -n 15 "$log"
+      echo '```'
+      status=1
+    fi
+    echo
+  } >> "$report"
+}
+
 # The training step as `train` assembles it: variant, clips per device, seconds allowed.
 train_specs=${GPU_CHECK_TRAIN_SPECS:-"base 8 150;large 4 200"}
 read -r -a train_args <<< "${GPU_CHECK_TRAIN_ARGS:---config.model.dtype=bfloat16 --steps 20 --warmup 3}"
@@ -54,30 +84,9 @@ IFS=';' read -r -a train_list <<< "$train_specs"
 for spec in "${train_list[@]}"; do
   read -r variant batch per_variant_s <<< "$spec"
   config=${GPU_CHECK_CONFIG:-"ravdess:variant=$variant,recipe=videomae"}
-  command="python benchmarks/assembled_step.py --config $config --per-device-batch $batch ${train_args[*]}"
-  echo "== $command"
-  timeout "$per_variant_s" "$python" benchmarks/assembled_step.py --config "$config" --per-device-batch "$batch" \
-      "${train_args[@]}" 2>&1 | tee "$out/assembled_step_$variant.log"
-  code=${PIPESTATUS[0]}
-  {
-    echo "## The step \`train\` runs: $variant, $batch clips per device"
-    echo
-    echo '```bash'
-    echo "$command"
-    echo '```'
-    echo
-    if [ "$code" -eq 0 ]; then
-      sed -n '/^Training step as/,$p' "$out/assembled_step_$variant.log"
-    else
-      echo "**Failed** (exit status $code; 124 = over ${per_variant_s} s). End of its output:"
-      echo
-      echo '```text'
-      tail -n 15 "$out/assembled_step_$variant.log"
-      echo '```'
-      status=1
-    fi
-    echo
-  } >> "$report"
+  run_section "The step \`train\` runs: $variant, $batch clips per device" "$out/assembled_step_$variant.log" \
+      "$per_variant_s" "Training step as" benchmarks/assembled_step.py --config "$config" \
+      --per-device-batch "$batch" "${train_args[@]}"
 done
 
 # JAX against PyTorch: variant, batch, seconds allowed (compilation included; large compiles longest), ';'-separated
@@ -86,30 +95,8 @@ read -r -a step_args <<< "${GPU_CHECK_ARGS:---dtype bfloat16 --attention cudnn -
 IFS=';' read -r -a spec_list <<< "$specs"
 for spec in "${spec_list[@]}"; do
   read -r variant batch per_variant_s <<< "$spec"
-  command="python benchmarks/train_step.py --variant $variant --batch $batch ${step_args[*]}"
-  echo "== $command"
-  timeout "$per_variant_s" "$python" benchmarks/train_step.py --variant "$variant" --batch "$batch" \
-      "${step_args[@]}" 2>&1 | tee "$out/train_step_$variant.log"
-  code=${PIPESTATUS[0]}
-  {
-    echo "## $variant, batch $batch"
-    echo
-    echo '```bash'
-    echo "$command"
-    echo '```'
-    echo
-    if [ "$code" -eq 0 ]; then
-      sed -n '/^Training step/,$p' "$out/train_step_$variant.log"
-    else
-      echo "**Failed** (exit status $code; 124 = over ${per_variant_s} s). End of its output:"
-      echo
-      echo '```text'
-      tail -n 15 "$out/train_step_$variant.log"
-      echo '```'
-      status=1
-    fi
-    echo
-  } >> "$report"
+  run_section "$variant, batch $batch" "$out/train_step_$variant.log" "$per_variant_s" "Training step" \
+      benchmarks/train_step.py --variant "$variant" --batch "$batch" "${step_args[@]}"
 done
 echo "== wrote $report"
 cat "$report"
