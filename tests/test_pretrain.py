@@ -78,7 +78,7 @@ def test_preempted_pretraining_resumes_to_the_uninterrupted_result(pretrained, d
 
     config = tiny_config(data_dir, pretrain_demo.get_config(), num_epochs=4)     # the `pretrained` run
     interrupted = Trainer(config, tmp_path, task_with_batches(PretrainingTask, sigterm_at(6)))
-    assert interrupted.run() == {"status": "preempted", "step": 6}
+    assert interrupted.run() == {"status": "preempted", "step": 6, "signal": "SIGTERM"}
     results = Trainer(config, tmp_path, RecordingTask()).run()
     assert evaluations == [8, 12, 16] and results["provenance"]["resumed_from_step"] == 6
     reference_dir, reference = pretrained

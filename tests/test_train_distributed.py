@@ -42,7 +42,7 @@ MESH_SCRIPT = textwrap.dedent("""
                          **{"mesh.data": int(sys.argv[3]), "mesh.fsdp": int(sys.argv[4])})
     trainer = Trainer(config, sys.argv[2], ClassificationTask())
     trainer.run()
-    kernel = trainer.state["trainable"]["encoder"]["blocks"][0]["mlp"]["fc1"]["kernel"]
+    kernel = trainer.state["trainable"]["encoder"]["blocks"]["0"]["mlp"]["fc1"]["kernel"]
     print(json.dumps({"devices": jax.device_count(), "kernel_spec": str(kernel.sharding.spec),
                       "kernel_shard_shape": list(kernel.addressable_shards[0].data.shape)}))
 """)

@@ -145,8 +145,10 @@ def _require(platform: str) -> None:
 
 def quiet_tpu_environment(target: Target) -> None:
     """Tell libtpu what a TPU VM would (accelerator type, one worker, no metadata server), so it
-    compiles without looking for the VM and without its warnings; variables already set are kept."""
+    compiles without looking for the VM and without its warnings; variables already set are kept.
+    Compiling needs no chip, so several processes may load libtpu at once (no lock file)."""
     os.environ.setdefault("TPU_SKIP_MDS_QUERY", "1")
+    os.environ.setdefault("ALLOW_MULTIPLE_LIBTPU_LOAD", "1")
     os.environ.setdefault("TPU_ACCELERATOR_TYPE", target.accelerator_type)
     os.environ.setdefault("TPU_WORKER_HOSTNAMES", "localhost")
 
