@@ -187,6 +187,7 @@ def test_ctrl_c_saves_exits_130_and_the_resumed_run_gives_the_uninterrupted_resu
     from mmae_jax.errors import EXIT_INTERRUPTED
 
     real = pipeline.make_train_iterator
+    handler_before = signal.getsignal(signal.SIGINT)   # SIG_IGN where the suite runs in the background
 
     def interrupted(*args, **kwargs):           # Ctrl-C while step 1 runs: step 1 is saved, 2 is not run
         for step, batch in enumerate(real(*args, **kwargs), start=kwargs.get("start_step", 0) + 1):
@@ -201,7 +202,7 @@ def test_ctrl_c_saves_exits_130_and_the_resumed_run_gives_the_uninterrupted_resu
         capsys.readouterr().out
     assert (workdir / "checkpoints" / "1").is_dir() and not (workdir / "results.json").exists()
     monkeypatch.undo()
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler      # Ctrl-C handling given back
+    assert signal.getsignal(signal.SIGINT) is handler_before      # Ctrl-C handling given back as it was
     assert train(data_dir, workdir) == 0
     got, expected = (json.loads((run / "results.json").read_text()) for run in (workdir, finished_run))
     assert got["test"] == expected["test"] and got["validation_history"] == expected["validation_history"]
