@@ -64,6 +64,9 @@ def damage(shard: Path, kind: str) -> str:
         data = data[:len(data) // 2 + 7]
     elif kind == "cut_at_record":
         data = data[:_record_ends(bytes(data))[len(_record_ends(bytes(data))) // 2]]
+    elif kind == "missing":
+        shard.unlink()
+        return ""
     else:                                                     # "nan" / "-inf" in one spectrogram
         records = _records(shard)
         example = tf.train.Example.FromString(records[5])
@@ -77,7 +80,7 @@ def damage(shard: Path, kind: str) -> str:
     return ""
 
 
-@pytest.mark.parametrize("kind", ["flipped_byte", "truncated", "cut_at_record"])
+@pytest.mark.parametrize("kind", ["flipped_byte", "truncated", "cut_at_record", "missing"])
 def test_a_damaged_shard_is_named_with_the_rebuild_command(data_dir, tmp_path, capsys, kind):
     damaged = tmp_path / "data"
     shutil.copytree(data_dir, damaged)
@@ -87,7 +90,8 @@ def test_a_damaged_shard_is_named_with_the_rebuild_command(data_dir, tmp_path, c
     assert train(damaged, tmp_path / "run") == 2
     line = one_error_line(capsys)
     assert f"the stored dataset {shard.parent} is damaged ({shard}: " in line
-    assert ("records where dataset_info.json says 48" if kind == "cut_at_record" else "unreadable after") in line
+    assert {"cut_at_record": "records where dataset_info.json says 48",
+            "missing": f"{shard}: missing"}.get(kind, "unreadable after") in line
     assert "--rebuild" in line and f"--data-dir {damaged}" in line
     assert files_of(damaged) == kept
     assert not (tmp_path / "run" / "checkpoints").exists()

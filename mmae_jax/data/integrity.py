@@ -72,7 +72,8 @@ def reading_errors(data_cfg: ml_collections.ConfigDict) -> Iterator[None]:
     damaged files (or the clip with non-finite values) and how to rebuild."""
     try:
         yield
-    except (tf.errors.DataLossError, tf.errors.FailedPreconditionError, tf.errors.InvalidArgumentError) as error:
+    except (tf.errors.DataLossError, tf.errors.FailedPreconditionError, tf.errors.InvalidArgumentError,
+            tf.errors.NotFoundError, tf.errors.PermissionDeniedError) as error:   # damaged, missing, unreadable
         translated = stored_data_error(data_cfg, error)
         if translated is None:
             raise
