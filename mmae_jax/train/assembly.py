@@ -25,7 +25,7 @@ import jax.numpy as jnp
 import ml_collections
 from jax import export
 
-from mmae_jax.errors import ConfigError
+from mmae_jax.config.validate import validate_devices
 from mmae_jax.model.attention import resolve_attention_impl
 from mmae_jax.model.config import VideoMAEConfig
 from mmae_jax.model.io import non_param_state
@@ -89,13 +89,6 @@ def batch_shapes(config: ml_collections.ConfigDict, batch_size: int, sharding) -
             "label": jax.ShapeDtypeStruct((batch_size,), jnp.int32, sharding=sharding)}
 
 
-def check_batch_fits_mesh(batch_size: int, mesh, what: str) -> None:
-    if batch_size % mesh.size:
-        raise ConfigError(f"{what} {batch_size} is not divisible by the {mesh.size} devices of the mesh "
-                          f"({', '.join(f'{k}={v}' for k, v in mesh.shape.items())})",
-                          f"set --config.{what} to a multiple of {mesh.size}")
-
-
 def assemble(config: ml_collections.ConfigDict, devices: Sequence | None = None, *, num_classes: int,
              steps_per_epoch: int, model_cfg: VideoMAEConfig | None = None,
              model_space_inputs: bool = False) -> Assembly:
@@ -106,8 +99,8 @@ def assemble(config: ml_collections.ConfigDict, devices: Sequence | None = None,
     feeds the batches' ``video`` to the model as it is (already normalised floats)."""
     spec = task_spec(config)
     devices = list(jax.devices() if devices is None else devices)
+    validate_devices(config, len(devices))     # the run spec's one check of mesh and batches
     mesh = create_mesh(config.mesh.data, config.mesh.fsdp, config.mesh.get("slices", 1), devices)
-    check_batch_fits_mesh(config.batch_size, mesh, "batch_size")
     model_cfg = model_cfg or model_config(config, num_classes)
     normalization = None if model_space_inputs else config.data.normalization
     built_cfg = model_cfg.replace(attention_impl=resolve_attention_impl(model_cfg.attention_impl, devices[0].platform))
