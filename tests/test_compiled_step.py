@@ -50,6 +50,18 @@ def test_tpu_step_uses_the_fused_kernel_chosen_by_the_target_and_holds_no_score_
     assert fused["host_backend"] == "cpu" and fused["attention"] == "splash"
     assert fused["score_buffers"] == []
     assert clip_movements(fused) == [], fused["collectives"]
+    assert fused["clip_branches"] == [], fused["clip_branches"]
     # The same step with XLA's attention materialises the scores: the check sees them.
     plain = probe(AOT_PYTHON, "v5e:2x2", "data.num_frames=32", "model.attention_impl=xla")
     assert plain["score_buffers"], plain
+
+
+@pytest.mark.slow
+def test_mixup_and_cutmix_cost_the_tpu_step_one_elementwise_pass():
+    """Mixing is one fused pass over the clips: no branch holding whole batches, and the step's
+    temporaries and memory traffic stay near those of the same step without mixing."""
+    mixed = probe(AOT_PYTHON, "v5e:2x2", *MIXING)
+    plain = probe(AOT_PYTHON, "v5e:2x2")
+    assert mixed["clip_branches"] == [], mixed["clip_branches"]
+    assert mixed["temp_bytes"] <= 1.25 * plain["temp_bytes"], (mixed["temp_bytes"], plain["temp_bytes"])
+    assert mixed["bytes_accessed"] <= 1.25 * plain["bytes_accessed"], (mixed["bytes_accessed"], plain["bytes_accessed"])

@@ -74,6 +74,25 @@ def test_label_smoothing_and_mixup_keep_probability_mass():
         np.testing.assert_allclose(float(mixed[0].mean()), float(mixed_targets[0, 1]), atol=1e-5)
 
 
+def test_mix_batch_with_both_alphas_switches_between_mixup_and_a_cutmix_box():
+    """Clip 0 is zeros, clip 1 ones: Mixup gives clip 0 one fractional value everywhere, CutMix a box of
+    ones in zeros; either way clip 0's mean pixel is the target weight of clip 1."""
+    video = jnp.stack([jnp.zeros((2, 16, 16, 3)), jnp.ones((2, 16, 16, 3))])
+    onehot = jax.nn.one_hot(jnp.array([0, 1]), 2)
+    kinds = set()
+    for seed in range(16):
+        mixed, targets = mix_batch(jax.random.key(seed), video, onehot, mixup_alpha=0.8, cutmix_alpha=1.0)
+        values = set(np.unique(np.asarray(mixed[0])).tolist())
+        if values <= {0.0, 1.0}:
+            kinds.add("cutmix")
+        else:
+            assert len(values) == 1, values
+            kinds.add("mixup")
+        np.testing.assert_allclose(float(mixed[0].mean()), float(targets[0, 1]), atol=1e-5)
+        np.testing.assert_allclose(np.asarray(mixed[1]), 1.0 - np.asarray(mixed[0]), atol=1e-6)
+    assert kinds == {"mixup", "cutmix"}
+
+
 def recipe_optim(recipe: str):
     from mmae_jax.config.defaults import base_config
     from mmae_jax.config.recipes import apply_recipe

@@ -53,22 +53,20 @@ def mix_batch(rng: jax.Array, video: jax.Array, targets: jax.Array, *, mixup_alp
         return video, targets
     choose_key, mixup_key, cutmix_key, box_key = jax.random.split(rng, 4)
     height, width = video.shape[2], video.shape[3]
-    flipped = mirror_within_shards(video)
-
-    def mixup():
-        lam = jax.random.beta(mixup_key, mixup_alpha, mixup_alpha)
-        return video * lam + flipped * (1.0 - lam), lam
-
-    def cutmix():
-        lam = jax.random.beta(cutmix_key, cutmix_alpha, cutmix_alpha)
-        box = _cutmix_box_mask(box_key, lam, height, width)[None, None, :, :, None]
-        lam = 1.0 - box.mean()   # the area actually cut, as timm corrects it
-        return video * (1.0 - box) + flipped * box, lam
-
     if mixup_alpha > 0 and cutmix_alpha > 0:
         use_cutmix = jax.random.uniform(choose_key) < switch_prob
-        (mixed, lam) = jax.lax.cond(use_cutmix, cutmix, mixup)
     else:
-        mixed, lam = cutmix() if cutmix_alpha > 0 else mixup()
-    mixed = mixed.astype(video.dtype)
+        use_cutmix = jnp.asarray(cutmix_alpha > 0)
+    # Mixup keeps ``lam`` of every pixel of a clip; CutMix keeps the pixels outside a box. Both are
+    # one ``[H, W]`` weight, so the clips are mixed by one elementwise pass that XLA fuses with the
+    # normalisation and the cast (no branch holding whole batches).
+    mix_lam = jax.random.beta(mixup_key, mixup_alpha, mixup_alpha) if mixup_alpha > 0 else jnp.float32(1.0)
+    if cutmix_alpha > 0:
+        box = _cutmix_box_mask(box_key, jax.random.beta(cutmix_key, cutmix_alpha, cutmix_alpha), height, width)
+        keep = jnp.where(use_cutmix, 1.0 - box, mix_lam)
+        lam = jnp.where(use_cutmix, 1.0 - box.mean(), mix_lam)   # the area actually cut, as timm corrects it
+    else:
+        keep, lam = jnp.broadcast_to(mix_lam, (height, width)), mix_lam
+    keep = keep[None, None, :, :, None]
+    mixed = (video * keep + mirror_within_shards(video) * (1.0 - keep)).astype(video.dtype)
     return mixed, targets * lam + mirror_within_shards(targets) * (1.0 - lam)
