@@ -42,14 +42,19 @@ MODEL_HELP = ("with a run folder as --checkpoint: its best_model/, final_model/ 
 def add_checkpoint(parser: argparse.ArgumentParser, *, required: bool = True) -> None:
     """``--checkpoint`` and ``--model``: the trained model to read (mmae_jax/model/location.py)."""
     parser.add_argument("--checkpoint", required=required, metavar="PATH", help=CHECKPOINT_HELP)
-    parser.add_argument("--model", metavar="best|final|STEP", help=MODEL_HELP)
+    parser.add_argument("--model", metavar="best|final|STEP", help=MODEL_HELP, default=argparse.SUPPRESS)
+
+
+def model_of(args: argparse.Namespace) -> str | None:
+    """``--model`` (None when not given: its default is the run folder's, ``resolve_checkpoint``)."""
+    return getattr(args, "model", None)
 
 
 def checkpoint_of(args: argparse.Namespace):
     """The ``ModelChoice`` of ``--checkpoint`` / ``--model``; a run folder's choice is named on stderr."""
     from mmae_jax.model.location import resolve_checkpoint
 
-    choice = resolve_checkpoint(args.checkpoint, args.model)
+    choice = resolve_checkpoint(args.checkpoint, model_of(args))
     if choice.from_run:
         print(f"model: {choice.label}", file=sys.stderr)
     return choice

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import argparse
 
-from mmae_jax.cli.arguments import add_checkpoint, add_command, checkpoint_of
+from mmae_jax.cli.arguments import add_checkpoint, add_command, checkpoint_of, model_of
 
 
 def register(subparsers) -> None:
@@ -35,9 +35,9 @@ def run(args: argparse.Namespace) -> int:
         if args.linear_probe:
             cfg = cfg.replace(freeze_backbone=True)
     else:
-        if args.model:
+        if model_of(args):
             from mmae_jax.errors import ConfigError
-            raise ConfigError(f"--model {args.model} picks a model of the --checkpoint run folder, and no "
+            raise ConfigError(f"--model {model_of(args)} picks a model of the --checkpoint run folder, and no "
                               f"--checkpoint is given", "add --checkpoint RUN_FOLDER, or drop --model")
         cfg = VideoMAEConfig.from_variant(args.variant, num_classes=args.num_classes,
                                           num_frames=args.frames, img_size=args.size,

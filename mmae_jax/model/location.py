@@ -149,10 +149,12 @@ def _json(path: Path):
 
 def _check_model_folder(folder: Path, found: str) -> dict:
     """The metadata of model folder ``folder``; ConfigError ``"<found> <what is wrong>"`` when its
-    ``params/`` is missing or its ``config.json`` can not be read."""
-    if not (folder / model_io.PARAMS_DIR).is_dir():
-        raise ConfigError(f"{found} {folder / model_io.PARAMS_DIR} is missing (the folder is incomplete)",
-                          "convert or export the model again, or give another folder")
+    ``params/`` or ``config.json`` is missing or the config can not be read."""
+    for part, present in ((model_io.PARAMS_DIR, (folder / model_io.PARAMS_DIR).is_dir()),
+                          (model_io.CONFIG_FILE, (folder / model_io.CONFIG_FILE).is_file())):
+        if not present:
+            raise ConfigError(f"{found} {folder / part} is missing (the folder is incomplete)",
+                              "convert or export the model again, or give another folder")
     try:
         return model_io.read_config(folder)[2]
     except UserError as error:
