@@ -96,11 +96,12 @@ def _forward(checkpoint, clips, out, *model) -> np.ndarray:
 
 
 def _fails(capsys, argv: list[str]) -> str:
-    """The one stderr line of a command that fails with exit 2."""
+    """The one ``error:`` line of a command that fails with exit 2 (after at most the line naming
+    the model of a run folder that it was reading)."""
     assert main(argv) == 2
-    err = capsys.readouterr().err.strip()
-    assert err.startswith("error: ") and len(err.splitlines()) == 1, err
-    return err
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert lines[-1].startswith("error: ") and len(lines) <= 2 and lines[0].startswith(("error: ", "model: ")), lines
+    return lines[-1]
 
 
 # --- one rule: which model each value reads -----------------------------------------------------
@@ -199,6 +200,20 @@ def test_damaged_model_folders_are_named_as_such(run, tmp_path, clips, capsys):
     err = _fails(capsys, ["forward", "--checkpoint", str(damaged / "final_model"), "--input", str(clips),
                           "--output", str(tmp_path / "y.npy")])
     assert f"is a model folder, but {damaged / 'final_model' / 'params'} is missing" in err
+
+
+def test_a_damaged_train_checkpoint_is_named_with_the_saved_alternatives(run, tmp_path, clips, capsys):
+    import shutil
+
+    damaged = tmp_path / "damaged_run"
+    shutil.copytree(run, damaged)
+    for path in (damaged / "checkpoints" / str(STEP) / "state").rglob("*"):
+        if path.is_file() and path.stat().st_size > 1000:
+            path.write_bytes(np.random.default_rng(0).bytes(path.stat().st_size))
+    err = _fails(capsys, ["forward", "--checkpoint", str(damaged), "--model", str(STEP), "--input", str(clips),
+                          "--output", str(tmp_path / "y.npy")])
+    assert f"{damaged / 'checkpoints' / str(STEP) / 'state'} can not be read" in err
+    assert f"the train checkpoint of step {STEP} is damaged or incomplete; choose another --model" in err
 
 
 def test_a_run_without_a_saved_model_says_so(tmp_path, capsys):

@@ -45,6 +45,7 @@ class SavedParams:
 
     path: Path
     groups: tuple[str, ...] = ()
+    damaged_fix: str = "the model directory is damaged or incomplete; convert or export it again"
 
     @classmethod
     def of_directory(cls, directory: str | Path) -> "SavedParams":
@@ -227,7 +228,7 @@ def _saved_trees(directory: str | Path, params: SavedParams) -> dict[str, dict]:
     if not params.path.is_dir():
         raise MissingInputError(f"{params.path} not found: {directory} is not a model directory",
                                 "pass a folder written by `mmae-jax convert` or by training")
-    with _damaged_params(params.path):
+    with _damaged_params(params):
         metadata = ocp.StandardCheckpointer().metadata(params.path)
         saved_tree = getattr(getattr(metadata, "item_metadata", None), "tree", None)
         if not saved_tree:
@@ -254,7 +255,7 @@ def _restore(params: SavedParams, saved_trees: dict[str, dict], wanted: dict[str
     if not targets:
         return {}
     target = targets.get("", targets)
-    with _damaged_params(params.path):
+    with _damaged_params(params):
         restored = ocp.PyTreeCheckpointer().restore(params.path, args=ocp.args.PyTreeRestore(
             item=target, restore_args=ocp.checkpoint_utils.construct_restore_args(target), partial_restore=True))
     if "" in targets:
@@ -263,16 +264,15 @@ def _restore(params: SavedParams, saved_trees: dict[str, dict], wanted: dict[str
 
 
 @contextlib.contextmanager
-def _damaged_params(params_path: Path):
-    """orbax / tensorstore failures while reading ``params_path`` as one InputError line."""
+def _damaged_params(params: SavedParams):
+    """orbax / tensorstore failures while reading ``params`` as one InputError line."""
     try:
         yield
     except (OSError, ValueError, KeyError, TypeError, RuntimeError) as error:
         if isinstance(error, UserError) or (isinstance(error, OSError) and one_line_cause(error)):
             raise
         first_line = (str(error).strip().splitlines() or [type(error).__name__])[0][:200]
-        raise InputError(f"{params_path} can not be read ({first_line})",
-                         "the model directory is damaged or incomplete; convert or export it again") from error
+        raise InputError(f"{params.path} can not be read ({first_line})", params.damaged_fix) from error
 
 
 def check_training_metadata(directory: str | Path, cfg: VideoMAEConfig, metadata: dict[str, Any]) -> None:

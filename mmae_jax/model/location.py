@@ -199,7 +199,9 @@ def _run_model(run: Path, given: str, model: str | None) -> ModelChoice:
     template = run / MODEL_DIRS[present[0]]
     _check_model_folder(template, f"{found}, but its")
     state = run / CHECKPOINTS_DIR / model / STATE_ITEM
-    return ModelChoice(template, model_io.SavedParams(state.absolute(), PARAM_GROUPS),
+    params = model_io.SavedParams(state.absolute(), PARAM_GROUPS, damaged_fix=(
+        f"the train checkpoint of step {model} is damaged or incomplete; choose another --model ({saved})"))
+    return ModelChoice(template, params,
                        f"{run} train checkpoint of step {int(model)}", from_run=True, step=int(model))
 
 
