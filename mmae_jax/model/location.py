@@ -30,6 +30,7 @@ import orbax.checkpoint as ocp
 
 from mmae_jax.errors import ConfigError, UserError
 from mmae_jax.model import io as model_io
+from mmae_jax.model.config import VideoMAEConfig
 
 BEST_MODEL, FINAL_MODEL = "best_model", "final_model"
 MODEL_DIRS = {"best": BEST_MODEL, "final": FINAL_MODEL}   # --model NAME -> the run's model folder
@@ -56,7 +57,7 @@ class ModelChoice:
     from_run: bool = False
     step: int | None = None
 
-    def read_config(self) -> tuple[Any, str, dict]:
+    def read_config(self) -> tuple[VideoMAEConfig, str, dict]:
         """``(cfg, kind, metadata)`` as ``model_io.read_config``; a train checkpoint's ``step``."""
         cfg, kind, metadata = model_io.read_config(self.directory)
         return cfg, kind, metadata if self.step is None else dict(metadata, step=self.step)
@@ -76,9 +77,10 @@ def resolve_checkpoint(path: str | Path, model: str | None = None, *, option: st
     kind = _folder_kind(path, option)
     if kind == "model":
         if model is not None:
+            in_run = path.name in MODEL_DIRS.values()
             raise ConfigError(f"--model {model} picks a model of a training run folder, but {given} is a model "
                               f"folder (config.json + params/), which holds one model",
-                              f"drop --model, or give the run folder (e.g. {path.absolute().parent})")
+                              f"drop --model{f', or give the run folder: {option} {path.parent}' if in_run else ''}")
         _check_model_folder(path, f"{given} is a model folder, but")
         return ModelChoice(path, model_io.SavedParams.of_directory(path), str(path))
     return _run_model(path, given, model)
