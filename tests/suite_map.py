@@ -43,6 +43,7 @@ SPEED = {
     "test_augment.py": "unit",
     "test_benchmarks.py": "unit",                 # its report tests are slow
     "test_cfas_resize.py": "unit",
+    "test_checkpoint_ref.py": "integration",
     "test_cli_outputs.py": "integration",
     "test_colab.py": "unit",                      # the notebook runs are slow
     "test_compiled_step.py": "slow",
@@ -99,7 +100,8 @@ INDIRECT: dict[str, tuple[str, ...]] = {
     "mmae_jax": ("test_cli_outputs.py",),                                  # __version__ behind --version
     "mmae_jax.cli.__main__": ("test_cli_outputs.py", "test_multihost_guards.py", "test_plan_compile.py",
                               "test_train_distributed.py", "test_fusion_beats_single_modality.py"),  # python -m mmae_jax.cli
-    "mmae_jax.cli.arguments": ("test_convert.py", "test_export.py", "test_predict.py"),  # the commands' shared flags
+    "mmae_jax.cli.arguments": ("test_convert.py", "test_export.py", "test_predict.py",  # the commands' shared flags
+                               "test_checkpoint_ref.py"),
     "mmae_jax.config.args": ("test_run_spec.py", "test_cli_outputs.py"),   # --config NAME:ARGS through recipes
     "mmae_jax.config.names": ("test_run_spec.py", "test_recipes.py"),
     "mmae_jax.convert.families": ("test_convert.py", "test_export.py"),

@@ -57,6 +57,24 @@ def test_print_config_resolves_a_named_config_with_args_and_overrides(capsys):
     assert not Path("unused").exists()
 
 
+@pytest.mark.parametrize("command", CONFIG_COMMANDS)
+def test_print_config_needs_no_workdir(command, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert _main([command, "--config", "demo:strategy=sfas", "--print-config"]) == 0
+    config = json.loads(capsys.readouterr().out)
+    assert config["data"]["dataset"] == "synthetic" and config["data"]["strategy"] == "sfas"
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("command", CONFIG_COMMANDS)
+def test_running_without_workdir_is_one_error_line(command, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert _main([command, "--config", "demo"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: mmae-jax {command} needs --workdir") and err.count("\n") == 1
+    assert "--print-config" in err and list(tmp_path.iterdir()) == []
+
+
 def test_print_config_accepts_a_path(capsys):
     assert _main(["train", "--workdir", "unused", f"--config={ROOT / 'configs' / 'demo.py'}:strategy=sfas",
                   "--print-config"]) == 0
@@ -77,7 +95,7 @@ def test_model_info_reads_a_model_directory_and_names_its_flop_unit(tmp_path, ca
 
     cfg = VideoMAEConfig.from_variant("tiny", num_classes=5, num_frames=4, img_size=32)
     save_model(tmp_path / "final_model", build_model(cfg, "classifier"), cfg, kind="classifier")
-    assert _main(["model-info", "--model", str(tmp_path)]) == 0
+    assert _main(["model-info", "--checkpoint", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert re.search(r"classes\s+5\n", out) and re.search(r"input \(T, H, W, C\)\s+4 x 32 x 32 x 3", out)
     assert re.search(r"forward GFLOPs per clip\s+[\d.]+ \(2 x MACs\)", out)

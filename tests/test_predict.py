@@ -132,13 +132,27 @@ def test_checkpoint_errors_are_clear(tmp_path):
     from mmae_jax.errors import ConfigError
     from mmae_jax.infer.predictor import Predictor
 
-    with pytest.raises(ConfigError, match="checkpoint=.* neither a model directory"):
+    with pytest.raises(ConfigError, match="--checkpoint .* is neither a model folder .* nor a training run folder"):
         Predictor(tmp_path)
-    (tmp_path / "config.json").write_text("{}")    # an unfinished run's workdir: no final_model/
-    with pytest.raises(ConfigError, match="neither a model directory"):
+    (tmp_path / "config.json").write_text('{"data": {}}')    # a run that has saved nothing yet
+    with pytest.raises(ConfigError, match="is a training run folder without a saved model yet"):
         Predictor(tmp_path)
     with pytest.raises(ConfigError, match="does not exist"):
         Predictor(tmp_path / "missing")
+
+
+def test_a_run_folder_gives_its_best_model_unless_told(workdir, tmp_path):
+    """predict reads what forward and export read: a run's best_model by default, --model picks."""
+    import shutil
+
+    from mmae_jax.infer.predictor import Predictor
+
+    run = tmp_path / "run"
+    shutil.copytree(workdir / "final_model", run / "final_model")
+    assert Predictor(run).directory == run / "final_model"           # no best_model: the final one
+    shutil.copytree(workdir / "final_model", run / "best_model")
+    assert Predictor(run).directory == run / "best_model"
+    assert Predictor(run, model="final").directory == run / "final_model"
 
 
 def test_builder_config_lookup_follows_the_data_config():

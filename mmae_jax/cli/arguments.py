@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Callable
 
 SOURCE_HELP = ("checkpoint file, Hugging Face folder, or Hugging Face model id ORG/NAME[@REVISION] "
@@ -32,6 +33,28 @@ def add_source(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--source", required=True, help=SOURCE_HELP)
 
 
-def add_checkpoint(parser: argparse.ArgumentParser, help: str) -> None:
-    """``--checkpoint``: the model directory to read (export, forward, predict)."""
-    parser.add_argument("--checkpoint", required=True, help=help)
+CHECKPOINT_HELP = ("a model folder (from convert, or a run's best_model/ / final_model/), or a training run "
+                   "folder (a train / pretrain --workdir: --model picks its model)")
+MODEL_HELP = ("with a run folder as --checkpoint: its best_model/, final_model/ or the train checkpoint of "
+              "step STEP (default: best when the run has one, else final)")
+
+
+def add_checkpoint(parser: argparse.ArgumentParser, *, required: bool = True) -> None:
+    """``--checkpoint`` and ``--model``: the trained model to read (mmae_jax/model/location.py)."""
+    parser.add_argument("--checkpoint", required=required, metavar="PATH", help=CHECKPOINT_HELP)
+    parser.add_argument("--model", metavar="best|final|STEP", help=MODEL_HELP, default=argparse.SUPPRESS)
+
+
+def model_of(args: argparse.Namespace) -> str | None:
+    """``--model`` (None when not given: its default is the run folder's, ``resolve_checkpoint``)."""
+    return getattr(args, "model", None)
+
+
+def checkpoint_of(args: argparse.Namespace):
+    """The ``ModelChoice`` of ``--checkpoint`` / ``--model``; a run folder's choice is named on stderr."""
+    from mmae_jax.model.location import resolve_checkpoint
+
+    choice = resolve_checkpoint(args.checkpoint, model_of(args))
+    if choice.from_run:
+        print(f"model: {choice.label}", file=sys.stderr)
+    return choice

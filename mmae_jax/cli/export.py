@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import argparse
 
-from mmae_jax.cli.arguments import add_checkpoint, add_command
+from mmae_jax.cli.arguments import add_checkpoint, add_command, checkpoint_of
 
 FORMATS = ("pytorch", "safetensors", "huggingface")
 
@@ -19,7 +19,7 @@ FORMATS = ("pytorch", "safetensors", "huggingface")
 def register(subparsers) -> None:
     parser = add_command(subparsers, "export", run, __doc__, epilog=(
         "example:\n  mmae-jax export --checkpoint workdirs/demo/run --format huggingface --output exported/demo_hf"))
-    add_checkpoint(parser, "model directory, or a training workdir (its final_model)")
+    add_checkpoint(parser)
     parser.add_argument("--format", required=True, choices=FORMATS)
     parser.add_argument("--output", required=True, help="new file (pytorch, safetensors) or folder (huggingface)")
 
@@ -27,6 +27,6 @@ def register(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     from mmae_jax.convert.export import export_model
 
-    path = export_model(args.checkpoint, args.format, args.output)
+    path = export_model(checkpoint_of(args), args.format, args.output)
     print(f"wrote {path}")
     return 0

@@ -1,4 +1,4 @@
-"""``mmae-jax forward``: run a model directory on an .npy input and save logits or features.
+"""``mmae-jax forward``: run a trained or converted model on an .npy input and save logits or features.
 
 Input: a float .npy of clips in PyTorch's [B, C, T, H, W] layout (or [B, T, H, W, C] with --layout
 nthwc), already normalised. Output: logits [B, K], or with --features the pooled features [B, D] of
@@ -11,14 +11,14 @@ import argparse
 import sys
 from pathlib import Path
 
-from mmae_jax.cli.arguments import add_checkpoint, add_command
+from mmae_jax.cli.arguments import add_checkpoint, add_command, checkpoint_of
 
 LAYOUTS = ("ncthw", "nthwc")
 
 
 def register(subparsers) -> None:
     parser = add_command(subparsers, "forward", run, __doc__)
-    add_checkpoint(parser, "model directory (from convert or training)")
+    add_checkpoint(parser)
     parser.add_argument("--input", required=True, help=".npy input clips")
     parser.add_argument("--output", required=True, help=".npy file to write")
     parser.add_argument("--layout", choices=LAYOUTS, default="ncthw")
@@ -35,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"--output {output}: the folder {output.parent} does not exist", "create it first")
     try:
         clips = _read_clips(args.input, args.layout)
-        outputs = forward(args.checkpoint, clips, features=args.features)
+        outputs = forward(checkpoint_of(args), clips, features=args.features)
     except (OSError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -44,20 +44,25 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def forward(directory: str, clips, *, features: bool):
-    """``clips [B, T, H, W, C]`` -> logits ``[B, K]`` or features, as a float32 numpy array."""
+def forward(checkpoint, clips, *, features: bool):
+    """``clips [B, T, H, W, C]`` -> logits ``[B, K]`` or features, as a float32 numpy array.
+
+    ``checkpoint``: a ``ModelChoice``, or a path that ``resolve_checkpoint`` reads (its default
+    model; mmae_jax/model/location.py)."""
     import numpy as np
     from flax import nnx
 
-    from mmae_jax.model.io import load_model
+    from mmae_jax.model.location import ModelChoice, resolve_checkpoint
 
-    model, cfg, kind = load_model(directory, overrides=dict(dtype="float32"))
+    if not isinstance(checkpoint, ModelChoice):
+        checkpoint = resolve_checkpoint(checkpoint)
+    model, cfg, kind = checkpoint.load(overrides=dict(dtype="float32"))
     expected = (cfg.num_frames, cfg.img_size, cfg.img_size, cfg.in_chans)
     if tuple(clips.shape[1:]) != expected:
         raise ValueError(f"input clips are {list(clips.shape)} as [B, T, H, W, C]; the model expects "
                          f"[B, {', '.join(map(str, expected))}] (check --layout)")
     if kind == "pretrainer" and not features:
-        raise ValueError(f"{directory} holds a pre-training model, which has no logits; pass --features "
+        raise ValueError(f"{checkpoint.label} holds a pre-training model, which has no logits; pass --features "
                          f"for its encoder tokens")
     model.eval()
 

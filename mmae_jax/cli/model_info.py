@@ -2,21 +2,20 @@
 
 Counts are computed from the model's shapes; no weights are allocated. FLOPs are XLA's count of the
 forward pass, a multiply-add counted as two (GFLOPs = 2 x GMACs; papers that quote GMACs as 'FLOPs'
-give half this number).
+give half this number). With --checkpoint, the counts are those of that model: its config replaces
+--variant, --num-classes, --frames, --size and --paper-head.
 """
 
 from __future__ import annotations
 
 import argparse
 
-from mmae_jax.cli.arguments import add_command
+from mmae_jax.cli.arguments import add_checkpoint, add_command, checkpoint_of, model_of
 
 
 def register(subparsers) -> None:
     parser = add_command(subparsers, "model-info", run, __doc__)
-    parser.add_argument("--model", metavar="DIR",
-                        help="a model directory or training workdir (its final_model): use its config "
-                             "instead of --variant/--num-classes/--frames/--size/--paper-head")
+    add_checkpoint(parser, required=False)
     parser.add_argument("--variant", default="base", help="tiny, small, base, large or huge")
     parser.add_argument("--num-classes", type=int, default=7)
     parser.add_argument("--frames", type=int, default=16)
@@ -31,14 +30,15 @@ def run(args: argparse.Namespace) -> int:
     from mmae_jax.model.config import VideoMAEConfig
     from mmae_jax.model.info import model_info
 
-    if args.model:
-        from mmae_jax.model.io import read_config
-        from mmae_jax.model.location import resolve_model_dir
-
-        cfg, _, _ = read_config(resolve_model_dir(args.model))
+    if args.checkpoint:
+        cfg, _, _ = checkpoint_of(args).read_config()
         if args.linear_probe:
             cfg = cfg.replace(freeze_backbone=True)
     else:
+        if model_of(args):
+            from mmae_jax.errors import ConfigError
+            raise ConfigError(f"--model {model_of(args)} picks a model of the --checkpoint run folder, and no "
+                              f"--checkpoint is given", "add --checkpoint RUN_FOLDER, or drop --model")
         cfg = VideoMAEConfig.from_variant(args.variant, num_classes=args.num_classes,
                                           num_frames=args.frames, img_size=args.size,
                                           freeze_backbone=args.linear_probe,

@@ -14,13 +14,13 @@ import json
 import sys
 from pathlib import Path
 
-from mmae_jax.cli.arguments import add_checkpoint, add_command
+from mmae_jax.cli.arguments import add_checkpoint, add_command, checkpoint_of
 
 
 def register(subparsers) -> None:
     parser = add_command(subparsers, "predict", run, __doc__)
     parser.add_argument("videos", nargs="+", metavar="VIDEO", help="video files or folders of them")
-    add_checkpoint(parser, "model directory from training (or the training workdir: its final_model)")
+    add_checkpoint(parser)
     parser.add_argument("--audio", help="a separate audio file for the (one) video, instead of its own track")
     parser.add_argument("--json", action="store_true", help="print one JSON list of the predictions")
     parser.add_argument("--explain", metavar="OUT.png",
@@ -52,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: no video files in {' '.join(args.videos)}", file=sys.stderr)
         return 2
     try:
-        predictor = Predictor(args.checkpoint, builder_config=args.builder_config, seed=args.seed)
+        predictor = Predictor(checkpoint_of(args), builder_config=args.builder_config, seed=args.seed)
         results = list(predictor.predict_files(videos, args.audio, attribution=not args.no_attribution))
     except (OSError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from mmae_jax.cli.runtime import add_distributed_arguments, load_config, start
-from mmae_jax.cli.train import add_workdir_arguments, prepare_workdir
+from mmae_jax.cli.train import add_workdir_arguments, prepare_workdir, require_workdir
 from mmae_jax.errors import ConfigError, stopped_line
 
 
@@ -83,6 +83,7 @@ def _finish(workdir: str, results_by_strategy: dict, splits_sha256: str = "") ->
 
 
 def run_kfold(args: argparse.Namespace) -> int:
+    require_workdir(args)
     start(args)
     from mmae_jax.data.integrity import reading_errors
     from mmae_jax.train.sweep import fold_config, run_folds
@@ -95,6 +96,7 @@ def run_kfold(args: argparse.Namespace) -> int:
 
 
 def run_sweep(args: argparse.Namespace) -> int:
+    require_workdir(args)
     start(args)
     from mmae_jax.config.choices import STRATEGIES
     from mmae_jax.data.integrity import reading_errors

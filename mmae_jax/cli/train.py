@@ -10,13 +10,13 @@ import argparse
 import json
 
 from mmae_jax.cli.runtime import add_distributed_arguments, load_config, start
-from mmae_jax.errors import stopped_line
+from mmae_jax.errors import ConfigError, stopped_line
 
 TRAIN_EPILOG = """examples:
   mmae-jax train --config demo --workdir workdirs/demo
   mmae-jax train --config ravdess:strategy=ffls,protocol=kfold,fold=2 --workdir runs/r2 \\
       --config.data.data_dir=/data/tfds --config.batch_size=32
-  mmae-jax train --config my_config.py --workdir runs/mine --print-config
+  mmae-jax train --config my_config.py --print-config
 Running the same command again resumes from the workdir's latest checkpoint.
 The config must have task=classification (a pre-training config is run by `mmae-jax pretrain`)."""
 
@@ -65,11 +65,19 @@ def register(subparsers) -> None:
 
 
 def add_workdir_arguments(parser: argparse.ArgumentParser) -> None:
-    """``--workdir`` and ``--fresh`` (move an old run aside instead of resuming it)."""
-    parser.add_argument("--workdir", required=True,
-                        help="where checkpoints, logs and results go; the same command again resumes there")
+    """``--workdir`` (required to run; ``--print-config`` needs none, ``require_workdir``) and
+    ``--fresh`` (move an old run aside instead of resuming it)."""
+    parser.add_argument("--workdir", help="where checkpoints, logs and results go; the same command again "
+                                          "resumes there (required, except with --print-config)")
     parser.add_argument("--fresh", action="store_true",
                         help="start a new run: rename an existing WORKDIR to WORKDIR.old-<time> first")
+
+
+def require_workdir(args: argparse.Namespace) -> None:
+    """ConfigError when the command that runs ``args`` has no ``--workdir``."""
+    if not args.workdir:
+        raise ConfigError(f"mmae-jax {args.command} needs --workdir: the folder for the run's checkpoints, logs "
+                          f"and results", f"add e.g. --workdir workdirs/NAME; only --print-config runs without it")
 
 
 def prepare_workdir(args: argparse.Namespace, config, runs=()) -> None:
@@ -97,6 +105,7 @@ def _run(args: argparse.Namespace, report) -> int:
     from mmae_jax.data.integrity import reading_errors
     from mmae_jax.train.loop import train_and_evaluate
 
+    require_workdir(args)
     start(args)
     config = load_config(args.config_argv)
     prepare_workdir(args, config)

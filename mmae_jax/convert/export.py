@@ -26,7 +26,7 @@ from mmae_jax.convert.name_map import HF_V4_RENAMES, Mapping, name_map
 from mmae_jax.errors import InputError
 from mmae_jax.model import io as model_io
 from mmae_jax.model.config import VideoMAEConfig
-from mmae_jax.model.location import resolve_model_dir
+from mmae_jax.model.location import ModelChoice, resolve_checkpoint
 from mmae_jax.model.paths import flat_params
 
 FORMATS = ("pytorch", "safetensors", "huggingface")
@@ -121,8 +121,10 @@ def epsilon_notes(cfg: VideoMAEConfig, family: str) -> list[str]:
 _FILE_NAMES = {"pytorch": "model.pth", "safetensors": "model.safetensors"}
 
 
-def export_model(checkpoint: str | Path, fmt: str, output: str | Path) -> Path:
-    """Read a model directory (or a training workdir: its ``final_model``) and write ``output``."""
+def export_model(checkpoint: str | Path | ModelChoice, fmt: str, output: str | Path, *,
+                 model: str | None = None) -> Path:
+    """Read a model folder, or ``model`` of a training run folder (mmae_jax/model/location.py),
+    or a ``ModelChoice``, and write ``output``."""
     if fmt not in FORMATS:
         raise InputError(f"unknown export format {fmt!r}", f"choose one of {', '.join(FORMATS)}")
     output = Path(output)
@@ -133,9 +135,10 @@ def export_model(checkpoint: str | Path, fmt: str, output: str | Path) -> Path:
                          f"give a file name, e.g. {output / _FILE_NAMES[fmt]}")
     if not output.parent.is_dir():
         raise InputError(f"the folder of {output} does not exist", "create it first")
-    model_dir = resolve_model_dir(checkpoint, option="checkpoint")
-    model, cfg, kind = model_io.load_model(model_dir)
-    _, _, metadata = model_io.read_config(model_dir)
+    choice = checkpoint if isinstance(checkpoint, ModelChoice) else resolve_checkpoint(checkpoint, model)
+    model_dir = choice.directory
+    model, cfg, kind = choice.load()
+    _, _, metadata = choice.read_config()
     params = {path: np.asarray(value) for path, value in flat_params(model).items()}
     family = "huggingface" if fmt == "huggingface" else f"official-{'finetune' if kind == 'classifier' else 'pretrain'}"
     tensors = state_dict(params, cfg, kind, family)

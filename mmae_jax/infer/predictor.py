@@ -29,7 +29,7 @@ from mmae_jax.data.transform import prepare_sources
 from mmae_jax.infer.attribution import Attribution, FusionSpec, attribution_from_pass, relevance_pass
 from mmae_jax.infer.media import ClipReader, clip_spec_for
 from mmae_jax.model import io as model_io
-from mmae_jax.model.location import resolve_model_dir
+from mmae_jax.model.location import ModelChoice, resolve_checkpoint
 
 
 
@@ -77,20 +77,25 @@ class Predictor:
     """A trained classifier with the preprocessing of its training data.
 
     Args:
-      checkpoint: a model directory written by training (or a workdir: its ``final_model``).
+      checkpoint: a model folder written by training, or a training run folder
+        (mmae_jax/model/location.py), or the ``ModelChoice`` of one.
+      model: with a run folder, ``best``, ``final`` or a saved step (default: best when the run
+        has one, else final).
       builder_config: "dataset/config" or "config" to read the media with another builder
         config than the one the checkpoint's data config names.
       seed: the rfas frame order.
     """
 
-    def __init__(self, checkpoint: str | Path, *, builder_config: str = "", seed: int = 0):
-        self.directory = resolve_model_dir(checkpoint, option="checkpoint")
-        _, kind, metadata = model_io.read_config(self.directory)
+    def __init__(self, checkpoint: str | Path | ModelChoice, *, model: str | None = None, builder_config: str = "",
+                 seed: int = 0):
+        choice = checkpoint if isinstance(checkpoint, ModelChoice) else resolve_checkpoint(checkpoint, model)
+        self.directory = choice.directory
+        _, kind, metadata = choice.read_config()
         if kind != "classifier" or "class_names" not in metadata or "data" not in metadata:
-            raise ValueError(f"{self.directory} is not a trained classifier (kind {kind!r}, metadata without "
+            raise ValueError(f"{choice.label} is not a trained classifier (kind {kind!r}, metadata without "
                              f"class_names / data): predict needs a model exported by training")
         # The backbone is made differentiable so that a linear probe's attribution is not zero.
-        model, cfg, _ = model_io.load_model(self.directory, overrides=dict(dtype="float32", freeze_backbone=False))
+        model, cfg, _ = choice.load(overrides=dict(dtype="float32", freeze_backbone=False))
         model_io.check_training_metadata(self.directory, cfg, metadata)
         model.eval()
         self.class_names: list[str] = list(metadata["class_names"])

@@ -9,7 +9,9 @@ A model directory holds:
 
 Parameters are named by their dotted path (mmae_jax/model/paths.py), e.g.
 ``encoder.blocks.3.attn.qkv.kernel``. Every read restores only the tensors it needs (orbax
-partial restore, ``read_params``).
+partial restore, ``read_params``). The readers take the weights from the directory's ``params/``,
+or from another orbax checkpoint given as ``SavedParams`` (a train checkpoint's ``state``, whose
+``trainable`` and ``frozen`` subtrees hold the same names) with the directory's config.
 """
 
 from __future__ import annotations
@@ -33,6 +35,21 @@ from mmae_jax.model.paths import flat_params, param_name
 FORMAT_VERSION = 1
 CONFIG_FILE = "config.json"
 PARAMS_DIR = "params"
+
+
+@dataclasses.dataclass(frozen=True)
+class SavedParams:
+    """Where a model's parameters are saved: the orbax checkpoint ``path``, holding them at its
+    root (a model directory's ``params/``) or, with ``groups``, under those top-level keys (a
+    train checkpoint's ``state`` item: ``("trainable", "frozen")``, beside the optimiser state)."""
+
+    path: Path
+    groups: tuple[str, ...] = ()
+    damaged_fix: str = "the model directory is damaged or incomplete; convert or export it again"
+
+    @classmethod
+    def of_directory(cls, directory: str | Path) -> "SavedParams":
+        return cls(Path(directory).absolute() / PARAMS_DIR)
 
 
 def build_model(cfg: VideoMAEConfig, kind: str, *, seed: int = 0) -> nnx.Module:
@@ -89,13 +106,14 @@ def read_config(directory: str | Path) -> tuple[VideoMAEConfig, str, dict[str, A
     return cfg, kind, document.get("metadata", {})
 
 
-def load_model(directory: str | Path, *, overrides: dict[str, Any] | None = None
-               ) -> tuple[nnx.Module, VideoMAEConfig, str]:
+def load_model(directory: str | Path, *, overrides: dict[str, Any] | None = None,
+               params: SavedParams | None = None) -> tuple[nnx.Module, VideoMAEConfig, str]:
     """Rebuild the saved model with its weights: ``(model, cfg, kind)``.
 
     ``overrides`` replace config fields that do not change parameter shapes (``dtype``,
     ``drop_path_rate``, ``remat_policy`` ...). To load into a model of another shape (a
     new head, a classifier from a pretrainer) build that model and call ``restore_into``.
+    ``params``: read the weights from there instead of ``directory/params``.
     """
     cfg, kind, _ = read_config(directory)
     if overrides:
@@ -104,7 +122,7 @@ def load_model(directory: str | Path, *, overrides: dict[str, Any] | None = None
     device = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
     wanted = {path: jax.ShapeDtypeStruct(value.shape, value.dtype, sharding=device)
               for path, value in flat_params(model).items()}
-    values, report = load_matching(directory, wanted)
+    values, report = load_matching(directory, wanted, params=params)
     if not report.complete:
         raise InputError(f"{directory}: the saved parameters do not fit the model built from its config"
                          f"{' with overrides ' + str(overrides) if overrides else ''}: {report.one_line()}",
@@ -166,11 +184,15 @@ def restore_into(model: nnx.Module, directory: str | Path) -> RestoreReport:
     return report
 
 
-def load_matching(directory: str | Path, current: dict[str, Any]) -> tuple[dict[str, jax.Array], RestoreReport]:
+def load_matching(directory: str | Path, current: dict[str, Any], *, params: SavedParams | None = None
+                  ) -> tuple[dict[str, jax.Array], RestoreReport]:
     """The saved tensors whose name and shape match one of ``current`` (name -> array or
-    ShapeDtypeStruct), read alone and placed with ``current``'s shardings, and the report."""
-    params_path, saved_tree = _saved_tree(directory)
-    saved = {param_name(path): meta for path, meta in jax.tree_util.tree_flatten_with_path(saved_tree)[0]}
+    ShapeDtypeStruct), read alone and placed with ``current``'s shardings, and the report.
+    ``params``: where the tensors are saved (default: ``directory/params``)."""
+    params = params or SavedParams.of_directory(directory)
+    saved_trees = _saved_trees(directory, params)
+    saved = {param_name(path): meta for tree in saved_trees.values()
+             for path, meta in jax.tree_util.tree_flatten_with_path(tree)[0]}
     matched, mismatches = {}, []
     for path, value in current.items():
         if path not in saved:
@@ -186,7 +208,7 @@ def load_matching(directory: str | Path, current: dict[str, Any]) -> tuple[dict[
         left_at_init=tuple(path for path in current if path not in saved),
         unused=tuple(path for path in saved if path not in current),
         shape_mismatches=tuple(mismatches))
-    return _restore(params_path, saved_tree, matched), report
+    return _restore(params, saved_trees, matched), report
 
 
 def read_params(directory: str | Path, wanted: dict[str, jax.ShapeDtypeStruct]) -> dict[str, jax.Array]:
@@ -201,22 +223,23 @@ def read_params(directory: str | Path, wanted: dict[str, jax.ShapeDtypeStruct]) 
     return values
 
 
-def _saved_tree(directory: str | Path) -> tuple[Path, dict]:
-    """``(params_path, metadata tree)`` of a model directory's saved parameters."""
-    params_path = Path(directory).absolute() / PARAMS_DIR
-    if not params_path.is_dir():
-        raise MissingInputError(f"{params_path} not found: {directory} is not a model directory",
+def _saved_trees(directory: str | Path, params: SavedParams) -> dict[str, dict]:
+    """The metadata trees of the saved parameters: ``{"": tree}``, or one per group of ``params``."""
+    if not params.path.is_dir():
+        raise MissingInputError(f"{params.path} not found: {directory} is not a model directory",
                                 "pass a folder written by `mmae-jax convert` or by training")
-    with _damaged_params(params_path):
-        metadata = ocp.StandardCheckpointer().metadata(params_path)
+    with _damaged_params(params):
+        metadata = ocp.StandardCheckpointer().metadata(params.path)
         saved_tree = getattr(getattr(metadata, "item_metadata", None), "tree", None)
         if not saved_tree:
             raise ValueError("no parameter metadata")
-    return params_path, saved_tree
+        trees = {group: saved_tree.get(group) or {} for group in params.groups} if params.groups else {"": saved_tree}
+    return trees
 
 
-def _restore(params_path: Path, saved_tree: dict, wanted: dict[str, jax.ShapeDtypeStruct]) -> dict[str, jax.Array]:
-    """The ``wanted`` tensors of ``params_path`` alone, by name (``saved_tree`` gives the nesting)."""
+def _restore(params: SavedParams, saved_trees: dict[str, dict], wanted: dict[str, jax.ShapeDtypeStruct]
+             ) -> dict[str, jax.Array]:
+    """The ``wanted`` tensors of ``params`` alone, by name (``saved_trees`` gives the nesting)."""
     def prune(tree: dict, prefix: str) -> dict:
         kept = {}
         for key, value in tree.items():
@@ -228,26 +251,28 @@ def _restore(params_path: Path, saved_tree: dict, wanted: dict[str, jax.ShapeDty
                 kept[key] = wanted[name]
         return kept
 
-    target = prune(saved_tree, "")
-    if not target:
+    targets = {group: pruned for group, tree in saved_trees.items() if (pruned := prune(tree, ""))}
+    if not targets:
         return {}
-    with _damaged_params(params_path):
-        restored = ocp.PyTreeCheckpointer().restore(params_path, args=ocp.args.PyTreeRestore(
+    target = targets.get("", targets)
+    with _damaged_params(params):
+        restored = ocp.PyTreeCheckpointer().restore(params.path, args=ocp.args.PyTreeRestore(
             item=target, restore_args=ocp.checkpoint_utils.construct_restore_args(target), partial_restore=True))
-    return flat_params(restored)
+    if "" in targets:
+        return flat_params(restored)
+    return {name: value for group in targets for name, value in flat_params(restored[group]).items()}
 
 
 @contextlib.contextmanager
-def _damaged_params(params_path: Path):
-    """orbax / tensorstore failures while reading ``params_path`` as one InputError line."""
+def _damaged_params(params: SavedParams):
+    """orbax / tensorstore failures while reading ``params`` as one InputError line."""
     try:
         yield
     except (OSError, ValueError, KeyError, TypeError, RuntimeError) as error:
         if isinstance(error, UserError) or (isinstance(error, OSError) and one_line_cause(error)):
             raise
         first_line = (str(error).strip().splitlines() or [type(error).__name__])[0][:200]
-        raise InputError(f"{params_path} can not be read ({first_line})",
-                         "the model directory is damaged or incomplete; convert or export it again") from error
+        raise InputError(f"{params.path} can not be read ({first_line})", params.damaged_fix) from error
 
 
 def check_training_metadata(directory: str | Path, cfg: VideoMAEConfig, metadata: dict[str, Any]) -> None:

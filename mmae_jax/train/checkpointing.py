@@ -24,6 +24,7 @@ import orbax.checkpoint as ocp
 from jax.experimental import multihost_utils
 
 from mmae_jax.errors import InputError
+from mmae_jax.model.location import CHECKPOINTS_DIR, STATE_ITEM
 
 log = logging.getLogger(__name__)
 DAMAGED_DIR = "damaged_checkpoints"
@@ -37,8 +38,8 @@ def checkpoint_manager(workdir: str | Path, *, keep: int, every_steps: int) -> o
     """Asynchronous saves every ``every_steps`` steps, the latest ``keep`` kept."""
     options = ocp.CheckpointManagerOptions(max_to_keep=keep, save_interval_steps=every_steps,
                                            enable_async_checkpointing=True, create=True)
-    return ocp.CheckpointManager(Path(workdir).absolute() / "checkpoints", options=options,
-                                 item_names=("state", "extra"))
+    return ocp.CheckpointManager(Path(workdir).absolute() / CHECKPOINTS_DIR, options=options,
+                                 item_names=(STATE_ITEM, "extra"))
 
 
 def save(manager: ocp.CheckpointManager, step: int, state, task_state: dict, *, force: bool = False) -> bool:

@@ -29,6 +29,7 @@ from mmae_jax.data.integrity import reading_errors
 from mmae_jax.data.source import open_dataset, stored_builder_dir
 from mmae_jax.errors import ConfigError, InputError, UserError
 from mmae_jax.model.io import PARAMS_DIR, read_params
+from mmae_jax.model.location import CHECKPOINTS_DIR, MODEL_DIRS, STATE_ITEM, saved_steps
 from mmae_jax.model.paths import flat_params, map_named
 from mmae_jax.train.assembly import assemble
 from mmae_jax.train.logs import plot_confusion
@@ -76,9 +77,6 @@ def empty_split_error(data_cfg, split: str) -> InputError:
                       f"holds no clips", "choose another split, protocol or fold, or check the build")
 
 
-MODEL_DIRS = {"best": "best_model", "final": "final_model"}
-
-
 def saved_config(workdir: Path, overrides: Sequence[str] = ()) -> ml_collections.ConfigDict:
     """The workdir's ``config.json`` with ``--config.KEY=VALUE`` ``overrides`` applied (typos fail)."""
     from absl import flags
@@ -120,10 +118,10 @@ def restore_parameters(workdir: Path, which: str, abstract: dict, shardings: dic
         return {group: map_named(lambda name, _: values[name], tree) for group, tree in target.items()}, int(step)
     if not which.isdigit():
         raise ConfigError(f"--model {which!r}", "choose best, final or a saved step number")
-    step_dir = workdir / "checkpoints" / which / "state"
+    step_dir = workdir / CHECKPOINTS_DIR / which / STATE_ITEM
     if not step_dir.is_dir():
-        saved = sorted(int(p.name) for p in (workdir / "checkpoints").glob("[0-9]*"))
-        raise InputError(f"no checkpoint of step {which} in {workdir}/checkpoints", f"saved steps: {saved}")
+        raise InputError(f"no checkpoint of step {which} in {workdir / CHECKPOINTS_DIR}",
+                         f"saved steps: {saved_steps(workdir)}")
     restore_args = ocp.checkpoint_utils.construct_restore_args(target)
     restored = ocp.PyTreeCheckpointer().restore(step_dir, args=ocp.args.PyTreeRestore(
         item=target, restore_args=restore_args, partial_restore=True))
