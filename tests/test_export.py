@@ -187,21 +187,27 @@ def test_auto_classes_on_a_uint8_clip_give_the_logits_of_forward(tmp_path, norma
     with torch.no_grad():
         hf_model.fc_norm.eps = hf_model.config.head_layer_norm_eps                    # the card's line
         theirs = hf_model(pixel_values).logits.numpy()
-    ours = {}
+    np.save(tmp_path / "clip.npy", to_model_input(clip[None], normalization))          # as training normalises
+    assert main(["forward", "--checkpoint", str(model_dir), "--input", str(tmp_path / "clip.npy"),
+                 "--layout", "nthwc", "--output", str(tmp_path / "logits.npy")]) == 0
+    ours = np.load(tmp_path / "logits.npy")
+    assert np.abs(theirs).max() > 0.1
+    np.testing.assert_allclose(theirs, ours, atol=TOLERANCE / 10, rtol=0)
+
+
+def test_forward_reads_the_transformers_layout_by_name(tmp_path):
+    """The same clips as ncthw, ntchw (transformers' pixel_values) and nthwc give the same logits."""
+    model_dir, model = _model_dir(tmp_path, _tiny())
+    x = _input()                                                                        # [B, T, H, W, C]
+    logits = {}
     for layout, axes in (("nthwc", (0, 1, 2, 3, 4)), ("ntchw", (0, 1, 4, 2, 3)), ("ncthw", (0, 4, 1, 2, 3))):
-        np.save(tmp_path / f"{layout}.npy", to_model_input(clip[None], normalization).transpose(axes))
+        np.save(tmp_path / f"{layout}.npy", x.transpose(axes))
         assert main(["forward", "--checkpoint", str(model_dir), "--input", str(tmp_path / f"{layout}.npy"),
                      "--layout", layout, "--output", str(tmp_path / f"{layout}_logits.npy")]) == 0
-        ours[layout] = np.load(tmp_path / f"{layout}_logits.npy")
-    np.testing.assert_array_equal(ours["ntchw"], ours["nthwc"])
-    np.testing.assert_array_equal(ours["ncthw"], ours["nthwc"])
-    assert np.abs(theirs).max() > 0.1
-    np.testing.assert_allclose(theirs, ours["nthwc"], atol=TOLERANCE / 10, rtol=0)
-
-    np.save(tmp_path / "pixel_values.npy", pixel_values.numpy())                       # transformers' layout as is
-    assert main(["forward", "--checkpoint", str(model_dir), "--input", str(tmp_path / "pixel_values.npy"),
-                 "--layout", "ntchw", "--output", str(tmp_path / "hf_input_logits.npy")]) == 0
-    np.testing.assert_allclose(np.load(tmp_path / "hf_input_logits.npy"), theirs, atol=TOLERANCE / 10, rtol=0)
+        logits[layout] = np.load(tmp_path / f"{layout}_logits.npy")
+    np.testing.assert_allclose(logits["nthwc"], _jax_logits(model, x), atol=1e-6, rtol=0)
+    np.testing.assert_array_equal(logits["ntchw"], logits["nthwc"])
+    np.testing.assert_array_equal(logits["ncthw"], logits["nthwc"])
 
 
 def test_the_cards_epsilon_line_is_what_makes_the_head_norm_compute_as_in_training(tmp_path):
@@ -240,24 +246,40 @@ def _front_matter(card: str) -> dict:
     return yaml.safe_load(card.split("---\n")[1])
 
 
-def test_card_carries_hub_metadata_and_no_paths_of_the_training_machine(tmp_path):
-    converted = tmp_path / "converted"                      # what `convert --source ORG/NAME` writes
+def _card_of_a_run_from_a_hub_checkpoint(tmp_path) -> str:
+    """The card of a run whose ``init`` is a model converted from a hub id."""
+    converted = tmp_path / "converted"                      # what `convert --source ORG/NAME@REV` writes
     model_io.save_model(converted, _random_model(_tiny(), "classifier"), _tiny(), kind="classifier",
                         metadata=dict(source="MCG-NJU/videomae-small-finetuned-kinetics@main",
                                       hub_snapshot=str(tmp_path.absolute() / "hub" / "snapshot")))
     model_dir, _ = _model_dir(tmp_path, _tiny(), init=str(converted.absolute()))
     export_model(model_dir, "huggingface", tmp_path / "hf")
-    card = (tmp_path / "hf" / "README.md").read_text()
-    meta = _front_matter(card)
-    assert meta == dict(license="apache-2.0", library_name="transformers",
-                        base_model="MCG-NJU/videomae-small-finetuned-kinetics",
-                        tags=["videomae", "emotion-recognition", "multimae-der", "mmae_jax"],
-                        pipeline_tag="video-classification")
+    return (tmp_path / "hf" / "README.md").read_text()
+
+
+def test_card_carries_license_and_base_model_metadata(tmp_path):
+    card = _card_of_a_run_from_a_hub_checkpoint(tmp_path)
+    assert _front_matter(card) == dict(license="apache-2.0", library_name="transformers",
+                                       base_model="MCG-NJU/videomae-small-finetuned-kinetics",
+                                       tags=["videomae", "emotion-recognition", "multimae-der", "mmae_jax"],
+                                       pipeline_tag="video-classification")
+    assert "licensed under Apache-2.0" in card
+    assert "fine-tuned from [`MCG-NJU/videomae-small-finetuned-kinetics`]" in card and "follow its terms" in card
+
+
+def test_card_holds_no_path_of_the_training_machine_nor_an_empty_builder_config(tmp_path):
+    card = _card_of_a_run_from_a_hub_checkpoint(tmp_path)
     assert str(tmp_path.absolute()) not in card and str(tmp_path) not in card
     assert '"data_dir": "<local path>"' in card and '"init": "<local path>"' in card
-    assert "builder config ``" not in card
-    assert "licensed under Apache-2.0" in card and "MCG-NJU/videomae-small-finetuned-kinetics" in card
-    assert "`[B, T, C, H, W]`" in card and "--layout ntchw" in card and "0..255" in card
+    assert "builder config ``" not in card and "`synthetic`" in card
+
+
+def test_card_states_the_input_layout_and_value_range(tmp_path):
+    model_dir, _ = _model_dir(tmp_path, _tiny())
+    export_model(model_dir, "huggingface", tmp_path / "hf")
+    card = (tmp_path / "hf" / "README.md").read_text()
+    assert "`pixel_values` float32 `[batch, 4, 3, 32, 32]`, transformers' `[B, T, C, H, W]`" in card
+    assert "--layout ntchw" in card and "pixel values `x` in 0..255" in card
     assert "mean `[0.485, 0.456, 0.406]`, std `[0.225, 0.225, 0.225]`" in card
 
 
@@ -292,10 +314,9 @@ def test_exported_files_follow_the_umask(tmp_path, umask, mode):
                    *sorted(export_model(model_dir, "huggingface", tmp_path / "hf").iterdir())]
     finally:
         os.umask(previous)
-    assert {path.name for path in written} >= {"model.safetensors", "config.json", "preprocessor_config.json",
-                                               "README.md"}
     assert {path.name: oct(stat.S_IMODE(path.stat().st_mode)) for path in written} == \
         {path.name: oct(mode) for path in written}
+    assert {"m.pth", "m.safetensors", "model.safetensors", "config.json", "README.md"} <= {path.name for path in written}
 
 
 NO_TORCH = """
