@@ -19,6 +19,7 @@ from mmae_jax.cli import main  # noqa: E402
 from mmae_jax.convert import torch_reference as reference  # noqa: E402
 from mmae_jax.convert.converter import convert  # noqa: E402
 from mmae_jax.convert.export import export_model  # noqa: E402
+from mmae_jax.convert.model_card import LOCAL_PATH  # noqa: E402
 from mmae_jax.convert.torch_loading import load_checkpoint  # noqa: E402
 from mmae_jax.data.normalize import mean_std, to_model_input  # noqa: E402
 from mmae_jax.errors import InputError  # noqa: E402
@@ -270,7 +271,7 @@ def test_card_carries_license_and_base_model_metadata(tmp_path):
 def test_card_holds_no_path_of_the_training_machine_nor_an_empty_builder_config(tmp_path):
     card = _card_of_a_run_from_a_hub_checkpoint(tmp_path)
     assert str(tmp_path.absolute()) not in card and str(tmp_path) not in card
-    assert '"data_dir": "<local path>"' in card and '"init": "<local path>"' in card
+    assert f'"data_dir": "{LOCAL_PATH}"' in card and f'"init": "{LOCAL_PATH}"' in card
     assert "builder config ``" not in card and "`synthetic`" in card
 
 
