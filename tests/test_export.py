@@ -16,6 +16,7 @@ torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 
 from mmae_jax.cli import main  # noqa: E402
+from mmae_jax.cli.forward import _read_clips  # noqa: E402
 from mmae_jax.convert import torch_reference as reference  # noqa: E402
 from mmae_jax.convert.converter import convert  # noqa: E402
 from mmae_jax.convert.export import export_model  # noqa: E402
@@ -197,18 +198,17 @@ def test_auto_classes_on_a_uint8_clip_give_the_logits_of_forward(tmp_path, norma
 
 
 def test_forward_reads_the_transformers_layout_by_name(tmp_path):
-    """The same clips as ncthw, ntchw (transformers' pixel_values) and nthwc give the same logits."""
+    """transformers' [B, T, C, H, W] is read with --layout ntchw; the three layouts give one array."""
     model_dir, model = _model_dir(tmp_path, _tiny())
     x = _input()                                                                        # [B, T, H, W, C]
-    logits = {}
+    read = {}
     for layout, axes in (("nthwc", (0, 1, 2, 3, 4)), ("ntchw", (0, 1, 4, 2, 3)), ("ncthw", (0, 4, 1, 2, 3))):
         np.save(tmp_path / f"{layout}.npy", x.transpose(axes))
-        assert main(["forward", "--checkpoint", str(model_dir), "--input", str(tmp_path / f"{layout}.npy"),
-                     "--layout", layout, "--output", str(tmp_path / f"{layout}_logits.npy")]) == 0
-        logits[layout] = np.load(tmp_path / f"{layout}_logits.npy")
-    np.testing.assert_allclose(logits["nthwc"], _jax_logits(model, x), atol=1e-6, rtol=0)
-    np.testing.assert_array_equal(logits["ntchw"], logits["nthwc"])
-    np.testing.assert_array_equal(logits["ncthw"], logits["nthwc"])
+        read[layout] = _read_clips(str(tmp_path / f"{layout}.npy"), layout)
+        np.testing.assert_array_equal(read[layout], x, err_msg=layout)
+    assert main(["forward", "--checkpoint", str(model_dir), "--input", str(tmp_path / "ntchw.npy"),
+                 "--layout", "ntchw", "--output", str(tmp_path / "logits.npy")]) == 0
+    np.testing.assert_allclose(np.load(tmp_path / "logits.npy"), _jax_logits(model, x), atol=1e-6, rtol=0)
 
 
 def test_the_cards_epsilon_line_is_what_makes_the_head_norm_compute_as_in_training(tmp_path):
