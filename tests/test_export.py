@@ -265,7 +265,7 @@ def test_card_carries_license_and_base_model_metadata(tmp_path):
                                        tags=["videomae", "emotion-recognition", "multimae-der", "mmae_jax"],
                                        pipeline_tag="video-classification")
     assert "licensed under Apache-2.0" in card
-    assert "fine-tuned from [`MCG-NJU/videomae-small-finetuned-kinetics`]" in card and "follow its terms" in card
+    assert "come from [`MCG-NJU/videomae-small-finetuned-kinetics`]" in card and "follow its terms" in card
 
 
 def test_card_holds_no_path_of_the_training_machine_nor_an_empty_builder_config(tmp_path):
@@ -302,6 +302,7 @@ def test_a_model_without_a_recorded_normalisation_gets_no_processor_and_says_so(
     assert not (tmp_path / "hf" / "preprocessor_config.json").exists()
     card = (tmp_path / "hf" / "README.md").read_text()
     assert "records no normalisation" in card and str(tmp_path.absolute()) not in card
+    assert "converted by mmae_jax from a local checkpoint" in card
     assert "base_model" not in _front_matter(card)
 
 

@@ -162,7 +162,7 @@ def results_section(results: dict[str, Any], model_dir: Path, metadata: dict[str
 def license_section(base_model: str | None, from_random: bool, dataset: str | None) -> list[str]:
     """Apache-2.0 for the code; the weights' own terms follow where they came from."""
     if base_model:
-        weights = f"were fine-tuned from [`{base_model}`](https://huggingface.co/{base_model}) and follow its terms"
+        weights = f"come from [`{base_model}`](https://huggingface.co/{base_model}) and follow its terms"
     elif from_random:
         weights = "were trained from a random start"
     else:
@@ -181,11 +181,12 @@ def model_card(model_dir: Path, cfg: VideoMAEConfig, kind: str, metadata: dict[s
     config = training_config(model_dir, metadata) or metadata.get("data")
     data = metadata.get("data", {})
     base_model = base_checkpoint(model_dir, metadata)
+    origin = ("trained with mmae_jax (MultiMAE-DER: face frames and audio-spectrogram images in one sequence)"
+              if workdir else f"converted by mmae_jax from {f'`{base_model}`' if base_model else 'a local checkpoint'}")
     lines = front_matter(kind, base_model) + [
         "", f"# VideoMAE {cfg.variant} ({kind}) exported from mmae_jax", "",
         f"A transformers `{HF_ARCHITECTURES[kind]}` with a ViT-{cfg.variant} encoder ({cfg.depth} blocks, width "
-        f"{cfg.embed_dim}), input {cfg.num_frames} frames of {cfg.img_size} x {cfg.img_size}, trained with "
-        f"mmae_jax (MultiMAE-DER: face frames and audio-spectrogram images in one sequence).", "",
+        f"{cfg.embed_dim}), input {cfg.num_frames} frames of {cfg.img_size} x {cfg.img_size}, {origin}.", "",
     ] + usage(kind, card_input, cfg.img_size, cfg.num_frames) + input_section(cfg, data, card_input)
     if metadata.get("class_names"):
         lines += ["Classes (id: name): " + ", ".join(f"{i}: {name}" for i, name in
