@@ -306,6 +306,13 @@ def test_a_model_without_a_recorded_normalisation_gets_no_processor_and_says_so(
     assert "base_model" not in _front_matter(card)
 
 
+def test_an_unknown_normalisation_in_the_model_directory_is_refused_before_writing(tmp_path):
+    model_dir, _ = _model_dir(tmp_path, _tiny(), normalization="imagenet_but_typo")
+    with pytest.raises(InputError, match=r"final_model/config.json: unknown normalization 'imagenet_but_typo'"):
+        export_model(model_dir, "huggingface", tmp_path / "hf")
+    assert not (tmp_path / "hf").exists()
+
+
 @pytest.mark.parametrize("umask, mode", [(0o022, 0o644), (0o002, 0o664)])
 def test_exported_files_follow_the_umask(tmp_path, umask, mode):
     model_dir, _ = _model_dir(tmp_path, _tiny())
@@ -318,7 +325,8 @@ def test_exported_files_follow_the_umask(tmp_path, umask, mode):
         os.umask(previous)
     assert {path.name: oct(stat.S_IMODE(path.stat().st_mode)) for path in written} == \
         {path.name: oct(mode) for path in written}
-    assert {"m.pth", "m.safetensors", "model.safetensors", "config.json", "README.md"} <= {path.name for path in written}
+    assert {"m.pth", "m.safetensors", "model.safetensors", "config.json", "README.md"} <= \
+        {path.name for path in written}
 
 
 NO_TORCH = """

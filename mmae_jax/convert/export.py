@@ -162,18 +162,18 @@ def export_model(checkpoint: str | Path, fmt: str, output: str | Path) -> Path:
 def write_huggingface(output: Path, tensors: dict[str, np.ndarray], model_dir: Path, cfg: VideoMAEConfig,
                       kind: str, metadata: dict[str, Any]) -> None:
     """``output/``: model.safetensors, config.json, preprocessor_config.json (when the model
-    records its normalisation) and the README.md model card."""
+    records its normalisation) and the README.md model card, each made before any is written."""
     normalization = metadata.get("data", {}).get("normalization")
     card_input = CardInput(layer_norm_note=head_epsilon_note(cfg, kind), normalization=normalization,
                            mean_std=recipe_mean_std(normalization, model_dir) if normalization else None)
+    texts = {"config.json": json.dumps(hf_config_dict(cfg, kind, list(metadata.get("class_names", []))), indent=2)}
+    if card_input.mean_std:
+        texts["preprocessor_config.json"] = json.dumps(preprocessor_config(cfg, *card_input.mean_std), indent=2)
+    texts["README.md"] = model_card(model_dir, cfg, kind, metadata, card_input)
     output.mkdir(parents=True, exist_ok=True)
     _save_safetensors(tensors, output / "model.safetensors")
-    config = hf_config_dict(cfg, kind, list(metadata.get("class_names", [])))
-    (output / "config.json").write_text(json.dumps(config, indent=2) + "\n")
-    if card_input.mean_std:
-        processor = preprocessor_config(cfg, *card_input.mean_std)
-        (output / "preprocessor_config.json").write_text(json.dumps(processor, indent=2) + "\n")
-    (output / "README.md").write_text(model_card(model_dir, cfg, kind, metadata, card_input))
+    for name, text in texts.items():
+        (output / name).write_text(text.rstrip("\n") + "\n")
 
 
 def recipe_mean_std(normalization: str, model_dir: Path) -> tuple[tuple[float, ...], tuple[float, ...]]:

@@ -94,7 +94,8 @@ def portable(value: Any, key: str = "") -> Any:
 
 def front_matter(kind: str, base_model: str | None) -> list[str]:
     """The YAML header the Hugging Face hub reads (values written as JSON, which YAML reads)."""
-    tags = ["videomae", "emotion-recognition", "multimae-der", "mmae_jax"] + (["pretraining"] if kind == "pretrainer" else [])
+    tags = ["videomae", "emotion-recognition", "multimae-der", "mmae_jax"]
+    tags += ["pretraining"] if kind == "pretrainer" else []
     fields = dict(license="apache-2.0", library_name="transformers", base_model=base_model, tags=tags,
                   pipeline_tag="video-classification" if kind == "classifier" else None)
     return ["---"] + [f"{name}: {json.dumps(value)}" for name, value in fields.items() if value] + ["---"]
