@@ -1,9 +1,12 @@
 """``mmae-jax export``: write a trained model for PyTorch / Hugging Face (the inverse of convert).
 
 Writes the official VideoMAE state-dict layout (modeling_finetune.py / modeling_pretrain.py names)
-as a .pth (pytorch) or .safetensors file, or a transformers VideoMAEForVideoClassification /
-VideoMAEForPreTraining folder (huggingface: config.json with id2label from the class names,
-model.safetensors and a README.md model card with the training config and results).
+as a .pth (pytorch, needs the [torch] extra) or .safetensors file, whose model reads
+[B, C, T, H, W] clips, or a transformers VideoMAEForVideoClassification / VideoMAEForPreTraining
+folder (huggingface) that AutoModelForVideoClassification and AutoImageProcessor load as it is:
+config.json (id2label from the class names, the LayerNorm epsilons), model.safetensors,
+preprocessor_config.json (the normalisation of training) and a README.md model card (usage, the
+[B, T, C, H, W] input and its value range, results, license, training config).
 `mmae-jax convert` reads every output back to the same parameters.
 """
 

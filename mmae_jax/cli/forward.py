@@ -1,8 +1,10 @@
 """``mmae-jax forward``: run a trained or converted model on an .npy input and save logits or features.
 
-Input: a float .npy of clips in PyTorch's [B, C, T, H, W] layout (or [B, T, H, W, C] with --layout
-nthwc), already normalised. Output: logits [B, K], or with --features the pooled features [B, D] of
-a classifier / the encoder tokens [B, N, D] of a pretrainer.
+Input: a float .npy of clips, already normalised, in one of three layouts (--layout): ncthw
+[B, C, T, H, W] (the official PyTorch VideoMAE's, the default), ntchw [B, T, C, H, W]
+(transformers' pixel_values, what AutoImageProcessor gives) or nthwc [B, T, H, W, C] (mmae_jax's
+own). Output: logits [B, K], or with --features the pooled features [B, D] of a classifier / the
+encoder tokens [B, N, D] of a pretrainer.
 """
 
 from __future__ import annotations
@@ -13,7 +15,8 @@ from pathlib import Path
 
 from mmae_jax.cli.arguments import add_checkpoint, add_command, checkpoint_of
 
-LAYOUTS = ("ncthw", "nthwc")
+# Each layout's axes -> [B, T, H, W, C] (the model's).
+LAYOUTS = {"ncthw": (0, 2, 3, 4, 1), "ntchw": (0, 1, 3, 4, 2), "nthwc": (0, 1, 2, 3, 4)}
 
 
 def register(subparsers) -> None:
@@ -21,7 +24,8 @@ def register(subparsers) -> None:
     add_checkpoint(parser)
     parser.add_argument("--input", required=True, help=".npy input clips")
     parser.add_argument("--output", required=True, help=".npy file to write")
-    parser.add_argument("--layout", choices=LAYOUTS, default="ncthw")
+    parser.add_argument("--layout", choices=tuple(LAYOUTS), default="ncthw",
+                        help="axes of --input: ncthw (official VideoMAE), ntchw (transformers), nthwc")
     parser.add_argument("--features", action="store_true", help="save features instead of logits")
 
 
@@ -87,4 +91,4 @@ def _read_clips(path: str, layout: str):
         raise ValueError(f"{path}: {int(np.size(clips) - np.isfinite(clips).sum())} values are NaN or "
                          f"infinite; the input must be finite, normalised clips")
     clips = clips.astype(np.float32)
-    return clips.transpose(0, 2, 3, 4, 1) if layout == "ncthw" else clips
+    return clips.transpose(LAYOUTS[layout])

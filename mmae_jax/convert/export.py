@@ -9,8 +9,15 @@ The inverse of ``converter``: the same name maps (``name_map.name_map``) read ba
 - ``safetensors``: the same tensors in a ``.safetensors`` file (no torch needed);
 - ``huggingface``: a folder for transformers' ``VideoMAEForVideoClassification`` (classifier)
   or ``VideoMAEForPreTraining`` (pretrainer): ``config.json`` (``id2label`` from the class
-  names), ``model.safetensors`` and a ``README.md`` model card with the training config and
-  results when the model comes from a training workdir.
+  names, the blocks' LayerNorm epsilon as ``layer_norm_eps`` and the head norm's as
+  ``head_layer_norm_eps``), ``model.safetensors``, ``preprocessor_config.json`` (the
+  normalisation the model was trained with, for ``AutoImageProcessor``) and a ``README.md``
+  model card (``model_card``).
+
+transformers builds ``fc_norm`` and the decoder's ``norm`` with PyTorch's default epsilon
+(1e-5) whatever its config says; a model trained with another one computes slightly
+differently there until ``model.fc_norm.eps`` is set from ``config.head_layer_norm_eps``,
+which the card says and shows.
 """
 
 from __future__ import annotations
@@ -23,16 +30,15 @@ import numpy as np
 
 from mmae_jax.convert.families import TORCH_LAYER_NORM_EPS, SourceModel
 from mmae_jax.convert.name_map import HF_V4_RENAMES, Mapping, name_map
-from mmae_jax.errors import InputError
+from mmae_jax.convert.model_card import HF_ARCHITECTURES, HEAD_NORMS, CardInput, model_card
+from mmae_jax.data.normalize import NORMALIZATIONS
+from mmae_jax.errors import InputError, UserError
 from mmae_jax.model import io as model_io
 from mmae_jax.model.config import VideoMAEConfig
 from mmae_jax.model.location import ModelChoice, resolve_checkpoint
 from mmae_jax.model.paths import flat_params
 
 FORMATS = ("pytorch", "safetensors", "huggingface")
-HF_ARCHITECTURES = {"classifier": "VideoMAEForVideoClassification", "pretrainer": "VideoMAEForPreTraining"}
-# The official code's LayerNorm epsilon (every norm).
-OFFICIAL_LAYER_NORM_EPS = 1e-6
 
 
 def layout(cfg: VideoMAEConfig, kind: str, family: str) -> SourceModel:
@@ -99,7 +105,7 @@ def hf_config_dict(cfg: VideoMAEConfig, kind: str, class_names: list[str]) -> di
         tubelet_size=cfg.tubelet_size, hidden_size=cfg.embed_dim, num_hidden_layers=cfg.depth,
         num_attention_heads=cfg.num_heads, intermediate_size=int(cfg.embed_dim * cfg.mlp_ratio),
         hidden_act="gelu", hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0, initializer_range=0.02,
-        layer_norm_eps=cfg.layer_norm_eps, qkv_bias=True,
+        layer_norm_eps=cfg.layer_norm_eps, head_layer_norm_eps=cfg.head_layer_norm_eps, qkv_bias=True,
         use_mean_pooling=cfg.use_mean_pooling and kind == "classifier",
         decoder_num_attention_heads=cfg.decoder_num_heads, decoder_hidden_size=cfg.decoder_embed_dim,
         decoder_num_hidden_layers=cfg.decoder_depth,
@@ -107,24 +113,28 @@ def hf_config_dict(cfg: VideoMAEConfig, kind: str, class_names: list[str]) -> di
         id2label={str(i): name for i, name in enumerate(names)}, label2id={name: i for i, name in enumerate(names)})
 
 
-def epsilon_notes(cfg: VideoMAEConfig, family: str) -> list[str]:
-    """Where the target model normalises with another LayerNorm epsilon than this model did."""
-    if family == "huggingface":
-        fixed = {"fc_norm / decoder norm": (cfg.head_layer_norm_eps, TORCH_LAYER_NORM_EPS)}
-    else:
-        fixed = {"blocks": (cfg.layer_norm_eps, OFFICIAL_LAYER_NORM_EPS),
-                 "fc_norm / decoder norm": (cfg.head_layer_norm_eps, OFFICIAL_LAYER_NORM_EPS)}
-    return [f"LayerNorm epsilon of {where}: {target:g} in the exported model, {ours:g} in training"
-            for where, (ours, target) in fixed.items() if ours != target]
+def head_epsilon_note(cfg: VideoMAEConfig, kind: str) -> str | None:
+    """What differs in transformers' head norm (built with PyTorch's default epsilon), or None."""
+    if cfg.head_layer_norm_eps == TORCH_LAYER_NORM_EPS:
+        return None
+    return (f"LayerNorm epsilon of fc_norm / decoder norm: {TORCH_LAYER_NORM_EPS:g} in the exported model, "
+            f"{cfg.head_layer_norm_eps:g} in training. transformers builds this norm with its default "
+            f"whatever config.json says; `model.{HEAD_NORMS[kind]}.eps = model.config.head_layer_norm_eps` "
+            f"after loading (as above) makes it compute as in training.")
 
 
 _FILE_NAMES = {"pytorch": "model.pth", "safetensors": "model.safetensors"}
+# PIL's number for bilinear resampling, as transformers' image processors store it.
+PIL_BILINEAR = 2
 
 
 def export_model(checkpoint: str | Path | ModelChoice, fmt: str, output: str | Path, *,
                  model: str | None = None) -> Path:
     """Read a model folder, or ``model`` of a training run folder (mmae_jax/model/location.py),
-    or a ``ModelChoice``, and write ``output``."""
+    or a ``ModelChoice``, and write ``output``.
+
+    Every file is written with the permissions of a new file under the user's umask.
+    """
     if fmt not in FORMATS:
         raise InputError(f"unknown export format {fmt!r}", f"choose one of {', '.join(FORMATS)}")
     output = Path(output)
@@ -135,6 +145,7 @@ def export_model(checkpoint: str | Path | ModelChoice, fmt: str, output: str | P
                          f"give a file name, e.g. {output / _FILE_NAMES[fmt]}")
     if not output.parent.is_dir():
         raise InputError(f"the folder of {output} does not exist", "create it first")
+    torch = _import_torch() if fmt == "pytorch" else None
     choice = checkpoint if isinstance(checkpoint, ModelChoice) else resolve_checkpoint(checkpoint, model)
     model_dir = choice.directory
     model, cfg, kind = choice.load()
@@ -143,73 +154,65 @@ def export_model(checkpoint: str | Path | ModelChoice, fmt: str, output: str | P
     family = "huggingface" if fmt == "huggingface" else f"official-{'finetune' if kind == 'classifier' else 'pretrain'}"
     tensors = state_dict(params, cfg, kind, family)
     if fmt == "pytorch":
-        _save_torch(tensors, output)
+        torch.save({name: torch.tensor(array) for name, array in tensors.items()}, output)
     elif fmt == "safetensors":
         _save_safetensors(tensors, output)
     else:
-        output.mkdir(parents=True, exist_ok=True)
-        class_names = list(metadata.get("class_names", []))
-        _save_safetensors(tensors, output / "model.safetensors")
-        (output / "config.json").write_text(json.dumps(hf_config_dict(cfg, kind, class_names), indent=2) + "\n")
-        (output / "README.md").write_text(model_card(model_dir, cfg, kind, metadata, epsilon_notes(cfg, family)))
+        write_huggingface(output, tensors, model_dir, cfg, kind, metadata)
     return output
 
 
+def write_huggingface(output: Path, tensors: dict[str, np.ndarray], model_dir: Path, cfg: VideoMAEConfig,
+                      kind: str, metadata: dict[str, Any]) -> None:
+    """``output/``: model.safetensors, config.json, preprocessor_config.json (when the model
+    records its normalisation) and the README.md model card, each made before any is written."""
+    normalization = metadata.get("data", {}).get("normalization")
+    card_input = CardInput(layer_norm_note=head_epsilon_note(cfg, kind), normalization=normalization,
+                           mean_std=recipe_mean_std(normalization, model_dir) if normalization else None)
+    texts = {"config.json": json.dumps(hf_config_dict(cfg, kind, list(metadata.get("class_names", []))), indent=2)}
+    if card_input.mean_std:
+        texts["preprocessor_config.json"] = json.dumps(preprocessor_config(cfg, *card_input.mean_std), indent=2)
+    texts["README.md"] = model_card(model_dir, cfg, kind, metadata, card_input)
+    output.mkdir(parents=True, exist_ok=True)
+    _save_safetensors(tensors, output / "model.safetensors")
+    for name, text in texts.items():
+        (output / name).write_text(text.rstrip("\n") + "\n")
+
+
+def recipe_mean_std(normalization: str, model_dir: Path) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """The per-channel ``(mean, std)`` of the normalisation a model was trained with."""
+    if normalization not in NORMALIZATIONS:
+        raise InputError(f"{model_dir}/config.json: unknown normalization {normalization!r}",
+                         f"the model directory is damaged; it should name one of {', '.join(NORMALIZATIONS)}")
+    mean, std = NORMALIZATIONS[normalization]
+    return tuple(mean), tuple(std)
+
+
+def preprocessor_config(cfg: VideoMAEConfig, mean: tuple[float, ...], std: tuple[float, ...]) -> dict[str, Any]:
+    """transformers' ``VideoMAEImageProcessor`` settings: uint8 frames -> ``(x / 255 - mean) / std``.
+
+    Frames of another size are resized to ``img_size`` x ``img_size`` (bilinear, no crop), as
+    the evaluation pipeline resizes faces; frames of the model's size pass unchanged.
+    """
+    size = {"height": cfg.img_size, "width": cfg.img_size}
+    return dict(image_processor_type="VideoMAEImageProcessor", do_resize=True, size=size, resample=PIL_BILINEAR,
+                do_center_crop=False, crop_size=size, do_rescale=True, rescale_factor=1 / 255, do_normalize=True,
+                image_mean=list(mean), image_std=list(std))
+
+
 def _save_safetensors(tensors: dict[str, np.ndarray], path: Path) -> None:
-    from safetensors.numpy import save_file
+    """Write through ``open`` (safetensors' own ``save_file`` leaves a file of mode 0600)."""
+    from safetensors.numpy import save
     path.parent.mkdir(parents=True, exist_ok=True)
-    save_file(tensors, str(path), metadata={"format": "pt"})
+    path.write_bytes(save(tensors, metadata={"format": "pt"}))
 
 
-def _save_torch(tensors: dict[str, np.ndarray], path: Path) -> None:
-    from mmae_jax.convert.torch_loading import require_torch
-    torch = require_torch()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save({name: torch.tensor(array) for name, array in tensors.items()}, path)
-
-
-def model_card(model_dir: Path, cfg: VideoMAEConfig, kind: str, metadata: dict, notes: list[str]) -> str:
-    """A README.md: what the model is, how to load it, its classes, training config and results."""
-    workdir = Path(model_dir).absolute().parent
-    results_path, config_path = workdir / "results.json", workdir / "config.json"
-    results = json.loads(results_path.read_text()) if results_path.is_file() else None
-    training_config = json.loads(config_path.read_text()) if config_path.is_file() else metadata.get("data")
-    data = metadata.get("data", {})
-    architecture = HF_ARCHITECTURES[kind]
-    lines = [
-        "---", "library_name: transformers", "pipeline_tag: video-classification" if kind == "classifier"
-        else "tags: [videomae, pretraining]", "tags: [videomae, emotion-recognition, multimae-der, mmae_jax]", "---",
-        "", f"# VideoMAE {cfg.variant} ({kind}) exported from mmae_jax", "",
-        f"A {architecture} with a ViT-{cfg.variant} encoder ({cfg.depth} blocks, width {cfg.embed_dim}), "
-        f"input {cfg.num_frames} frames of {cfg.img_size} x {cfg.img_size}, trained with mmae_jax "
-        f"(MultiMAE-DER: face frames and audio-spectrogram images in one sequence).", "",
-        "```python", "import transformers", "",
-        f"model = transformers.{architecture}.from_pretrained(\"PATH_TO_THIS_FOLDER\").eval()",
-        "# pixel_values: [batch, frames, 3, height, width], normalised as in training (below)",
-        "```", "",
-    ]
-    if data:
-        lines += [f"Input: dataset `{data.get('dataset')}`, fusion strategy `{data.get('strategy')}`, "
-                  f"normalisation `{data.get('normalization')}`, builder config `{data.get('builder_config')}`.", ""]
-    if metadata.get("class_names"):
-        lines += ["Classes (id: name): " + ", ".join(f"{i}: {name}" for i, name in
-                                                      enumerate(metadata["class_names"])), ""]
-    if results and "test" in results:
-        lines += ["## Results", "", "| evaluation | WAR % | UAR % | clips |", "|---|---|---|---|",
-                  f"| test, last epoch | {results['test']['war']:.2f} | {results['test']['uar']:.2f} | "
-                  f"{results['test']['num_examples']} |"]
-        best = results.get("test_at_best_validation")
-        if best:
-            lines.append(f"| test, best validation (epoch {best['epoch']}) | {best['test']['war']:.2f} | "
-                         f"{best['test']['uar']:.2f} | {best['test']['num_examples']} |")
-        lines += ["", f"{results.get('dataset')} / {results.get('strategy')} / protocol {results.get('protocol')} "
-                      f"fold {results.get('fold')}; this export is `{Path(model_dir).name}` at step "
-                      f"{metadata.get('step')}.", ""]
-    if notes:
-        lines += ["## Differences from training", ""] + [f"- {note}" for note in notes] + [""]
-    if training_config:
-        lines += ["## Training config", "", "```json", json.dumps(training_config, indent=2, sort_keys=True),
-                  "```", ""]
-    lines += ["## Model config (mmae_jax)", "", "```json", json.dumps(cfg.to_dict(), indent=2, sort_keys=True),
-              "```", ""]
-    return "\n".join(lines)
+def _import_torch():
+    """torch, or a one-line error naming the extra that installs it."""
+    try:
+        import torch
+    except ImportError as error:
+        raise UserError("writing a PyTorch .pth needs torch, which is not installed",
+                        "pip install 'mmae_jax[torch]' (the CPU build is enough), or export "
+                        "--format safetensors, which needs no torch") from error
+    return torch
