@@ -128,3 +128,12 @@ def test_a_finished_run_plots_the_confusion_of_each_reported_model(tmp_path, mon
         ("confusion_test_at_best_validation.png", BEST["test_confusion_matrix"],
          "synthetic / fslf / kfold fold 0: test, best validation (epoch 1, step 4)")]
     assert (tmp_path / "confusion_test_at_best_validation.pdf").is_file()
+
+
+def test_validation_loss_is_the_cross_entropy_of_the_predicted_probabilities():
+    from mmae_jax.train.metrics import cross_entropy
+
+    probabilities = np.array([[0.5, 0.5], [0.25, 0.75], [1.0, 0.0]])
+    assert cross_entropy(probabilities, np.array([0, 1, 0])) == pytest.approx(-(np.log(0.5) + np.log(0.75)) / 3)
+    # a probability that underflowed to 0 gives a large finite loss, not inf
+    assert cross_entropy(probabilities[2:], np.array([1])) == pytest.approx(-np.log(np.finfo(np.float32).tiny))

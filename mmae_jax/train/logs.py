@@ -165,11 +165,11 @@ class Progress:
 
 
 def step_line(step: int, total: int, metrics: dict[str, float]) -> str:
-    """``step 20/600  loss 1.3863  accuracy 0.2500  grad_norm 0.8123  lr 1.00e-03  75.3 clips/s``:
+    """``step 3/5  loss 2.0725  accuracy 31.25  grad_norm 3.156  lr 5.00e-04  23.4 clips/s``:
     the loss first, then the task's metrics, the learning rate and the rate."""
     rest = {k: v for k, v in metrics.items() if k not in ("loss", "lr", "clips_per_s")}
     fields = [f"step {step}/{total}", f"loss {metrics['loss']:.4f}",
-              *(f"{name} {value:.4f}" for name, value in rest.items())]
+              *(f"{name} {value:.4g}" for name, value in rest.items())]
     if "lr" in metrics:
         fields.append(f"lr {metrics['lr']:.2e}")
     if "clips_per_s" in metrics:
