@@ -74,6 +74,7 @@ SPEED = {
     "test_pipeline.py": "integration",
     "test_plan.py": "unit",
     "test_plan_compile.py": "slow",
+    "test_plots.py": "unit",
     "test_predict.py": "integration",
     "test_prepare_guards.py": "integration",
     "test_prepare_nothing_readable.py": "integration",

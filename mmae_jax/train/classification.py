@@ -1,5 +1,7 @@
 """The fine-tuning / linear-probe task: validation every N epochs, test at the best-validation
-epoch and at the last one, ``results.json`` with both, plots, ``best_model/`` and ``final_model/``."""
+epoch and at the last one, ``results.json`` with both, plots (mmae_jax/train/plots.py: the
+training curves and the confusion matrix of each model the results report), ``best_model/`` and
+``final_model/``."""
 
 from __future__ import annotations
 
@@ -11,8 +13,8 @@ import ml_collections
 from mmae_jax.data import pipeline
 from mmae_jax.data.source import StoredDataset, open_dataset
 from mmae_jax.train.evaluate import empty_split_error, evaluate_split
-from mmae_jax.train.logs import (MetricWriter, plot_confusion, plot_training_curves, read_metrics,
-                                 write_test_summary)
+from mmae_jax.train.logs import MetricWriter, read_metrics, write_test_summary
+from mmae_jax.train.plots import plot_confusion, plot_training_curves, reported_confusions
 
 from mmae_jax.train.tasks import Params, RunContext, TaskState
 
@@ -25,7 +27,7 @@ def _summary(report: dict) -> dict:
 class ClassificationState(TaskState):
     """The validation rows so far, and the test report at the best validation (UAR, then WAR)."""
 
-    history: list[dict] = dataclasses.field(default_factory=list)   # {step, epoch, war, uar}
+    history: list[dict] = dataclasses.field(default_factory=list)   # {step, epoch, war, uar, loss}
     best: dict | None = None         # {step, epoch, validation, test, test_confusion_matrix}
 
 
@@ -57,8 +59,8 @@ class ClassificationTask:
             return state
         epoch = context.epoch(step)
         val = self.evaluate(context, params, "validation")
-        writer.write(step, dict(war=val["war"], uar=val["uar"], epoch=epoch), "validation")
-        history = [*state.history, dict(step=step, epoch=epoch, war=val["war"], uar=val["uar"])]
+        writer.write(step, dict(war=val["war"], uar=val["uar"], loss=val["loss"], epoch=epoch), "validation")
+        history = [*state.history, dict(step=step, epoch=epoch, war=val["war"], uar=val["uar"], loss=val["loss"])]
         best = state.best
         if best is None or (val["uar"], val["war"]) > (best["validation"]["uar"], best["validation"]["war"]):
             test = self.evaluate(context, params, "test")
@@ -76,9 +78,10 @@ class ClassificationTask:
         if context.is_main:
             data = context.config.data
             run = f"{data.dataset} / {data.strategy} / {data.protocol} fold {data.fold}"
-            confusion_png, _ = plot_confusion(test["confusion_matrix"], context.class_names,
-                                              context.workdir / "confusion_test.png", f"{run}: test, last epoch",
-                                              war=test["war"], uar=test["uar"])
+            images = {f"{key}/confusion": plot_confusion(report["confusion_matrix"], context.class_names,
+                                                          context.workdir / f"confusion_{key}.png", f"{run}: {which}",
+                                                          war=report["war"], uar=report["uar"])[0]
+                      for key, which, report in reported_confusions(results)}
             plot_training_curves(read_metrics(context.workdir), context.workdir / "training_curves.png", run)
-            write_test_summary(context.workdir, context.total_steps, results["config"], results, confusion_png)
+            write_test_summary(context.workdir, context.total_steps, results["config"], results, images)
         return results

@@ -32,9 +32,9 @@ from mmae_jax.model.io import PARAMS_DIR, read_params
 from mmae_jax.model.location import CHECKPOINTS_DIR, MODEL_DIRS, STATE_ITEM, saved_steps
 from mmae_jax.model.paths import flat_params, map_named
 from mmae_jax.train.assembly import assemble
-from mmae_jax.train.logs import plot_confusion
 from mmae_jax.train.mesh import to_host
-from mmae_jax.train.metrics import classification_report
+from mmae_jax.train.metrics import classification_report, cross_entropy
+from mmae_jax.train.plots import plot_confusion
 from mmae_jax.train.provenance import provenance
 from mmae_jax.train.validate import validate_experiment
 
@@ -63,12 +63,12 @@ def predict_split(eval_step: Callable, state, data_cfg, split: str, *, batch_siz
 
 def evaluate_split(eval_step: Callable, state, data_cfg, split: str, class_names: Sequence[str], *,
                    batch_size: int, sharding) -> dict:
-    """The classification report (WAR, UAR, per-class recall, confusion) of ``split``;
-    InputError for an empty split (never a NaN score)."""
+    """The classification report (WAR, UAR, per-class recall, confusion) of ``split`` and its
+    ``loss`` (``cross_entropy``); InputError for an empty split (never a NaN score)."""
     probs, labels = predict_split(eval_step, state, data_cfg, split, batch_size=batch_size, sharding=sharding)
     if not len(labels):
         raise empty_split_error(data_cfg, split)
-    return classification_report(labels, probs.argmax(axis=-1) if len(probs) else labels, class_names)
+    return dict(classification_report(labels, probs.argmax(axis=-1), class_names), loss=cross_entropy(probs, labels))
 
 
 def empty_split_error(data_cfg, split: str) -> InputError:

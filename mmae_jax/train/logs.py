@@ -1,7 +1,7 @@
-"""What a run writes besides checkpoints: metric logs, written by process 0 only (a JSONL file
-and TensorBoard event files: scalars, the run's hyper-parameters with its test metrics, and
-pictures such as the confusion matrix), and plots, each written as PNG (for a look) and PDF (for
-a paper): the confusion matrix and the training curves."""
+"""What a run writes besides checkpoints and plots (mmae_jax/train/plots.py): metric logs,
+written by process 0 only (a JSONL file and TensorBoard event files: scalars, the run's
+hyper-parameters with its test metrics, and pictures such as the confusion matrix), and the
+console's progress (``Progress``: a bar on a terminal, one plain line per logged step in a file)."""
 
 from __future__ import annotations
 
@@ -10,16 +10,13 @@ import json
 import math
 import sys
 from pathlib import Path
-from typing import Sequence
 
 import jax
-import matplotlib
+import matplotlib.image
+import numpy as np
+from tqdm import tqdm
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from mmae_jax.train.workdir import flatten_tree  # noqa: E402
+from mmae_jax.train.workdir import flatten_tree
 
 
 @contextlib.contextmanager
@@ -79,7 +76,7 @@ class MetricWriter:
         """A PNG file (a plot of the run) as a TensorBoard image."""
         if not self.active:
             return
-        pixels = plt.imread(str(png))[..., :3]                        # [H, W, 3] floats in [0, 1]
+        pixels = matplotlib.image.imread(str(png))[..., :3]                        # [H, W, 3] floats in [0, 1]
         self._tb.add_image(tag, (pixels * 255).round().astype(np.uint8), step, dataformats="HWC")
 
     def close(self) -> None:
@@ -88,9 +85,10 @@ class MetricWriter:
             self._tb.close()
 
 
-def write_test_summary(workdir: str | Path, step: int, config: dict, results: dict, confusion_png: Path) -> None:
+def write_test_summary(workdir: str | Path, step: int, config: dict, results: dict, images: dict[str, Path]) -> None:
     """TensorBoard's record of a finished classification run: the test WAR / UAR (last epoch and
-    at the best validation epoch) as scalars and against the config in HPARAMS, and the confusion image."""
+    at the best validation epoch) as scalars and against the config in HPARAMS, and ``images``
+    (``{tag: PNG file}``: the confusion matrices)."""
     writer = MetricWriter(workdir)
     metrics = {}
     for prefix, report in (("test", results["test"]),
@@ -99,7 +97,8 @@ def write_test_summary(workdir: str | Path, step: int, config: dict, results: di
             writer.write(step, {"war": report["war"], "uar": report["uar"]}, prefix)
             metrics.update({f"{prefix}/war": report["war"], f"{prefix}/uar": report["uar"]})
     writer.write_hparams(config, metrics)
-    writer.write_image("test/confusion", confusion_png, step)
+    for tag, png in images.items():
+        writer.write_image(tag, png, step)
     writer.close()
 
 
@@ -127,58 +126,52 @@ def drop_rows_after(workdir: str | Path, step: int) -> int:
     return len(lines) - len(kept)
 
 
-FORMATS = (".png", ".pdf")
+class Progress:
+    """The console's view of a run's steps (process 0; ``active=False`` elsewhere shows nothing).
+
+    A tqdm bar on stderr when stderr is a terminal (tqdm's ``disable=None``), its postfix the
+    last logged loss and clips/s; one plain line per logged step (``step_line``) on stdout when
+    stdout is not a terminal or no bar is shown, so ``mmae-jax train ... > run.log`` (with or
+    without ``2>&1``) reads as one line a step, never bar redraws.
+    """
+
+    def __init__(self, total: int, initial: int, desc: str, *, active: bool = True):
+        self.total = total
+        self.bar = tqdm(total=total, initial=initial, desc=desc, unit="step", dynamic_ncols=True,
+                        disable=None if active else True)
+        self.lines = active and (self.bar.disable or not sys.stdout.isatty())
+        self.active = active
+
+    def write(self, text: str) -> None:
+        """A line of its own (the run's start-up summary), above the bar when there is one."""
+        if not self.active:
+            return
+        if self.bar.disable:
+            print(text, flush=True)
+        else:
+            tqdm.write(text)
+
+    def update(self, steps: int = 1) -> None:
+        self.bar.update(steps)
+
+    def log(self, step: int, metrics: dict[str, float]) -> None:
+        """The metrics logged at ``step`` (``loss``, ``lr``, ``clips_per_s`` and the task's)."""
+        self.bar.set_postfix(loss=f"{metrics['loss']:.4f}", clips_s=f"{metrics['clips_per_s']:.1f}")
+        if self.lines:
+            print(step_line(step, self.total, metrics), flush=True)
+
+    def close(self) -> None:
+        self.bar.close()
 
 
-def save_figure(fig, path: str | Path) -> list[Path]:
-    """``fig`` as ``path`` with each suffix of ``FORMATS``; returns the files written."""
-    paths = [Path(path).with_suffix(suffix) for suffix in FORMATS]
-    for target in paths:
-        fig.savefig(target, dpi=150, bbox_inches="tight")
-    plt.close(fig)
-    return paths
-
-
-def plot_confusion(matrix: Sequence[Sequence[int]], class_names: Sequence[str], path: str | Path,
-                   title: str, *, war: float | None = None, uar: float | None = None) -> list[Path]:
-    """Row-normalised confusion matrix ``[K, K]`` (true x predicted) with counts in the cells;
-    ``title`` names the run (dataset, strategy, fold, split), WAR / UAR go below it."""
-    counts = np.asarray(matrix)
-    rates = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
-    size = 1.0 + 0.6 * len(class_names)
-    fig, ax = plt.subplots(figsize=(size + 1.8, size + 0.4))
-    image = ax.imshow(rates, vmin=0, vmax=1, cmap="Blues")
-    ax.set_xticks(range(len(class_names)), class_names, rotation=45, ha="right")
-    ax.set_yticks(range(len(class_names)), class_names)
-    ax.set_xlabel("predicted class")
-    ax.set_ylabel("true class")
-    scores = [f"{label} {value:.1f}%" for label, value in (("WAR", war), ("UAR", uar)) if value is not None]
-    ax.set_title(title + ("\n" + ", ".join(scores) if scores else ""), fontsize=9)
-    for (row, col), count in np.ndenumerate(counts):
-        ax.text(col, row, str(count), ha="center", va="center",
-                color="white" if rates[row, col] > 0.5 else "black", fontsize=8)
-    colorbar = fig.colorbar(image, ax=ax, fraction=0.046)
-    colorbar.set_label("share of the true class (recall on the diagonal)")
-    return save_figure(fig, path)
-
-
-def plot_training_curves(records: list[dict], path: str | Path, title: str = "") -> list[Path]:
-    """Training loss over steps, and validation WAR (dots, solid) / UAR (hollow squares, dashed)."""
-    fig, (loss_ax, acc_ax) = plt.subplots(1, 2, figsize=(10, 3.8))
-    train = [r for r in records if r.get("split") == "train" and "loss" in r]
-    loss_ax.plot([r["step"] for r in train], [r["loss"] for r in train])
-    loss_ax.set_xlabel("step")
-    loss_ax.set_ylabel("training loss")
-    loss_ax.set_title("training loss", fontsize=9)
-    val = [r for r in records if r.get("split") == "validation"]
-    for key, marker, style, size in (("war", "o", "-", 5), ("uar", "s", "--", 9)):   # hollow squares: both show
-        acc_ax.plot([r["step"] for r in val], [r[key] for r in val], marker=marker, linestyle=style,
-                    markersize=size, markerfacecolor="none" if key == "uar" else None, label=key.upper())
-    acc_ax.set_xlabel("step")
-    acc_ax.set_ylabel("validation %")
-    acc_ax.set_title("validation WAR / UAR", fontsize=9)
-    acc_ax.legend()
-    if title:
-        fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
-    return save_figure(fig, path)
+def step_line(step: int, total: int, metrics: dict[str, float]) -> str:
+    """``step 3/5  loss 2.0725  accuracy 31.25  grad_norm 3.156  lr 5.00e-04  23.4 clips/s``:
+    the loss first, then the task's metrics, the learning rate and the rate."""
+    rest = {k: v for k, v in metrics.items() if k not in ("loss", "lr", "clips_per_s")}
+    fields = [f"step {step}/{total}", f"loss {metrics['loss']:.4f}",
+              *(f"{name} {value:.4g}" for name, value in rest.items())]
+    if "lr" in metrics:
+        fields.append(f"lr {metrics['lr']:.2e}")
+    if "clips_per_s" in metrics:
+        fields.append(f"{metrics['clips_per_s']:.1f} clips/s")
+    return "  ".join(fields)

@@ -24,7 +24,6 @@ import jax
 import ml_collections
 from flax import nnx
 from jax.experimental import multihost_utils
-from tqdm import tqdm
 
 from mmae_jax.config.validate import check_command
 from mmae_jax.model import io as model_io
@@ -32,7 +31,7 @@ from mmae_jax.train import checkpointing
 from mmae_jax.train import workdir as workdir_guard
 from mmae_jax.train.assembly import assemble
 from mmae_jax.train.classification import ClassificationTask
-from mmae_jax.train.logs import MetricWriter, drop_rows_after
+from mmae_jax.train.logs import MetricWriter, Progress, drop_rows_after
 from mmae_jax.train.mesh import accelerator_warning, replicated, runtime_summary
 from mmae_jax.train.metrics import MetricWindow
 from mmae_jax.train.optimizer import learning_rate_used
@@ -131,7 +130,7 @@ class Trainer:
 
     def run(self) -> dict:
         """Train from the latest checkpoint to ``total_steps``; every step ``itstime`` says what is
-        due: a log line (``log_every_steps``), the end of an epoch (a checkpoint), an evaluation
+        due: a log line (``log_every_steps``: ``Progress``), the end of an epoch (a checkpoint), an evaluation
         (``eval.every_epochs``) and, across hosts at logging steps only (an all-gather), a look at
         SIGTERM. Checkpoints between epochs follow ``checkpoint.every_steps`` (orbax's interval)."""
         started = time.perf_counter()
@@ -145,10 +144,8 @@ class Trainer:
 
         writer = MetricWriter(workdir)
         batches = self.task.train_batches(context, start_step)
-        bar = tqdm(total=total, initial=start_step, disable=not context.is_main,
-                   desc=f"{config.task} {config.data.strategy}", unit="step", dynamic_ncols=True)
-        if context.is_main:
-            tqdm.write(runtime_summary(asm.mesh, config.batch_size))
+        progress = Progress(total, start_step, f"{config.task} {config.data.strategy}", active=context.is_main)
+        progress.write(runtime_summary(asm.mesh, config.batch_size))
         if warning := accelerator_warning():
             log.warning(warning)
         last_time, last_step = time.perf_counter(), start_step
@@ -162,7 +159,7 @@ class Trainer:
                     self.state, metrics = asm.train_step(self.state, next(batches))
                     done = step + 1
                     window.add(done, metrics)
-                    bar.update(1)
+                    progress.update(1)
                     log_now = itstime(done, config.log_every_steps, total)
                     epoch_end = itstime(done, context.steps_per_epoch, total)
                     evaluate = itstime(done, context.steps_per_epoch * config.eval.every_epochs, total)
@@ -174,9 +171,9 @@ class Trainer:
                         clips_per_s = (done - last_step) * config.batch_size / max(now - last_time, 1e-9)
                         last_time, last_step = now, done
                         lr = learning_rate_used(asm.schedule, done, config.optim.grad_accum_steps)
-                        means = window.means()
-                        writer.write(done, dict(means, lr=lr, clips_per_s=clips_per_s), "train")
-                        bar.set_postfix(loss=f"{means['loss']:.4f}", clips_s=f"{clips_per_s:.1f}")
+                        logged = dict(window.means(), lr=lr, clips_per_s=clips_per_s)
+                        writer.write(done, logged, "train")
+                        progress.log(done, logged)
                     if evaluate:
                         task_state = self.task.at_evaluation(context, done, self.params, task_state, writer)
                     saved = task_state.to_json()
@@ -187,7 +184,7 @@ class Trainer:
                         log.info("%s: saved step %d and stopped", watcher.signal_name, done)
                         return {"status": "preempted", "step": done, "signal": watcher.signal_name}
         finally:
-            bar.close()
+            progress.close()
             writer.close()
             self.manager.wait_until_finished()
         results = self.task.finish(context, self.params, task_state)

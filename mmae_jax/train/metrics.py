@@ -1,6 +1,7 @@
 """Metrics: the paper's classification scores, and the train steps' metrics kept on the device.
 
-Classification: WAR, UAR, per-class recall and confusion matrix (``classification_report``).
+Classification: WAR, UAR, per-class recall and confusion matrix (``classification_report``), and
+the loss of a split's predicted probabilities (``cross_entropy``).
 
 Train steps (``MetricWindow``): the loop never waits for a step's numbers: each step's metric
 scalars stay ``jax.Array``s until the loop needs them (a logging step, a checkpoint, a
@@ -48,6 +49,13 @@ def classification_report(labels: np.ndarray, predictions: np.ndarray,
         "num_examples": total,
     }
 
+
+def cross_entropy(probabilities: np.ndarray, labels: np.ndarray) -> float:
+    """Mean ``-log p[label]`` of ``probabilities [N, K]`` (each row sums to 1) for ``labels [N]``:
+    the loss of a split's predictions, without the label smoothing or mixup of training; a
+    probability that underflowed to 0 counts as float32's smallest normal (loss 87.3)."""
+    chosen = np.asarray(probabilities, np.float64)[np.arange(len(labels)), np.asarray(labels, np.int64)]
+    return float(-np.log(np.maximum(chosen, np.finfo(np.float32).tiny)).mean())
 
 
 class NonFiniteError(UserError, FloatingPointError):
