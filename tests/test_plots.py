@@ -91,6 +91,17 @@ def test_reported_confusions_are_the_last_and_the_best_validation_model_when_the
         ("test", "test, last epoch (step 12)", LAST)]
 
 
+def test_the_results_table_names_the_confusion_plot_of_each_reported_model(capsys):
+    from mmae_jax.cli.train import print_results
+
+    run = dict(dataset="ravdess", strategy="fslf", protocol="paper", fold=1, steps=12, test=LAST)
+    print_results(dict(run, test_at_best_validation=BEST), "RUN")
+    out = capsys.readouterr().out
+    assert "RUN/confusion_test.png, RUN/confusion_test_at_best_validation.png, RUN/training_curves.png" in out
+    print_results(dict(run, steps=4, test_at_best_validation=BEST), "RUN")
+    assert "confusion_test_at_best_validation" not in capsys.readouterr().out
+
+
 def test_confusion_figure_shows_the_matrix_and_its_title():
     fig = plots.confusion_figure(BEST["test_confusion_matrix"], ["calm", "sad"], "run: test, best validation",
                                  war=75.0, uar=70.0)

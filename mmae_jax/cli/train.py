@@ -154,5 +154,8 @@ def print_results(results: dict, workdir: str) -> None:
     print(f"{'':<40} {'WAR %':>7} {'UAR %':>7}")
     for name, report in rows:
         print(f"{name:<40} {report['war']:>7.2f} {report['uar']:>7.2f}")
-    print(f"\nresults: {workdir}/results.json; plots: {workdir}/confusion_test.png, "
-          f"{workdir}/training_curves.png; TensorBoard: {workdir}/tensorboard")
+    from mmae_jax.train.plots import reported_confusions
+
+    plots = [f"{workdir}/confusion_{key}.png" for key, _, _ in reported_confusions(results)]
+    print(f"\nresults: {workdir}/results.json; plots: {', '.join(plots)}, {workdir}/training_curves.png; "
+          f"TensorBoard: {workdir}/tensorboard")
