@@ -20,7 +20,6 @@ from pathlib import Path
 
 import pytest
 
-import mmae_jax.data_prep
 from fresh_venv import environment, fresh_venv, site_packages
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -50,6 +49,8 @@ def _which_data_prep(python: Path | str, cwd: Path, **env: str) -> list[str]:
 
 
 def test_the_checkout_data_prep_folder_is_the_package_mmae_jax_data_prep():
+    import mmae_jax.data_prep
+
     assert mmae_jax.data_prep.__path__ == [str(ROOT / "data_prep")]
     assert mmae_jax.data_prep.__spec__.name == "mmae_jax.data_prep"
 
