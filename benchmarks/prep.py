@@ -31,9 +31,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 import media_factory as mf  # noqa: E402
 from common import markdown_table  # noqa: E402
 
-from data_prep import clip_builder  # noqa: E402
-from data_prep.media import audio, faces  # noqa: E402
-from data_prep.media.clip import ClipSource, ClipSpec, process_clip  # noqa: E402
+from mmae_jax.data_prep import clip_builder  # noqa: E402
+from mmae_jax.data_prep.media import audio, faces  # noqa: E402
+from mmae_jax.data_prep.media.clip import ClipSource, ClipSpec, process_clip  # noqa: E402
 
 NUM_STRATEGIES = 6
 

@@ -83,7 +83,7 @@ def build_labelled(data_dir: Path, args) -> None:
     """The synthetic labelled set in ``args.style`` (the ``quick`` config for a tiny independent run)."""
     import tensorflow_datasets as tfds
 
-    from data_prep import registry
+    from mmae_jax.data_prep import registry
 
     builder_class = registry.builder_class(LABELLED)
     config = next(c for c in builder_class.BUILDER_CONFIGS if c.name == labelled_config(args))
@@ -97,9 +97,9 @@ def build_unlabeled(work: Path, data_dir: Path, args) -> None:
     """Render new actors with the synthetic renderer and build them as an unlabeled corpus."""
     import tensorflow_datasets as tfds
 
-    from data_prep import registry
-    from data_prep.synthetic import render
-    from data_prep.synthetic.synthetic_dataset_builder import SyntheticConfig
+    from mmae_jax.data_prep import registry
+    from mmae_jax.data_prep.synthetic import render
+    from mmae_jax.data_prep.synthetic.synthetic_dataset_builder import SyntheticConfig
 
     raw = work / "unlabeled_raw"
     spec = render.RenderSpec(num_actors=args.unlabeled_actors, repetitions=args.unlabeled_repetitions,
@@ -123,8 +123,8 @@ def label_subset(data_dir: Path, subset_dir: Path, config: str, fraction: float,
     and every validation and test clip; returns the counts."""
     import tensorflow_datasets as tfds
 
-    from data_prep import protocols
-    from data_prep.registry import open_built
+    from mmae_jax.data_prep import protocols
+    from mmae_jax.data_prep.registry import open_built
 
     builder = open_built(data_dir, LABELLED, config)
     examples = list(tfds.as_numpy(builder.as_dataset(split="data", shuffle_files=False)))

@@ -16,7 +16,7 @@ from __future__ import annotations
 import argparse
 import math
 
-from data_prep.protocols import notebook_splits, split_membership
+from mmae_jax.data_prep.protocols import notebook_splits, split_membership
 from mmae_jax.model.config import VideoMAEConfig
 from mmae_jax.model.info import forward_flops
 

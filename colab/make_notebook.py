@@ -15,25 +15,38 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 NOTEBOOK = Path(__file__).with_name("mmae_jax_demo.ipynb")
 
-# The repository the notebook installs from by default and its Open-in-Colab badge point at:
-# "OWNER/NAME" on GitHub. Empty: the badge is left out and SOURCE must be filled in on Colab.
+# The one constant to set when the repository is published: "OWNER/NAME" on GitHub. It gives the
+# Open-in-Colab badge and the default SOURCE. While it is empty, the notebook's first cell says so and
+# the install cell stops with a message until SOURCE is filled in.
 GITHUB_REPOSITORY = ""
 NOTEBOOK_PATH = "colab/mmae_jax_demo.ipynb"
 
+NOT_PUBLISHED = """\
+> **The public address of this repository is not set yet** (`GITHUB_REPOSITORY` in
+> `colab/make_notebook.py` is empty), so this notebook has no Open-in-Colab badge and no default
+> `SOURCE`. Set `SOURCE` in the Choices cell to where mmae_jax can be installed from: a git URL
+> (`https://...`, `file://...`), a folder, or a `.zip` / `.tar.gz` uploaded with the file browser.
+> Until then the install cell stops with that message.
 
-def _badge() -> str:
-    if not GITHUB_REPOSITORY:
-        return ""
-    url = f"https://colab.research.google.com/github/{GITHUB_REPOSITORY}/blob/main/{NOTEBOOK_PATH}"
+"""
+
+
+def _header(repository: str) -> str:
+    """The first cell's opening: the badge, or the note that the address is not set."""
+    if not repository:
+        return NOT_PUBLISHED
+    url = f"https://colab.research.google.com/github/{repository}/blob/main/{NOTEBOOK_PATH}"
     return f"[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)]({url})\n\n"
 
 
-def _default_source() -> str:
-    return f"https://github.com/{GITHUB_REPOSITORY}.git" if GITHUB_REPOSITORY else ""
+def _default_source(repository: str) -> str:
+    return f"https://github.com/{repository}.git" if repository else ""
 
 
-CELLS = [
-    ("md", _badge() + """\
+def cells(repository: str = GITHUB_REPOSITORY) -> list[tuple[str, str]]:
+    """(kind, source) of every cell, for the repository "OWNER/NAME" ("" while unpublished)."""
+    return [
+        ("md", _header(repository) + """\
 # MultiMAE-DER in JAX: build, fine-tune, predict, explain
 
 One VideoMAE ViT reads a single sequence in which **face frames and audio-spectrogram images are
@@ -54,7 +67,7 @@ dozen training steps of a tiny ViT. Without `QUICK` it is the full setting: the 
 + MFCC spectrograms, ViT-L/16 with a frozen backbone and a trained linear head, AdamW lr 1e-2, 100
 epochs, batch 16, the paper's random 50/25/25 split; give it a converted Kinetics-400 VideoMAE in
 `CONVERTED_VIDEOMAE`, see `docs/parity.md`)."""),
-    ("code-parameters", """\
+        ("code-parameters", """\
 #@title Choices { display-mode: "form" }
 QUICK = True  #@param {type:"boolean"}
 DATASET = "synthetic"  #@param ["synthetic", "ravdess"]
@@ -67,51 +80,78 @@ CONVERTED_VIDEOMAE = ""  #@param {type:"string"}
 #@markdown Where mmae_jax is installed from: a git URL (`https://...`, `file://...`, `...@branch`),
 #@markdown a folder, or an archive (`.zip`, `.tar.gz`) uploaded with the file browser.
 SOURCE = "%s"  #@param {type:"string"}
-WORK_DIR = "mmae_jax_work"  #@param {type:"string"}""" % _default_source()),
-    ("md", """\
+WORK_DIR = "mmae_jax_work"  #@param {type:"string"}""" % _default_source(repository)),
+        ("md", """\
 ## 1. Install and look at the devices
 
 Installs mmae_jax from `SOURCE` with pip unless it is importable already (a local checkout with
-`pip install -e .`). A TensorFlow that is present (Colab ships one) is kept as it is: pip gets it as a
-constraint, so it is never replaced."""),
-    ("code-install", """\
+`pip install -e .`). What the runtime brings for TensorFlow and JAX is kept as it is: TensorFlow, and
+on a GPU or TPU runtime its accelerator build of JAX (`jax`, `jaxlib` and their CUDA or TPU plugins)
+go to pip as constraints, so pip never swaps Colab's GPU or TPU `jaxlib` for the CPU one. The cell
+then says which JAX it kept and which backend that JAX finds."""),
+        ("code-install", """\
 #@title Install mmae_jax
 import importlib.metadata
 import importlib.util
 import pathlib
+import re
 import subprocess
 import sys
 import tempfile
+
+
+class StopNotebook(Exception):
+    \"\"\"Stops the notebook with one line (Colab and Jupyter show no traceback for it).\"\"\"
+
+    def _render_traceback_(self):
+        return [f"error: {self}"]
 
 
 def pip_target(source: str) -> str:
     \"\"\"What pip installs for SOURCE: a git URL, a folder or an archive.\"\"\"
     source = source.strip()
     if not source:
-        raise ValueError("set SOURCE to the git URL of mmae_jax (https://github.com/OWNER/mmae_jax.git), a folder "
-                         "or an uploaded archive")
+        raise StopNotebook("SOURCE is empty (the repository's public address is not set yet): set it in the Choices "
+                           "cell to a git URL of mmae_jax, a folder, or an uploaded .zip / .tar.gz, and run again")
     if "://" in source or source.startswith("git@"):
         return source if source.startswith("git+") or source.endswith((".zip", ".tar.gz")) else "git+" + source
     path = pathlib.Path(source).expanduser().resolve()
     if not path.exists():
-        raise FileNotFoundError(f"SOURCE {source}: no such folder or archive")
+        raise StopNotebook(f"SOURCE {source}: no such folder or archive")
     return str(path)
 
 
+def runtime_stack() -> dict[str, str]:
+    \"\"\"Version by name of the runtime's TensorFlow and JAX: jax, jaxlib and their accelerator plugins.\"\"\"
+    names = {re.sub(r"[-_.]+", "-", dist.metadata["Name"] or "").lower() for dist in importlib.metadata.distributions()}
+    kept = sorted(name for name in names if name in ("tensorflow", "jax", "jaxlib", "libtpu", "libtpu-nightly")
+                  or name.startswith(("jax-cuda", "jax-rocm")))
+    return {name: importlib.metadata.version(name) for name in kept}
+
+
+runtime = runtime_stack()
 if importlib.util.find_spec("mmae_jax") is None:
+    target = pip_target(SOURCE)
     with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as keep:
-        for name in ("tensorflow",):  # installed ones stay as they are
-            try:
-                keep.write(f"{name}=={importlib.metadata.version(name)}\\n")
-            except importlib.metadata.PackageNotFoundError:
-                pass
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-c", keep.name, pip_target(SOURCE)], check=True)
+        keep.write("".join(f"{name}=={version}\\n" for name, version in runtime.items()))
+    if subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-c", keep.name, target]).returncode:
+        raise StopNotebook("pip could not install mmae_jax beside the runtime's " + ", ".join(
+            f"{name} {version}" for name, version in runtime.items()) + " (kept as they are; pip says why above)")
     importlib.invalidate_caches()
+changed = {name: version for name, version in runtime_stack().items() if runtime.get(name, version) != version}
+if changed:
+    raise StopNotebook(f"the install changed the runtime's {changed} (it had {runtime}): restart the runtime")
 
 import mmae_jax
 
-print("mmae_jax", importlib.metadata.version("mmae_jax"), "from", pathlib.Path(mmae_jax.__file__).parent)"""),
-    ("code", """\
+print("mmae_jax", importlib.metadata.version("mmae_jax"), "from", pathlib.Path(mmae_jax.__file__).parent)
+jax_stack = {name: version for name, version in runtime_stack().items() if name != "tensorflow"}
+print("JAX:", ", ".join(f"{name} {version}" for name, version in jax_stack.items()),
+      "(the runtime's, kept)" if "jax" in runtime else "(installed with mmae_jax)")
+found = subprocess.run([sys.executable, "-c", "import jax; print(jax.default_backend())"], capture_output=True,
+                       text=True)
+print("JAX backend found:", found.stdout.strip() or "none: " + (found.stderr.strip().splitlines() or ["?"])[-1])"""),
+        ("code", """\
 import os
 
 if RUNTIME == "cpu":
@@ -129,7 +169,7 @@ for device in jax.devices():
 if RUNTIME in ("gpu", "tpu") and jax.default_backend() != RUNTIME:
     raise RuntimeError(f"RUNTIME = {RUNTIME!r} but JAX runs on {jax.default_backend()}: choose the runtime type "
                        f"in Runtime > Change runtime type, or set RUNTIME = 'auto'")"""),
-    ("code", """\
+        ("code", """\
 from IPython.display import Image, display
 
 from mmae_jax.cli import main as mmae_jax_main
@@ -147,7 +187,7 @@ def mmae(*args):
 WORK = pathlib.Path(WORK_DIR).resolve()
 WORK.mkdir(parents=True, exist_ok=True)
 TFDS_DIR = WORK / "tfds\""""),
-    ("md", """\
+        ("md", """\
 ## 2. Build the dataset
 
 Faces and spectrogram windows are stored **once** as TFRecords; the fusion strategy is applied when the
@@ -158,12 +198,12 @@ data is read, so one build serves every strategy.
 next cell mounts the Drive. The build uses the `notebook_mfcc` builder config (whole frames, MFCC windows, the
 paper's 7 classes) and takes a while for 1,440 clips; it writes under `WORK_DIR`, so point `WORK_DIR` at
 your Drive to keep it between sessions."""),
-    ("code", """\
+        ("code", """\
 if DATASET == "ravdess" and RAVDESS_DIR.startswith("/content/drive"):
     from google.colab import drive
 
     drive.mount("/content/drive")"""),
-    ("code", """\
+        ("code", """\
 if DATASET == "ravdess":
     RAW_DIR, BUILD_CONFIG = pathlib.Path(RAVDESS_DIR), "notebook_mfcc"
     if not RAW_DIR.is_dir():
@@ -171,14 +211,14 @@ if DATASET == "ravdess":
 else:  # renders RAVDESS-layout mp4 files first (fewer, shorter clips when QUICK), then builds them like RAVDESS
     RAW_DIR, BUILD_CONFIG = WORK / "synthetic_raw", "quick" if QUICK else "logmel"
 mmae("prepare", DATASET, "--manual-dir", RAW_DIR, "--data-dir", TFDS_DIR, "--config", BUILD_CONFIG)"""),
-    ("md", """\
+        ("md", """\
 ## 3. One clip under every fusion strategy
 
 One row per strategy, one column per frame of the sequence the model reads (Figure 2 of the paper)."""),
-    ("code", """\
+        ("code", """\
 mmae("show-fusion", "--data-dir", TFDS_DIR, "--dataset", DATASET, "--config", BUILD_CONFIG, "--out", WORK / "fusion.png")
 display(Image(filename=str(WORK / "fusion.png")))"""),
-    ("md", """\
+        ("md", """\
 ## 4. Fine-tune
 
 `--config NAME:ARGS` picks a config shipped with the package (`demo`, `ravdess`, ...) and any field can
@@ -186,7 +226,7 @@ be changed with `--config.KEY=VALUE` (`mmae-jax train --help`; `--print-config` 
 synthetic demo evaluates speaker-independently: the test actors are never seen in training. A finished
 run holds `final_model/` (and `best_model/`), `results.json`, `training_curves.png` and
 `confusion_test.png`; running the same command again resumes from its last checkpoint."""),
-    ("code", """\
+        ("code", """\
 RUN_DIR = WORK / f"run_{DATASET}_{STRATEGY}"
 if DATASET == "ravdess":
     train_args = [f"--config=ravdess:strategy={STRATEGY}"]
@@ -200,10 +240,10 @@ if QUICK:  # a tiny ViT on 8 frames of 32 x 32 pixels for a few dozen steps
                    "--config.data.image_size=32", "--config.batch_size=16", "--config.max_steps=40",
                    "--config.eval.every_epochs=5", "--config.log_every_steps=5"]
 mmae("train", *train_args, "--workdir", RUN_DIR)"""),
-    ("code", """\
+        ("code", """\
 display(Image(filename=str(RUN_DIR / "training_curves.png")))
 display(Image(filename=str(RUN_DIR / "confusion_test.png")))"""),
-    ("md", """\
+        ("md", """\
 ## 5. Predict a raw video, and see what the prediction rests on
 
 `Predictor` reads the file with the preprocessing of the checkpoint's training data (builder config,
@@ -217,7 +257,7 @@ mmae-jax predict --checkpoint RUN_DIR VIDEO [VIDEO ...] [--json] [--explain out.
 ```
 
 The clip below is from actor 1, who is in the test fold of the synthetic demo."""),
-    ("code", """\
+        ("code", """\
 from mmae_jax.infer.explain_plot import plot_explanation
 from mmae_jax.infer.predictor import FileError, Predictor
 
@@ -233,23 +273,24 @@ print(f"relevance on faces {result.attribution.face:.1%}, on spectrograms {resul
 assert abs(sum(result.probabilities.values()) - 1) < 1e-4
 assert abs(result.attribution.face + result.attribution.spectrogram - 1) < 1e-6
 display(Image(filename=str(plot_explanation(result, WORK / "explain.png"))))"""),
-]
+    ]
 
 
-def build() -> nbformat.NotebookNode:
-    """The notebook; code cells of kind ``code-<tag>`` carry the tag (``parameters``, ``install``)."""
-    cells = []
-    for kind, source in CELLS:
+def build(repository: str = GITHUB_REPOSITORY) -> nbformat.NotebookNode:
+    """The notebook for the repository "OWNER/NAME" ("" while unpublished); code cells of kind
+    ``code-<tag>`` carry the tag (``parameters``, ``install``)."""
+    notebook_cells = []
+    for kind, source in cells(repository):
         if kind == "md":
-            cells.append(new_markdown_cell(source))
+            notebook_cells.append(new_markdown_cell(source))
         else:
             cell = new_code_cell(source)
             if kind.startswith("code-"):
                 cell.metadata["tags"] = [kind.removeprefix("code-")]
             if "#@title" in source:
                 cell.metadata["cellView"] = "form"
-            cells.append(cell)
-    notebook = new_notebook(cells=cells)
+            notebook_cells.append(cell)
+    notebook = new_notebook(cells=notebook_cells)
     notebook.metadata.update(
         kernelspec=dict(name="python3", display_name="Python 3", language="python"),
         language_info=dict(name="python"),

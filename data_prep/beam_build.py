@@ -18,8 +18,8 @@ from typing import Iterator, Sequence
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
-from data_prep.media import clip, faces
-from data_prep.media.errors import BadInputError
+from mmae_jax.data_prep.media import clip, faces
+from mmae_jax.data_prep.media.errors import BadInputError
 
 log = logging.getLogger(__name__)
 beam = tfds.core.lazy_imports.apache_beam

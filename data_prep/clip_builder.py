@@ -14,17 +14,18 @@ from __future__ import annotations
 
 import abc
 import dataclasses
+import sys
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 import tensorflow_datasets as tfds
 
-from data_prep import parallel, protocols
-from data_prep.media import audio
-from data_prep.media.clip import ClipJob, ClipSpec, clip_example
-from data_prep.media.errors import BadInputError
-from data_prep.report import BuildReport
+from mmae_jax.data_prep import parallel, protocols
+from mmae_jax.data_prep.media import audio
+from mmae_jax.data_prep.media.clip import ClipJob, ClipSpec, clip_example
+from mmae_jax.data_prep.media.errors import BadInputError
+from mmae_jax.data_prep.report import BuildReport
 from mmae_jax.errors import InputError
 
 SPLIT = "data"
@@ -150,6 +151,13 @@ class ClipDatasetBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True
     BUILDER_CONFIGS = standard_configs()
     DATASET: str = ""
 
+    def __init_subclass__(cls, **kwargs):
+        """Names the builder's folder for TFDS (where it would read README.md, CITATIONS.bib):
+        TFDS derives it from the module name, which names no folder in a checkout, where
+        ``mmae_jax.data_prep`` is the repository's top-level data_prep/ (setup.py)."""
+        super().__init_subclass__(**kwargs)
+        cls.pkg_dir_path = tfds.core.Path(sys.modules[cls.__module__].__file__).parent
+
     def __init__(self, *, num_workers: int | None = None, **kwargs):
         self.num_workers = num_workers
         self.report: BuildReport | None = None
@@ -208,7 +216,7 @@ class ClipDatasetBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True
     def _beam_examples(self, root: Path, dl_manager: tfds.download.DownloadManager):
         """The Beam transform of this build (see data_prep/beam_build.py); the report is made in
         ``_process_pipeline_result`` once the pipeline has run."""
-        from data_prep import beam_build  # imports apache_beam, which only a Beam build needs
+        from mmae_jax.data_prep import beam_build  # imports apache_beam, which only a Beam build needs
 
         self._beam_report = BuildReport(self.name)
         self._beam_jobs = self.list_clips(root, self._beam_report)
@@ -218,7 +226,7 @@ class ClipDatasetBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True
 
     def _process_pipeline_result(self, pipeline_result) -> None:
         """After a Beam build: the per-clip records -> the same report and metadata as in-process."""
-        from data_prep import beam_build
+        from mmae_jax.data_prep import beam_build
 
         records = {record["clip_id"]: record for record in beam_build.read_records(self._beam_records)}
         report = self._beam_report

@@ -16,8 +16,8 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 import threadpoolctl
 import tqdm
 
-from data_prep.media import clip, faces
-from data_prep.media.errors import BadInputError
+from mmae_jax.data_prep.media import clip, faces
+from mmae_jax.data_prep.media.errors import BadInputError
 
 _worker_state: dict = {}
 

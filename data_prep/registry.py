@@ -8,11 +8,11 @@ from pathlib import Path
 import tensorflow_datasets as tfds
 
 BUILDER_MODULES = {
-    "ravdess": "data_prep.ravdess.ravdess_dataset_builder",
-    "crema_d": "data_prep.crema_d.crema_d_dataset_builder",
-    "iemocap": "data_prep.iemocap.iemocap_dataset_builder",
-    "synthetic": "data_prep.synthetic.synthetic_dataset_builder",
-    "videos": "data_prep.videos.videos_dataset_builder",
+    "ravdess": "mmae_jax.data_prep.ravdess.ravdess_dataset_builder",
+    "crema_d": "mmae_jax.data_prep.crema_d.crema_d_dataset_builder",
+    "iemocap": "mmae_jax.data_prep.iemocap.iemocap_dataset_builder",
+    "synthetic": "mmae_jax.data_prep.synthetic.synthetic_dataset_builder",
+    "videos": "mmae_jax.data_prep.videos.videos_dataset_builder",
 }
 
 

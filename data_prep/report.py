@@ -7,7 +7,7 @@ import collections
 import dataclasses
 import logging
 
-from data_prep.media.errors import BadInputError
+from mmae_jax.data_prep.media.errors import BadInputError
 
 log = logging.getLogger(__name__)
 

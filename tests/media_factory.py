@@ -1,5 +1,5 @@
 """Tiny media files for tests (any stage may import it): videos written with PyAV in the
-container the file name asks for (see ``data_prep.media.encode``), wav files with soundfile,
+container the file name asks for (see ``mmae_jax.data_prep.media.encode``), wav files with soundfile,
 and simple signals. Frames are uint8 [N, H, W, 3] RGB (H and W even); audio float32 [S] mono.
 """
 
@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import soundfile
 
-from data_prep.media import encode
+from mmae_jax.data_prep.media import encode
 
 
 def write_video(path: str | Path, frames: np.ndarray, fps: int = 30, audio: np.ndarray | None = None,

@@ -27,7 +27,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 TESTS = ROOT / "tests"
-PACKAGES = ("mmae_jax", "data_prep")
+# Package -> its folder in the repository (setup.py's package_dir: data_prep/ is mmae_jax.data_prep).
+PACKAGES = {"mmae_jax": "mmae_jax", "mmae_jax.data_prep": "data_prep"}
 README = TESTS / "README.md"
 BEGIN, END = "<!-- suite map: written by `python tests/suite_map.py` -->", "<!-- end of suite map -->"
 
@@ -68,7 +69,7 @@ SPEED = {
     "test_notebook_archive.py": "integration",
     "test_notebook_layout.py": "unit",
     "test_optimizer.py": "unit",
-    "test_packaging.py": "slow",
+    "test_packaging.py": "integration",           # the wheel and sdist tests are slow
     "test_paper_backbone.py": "unit",
     "test_paper_stereo_mfcc.py": "integration",
     "test_pipeline.py": "integration",
@@ -116,25 +117,29 @@ INDIRECT: dict[str, tuple[str, ...]] = {
     "mmae_jax.plan.compile": ("test_plan_compile.py",),                    # `mmae-jax plan` in the AOT environment
     "mmae_jax.plan.report": ("test_plan_compile.py",),
     "mmae_jax.plan.step_plan": ("test_plan_compile.py",),
-    "data_prep.crema_d.crema_d_dataset_builder": ("test_data_prep_builders.py",),  # through data_prep.registry
-    "data_prep.iemocap.annotations": ("test_data_prep_builders.py",),
-    "data_prep.iemocap.iemocap_dataset_builder": ("test_data_prep_builders.py",),
-    "data_prep.parallel": ("test_data_prep_builders.py", "test_data_prep_synthetic.py"),
-    "data_prep.ravdess.layout": ("test_data_prep_builders.py", "test_data_prep_paper.py", "test_data_prep_synthetic.py"),
-    "data_prep.ravdess.ravdess_dataset_builder": ("test_data_prep_builders.py", "test_data_prep_paper.py",
-                                                  "test_paper_stereo_mfcc.py"),
-    "data_prep.videos.videos_dataset_builder": ("test_data_prep_videos.py",),
+    "mmae_jax.data_prep.crema_d.crema_d_dataset_builder": ("test_data_prep_builders.py",),  # through its registry
+    "mmae_jax.data_prep.iemocap.annotations": ("test_data_prep_builders.py",),
+    "mmae_jax.data_prep.iemocap.iemocap_dataset_builder": ("test_data_prep_builders.py",),
+    "mmae_jax.data_prep.parallel": ("test_data_prep_builders.py", "test_data_prep_synthetic.py"),
+    "mmae_jax.data_prep.ravdess.layout": ("test_data_prep_builders.py", "test_data_prep_paper.py",
+                                          "test_data_prep_synthetic.py"),
+    "mmae_jax.data_prep.ravdess.ravdess_dataset_builder": ("test_data_prep_builders.py", "test_data_prep_paper.py",
+                                                           "test_paper_stereo_mfcc.py"),
+    "mmae_jax.data_prep.videos.videos_dataset_builder": ("test_data_prep_videos.py",),
 }
 
 
-def module_name(path: Path) -> str:
-    """``mmae_jax/data/fusion.py`` -> ``mmae_jax.data.fusion``; a package's __init__ -> the package."""
-    return ".".join(path.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
+def module_name(path: Path, root: Path = ROOT) -> str:
+    """``mmae_jax/data/fusion.py`` -> ``mmae_jax.data.fusion``, ``data_prep/media/clip.py`` ->
+    ``mmae_jax.data_prep.media.clip``; a package's __init__ -> the package."""
+    parts = path.relative_to(root).with_suffix("").parts
+    package = next(name for name, folder in PACKAGES.items() if folder == parts[0])
+    return ".".join((package, *parts[1:])).removesuffix(".__init__")
 
 
-def package_modules() -> dict[str, Path]:
-    """Every module of the packages, by dotted name."""
-    return {module_name(p): p for package in PACKAGES for p in sorted((ROOT / package).rglob("*.py"))}
+def package_modules(root: Path = ROOT) -> dict[str, Path]:
+    """Every module of the packages under ``root``, by dotted name."""
+    return {module_name(p, root): p for folder in PACKAGES.values() for p in sorted((root / folder).rglob("*.py"))}
 
 
 def test_files() -> list[Path]:

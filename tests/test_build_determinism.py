@@ -16,11 +16,11 @@ import pytest
 import tensorflow as tf
 
 import media_factory as mf
-from data_prep import registry
-from data_prep.clip_builder import ClipBuilderConfig, canonical_example
-from data_prep.media import encode, faces
-from data_prep.synthetic import render
-from data_prep.synthetic.synthetic_dataset_builder import SyntheticConfig
+from mmae_jax.data_prep import registry
+from mmae_jax.data_prep.clip_builder import ClipBuilderConfig, canonical_example
+from mmae_jax.data_prep.media import encode, faces
+from mmae_jax.data_prep.synthetic import render
+from mmae_jax.data_prep.synthetic.synthetic_dataset_builder import SyntheticConfig
 from mmae_jax.config.defaults import default_data_config
 from mmae_jax.data.split_files import SUMS_FILE, split_tables
 
@@ -126,8 +126,8 @@ def test_two_ravdess_builds_of_the_same_files_are_byte_identical(tmp_path):
 
 _BUILD_IN_A_PROCESS = """
 import sys
-from data_prep import registry
-from data_prep.synthetic.synthetic_dataset_builder import SyntheticConfig
+from mmae_jax.data_prep import registry
+from mmae_jax.data_prep.synthetic.synthetic_dataset_builder import SyntheticConfig
 config = SyntheticConfig(name="tiny", num_actors=3, repetitions=1, seconds=1.0, num_frames=4, image_size=32)
 builder = registry.builder_class("synthetic")(data_dir=sys.argv[1] + "/data", config=config,
                                               num_workers=int(sys.argv[2]))

@@ -10,9 +10,9 @@ import pytest
 import tensorflow_datasets as tfds
 
 import media_factory as mf
-from data_prep import registry
-from data_prep.clip_builder import ClipBuilderConfig
-from data_prep.iemocap.iemocap_dataset_builder import IemocapConfig
+from mmae_jax.data_prep import registry
+from mmae_jax.data_prep.clip_builder import ClipBuilderConfig
+from mmae_jax.data_prep.iemocap.iemocap_dataset_builder import IemocapConfig
 
 pytestmark = pytest.mark.xdist_group("data_prep_builders")
 
@@ -24,8 +24,8 @@ def test_builder_config_sets_every_clip_spec_field():
     a subclass's own default (SyntheticConfig.image_size) stays its own."""
     import dataclasses
 
-    from data_prep.media.clip import ClipSpec
-    from data_prep.synthetic.synthetic_dataset_builder import SyntheticConfig
+    from mmae_jax.data_prep.media.clip import ClipSpec
+    from mmae_jax.data_prep.synthetic.synthetic_dataset_builder import SyntheticConfig
 
     changed = dict(num_frames=8, image_size=32, framing="whole_frame", detector="foreground", face_margin=0.5,
                    detect_every=2, max_side=320, frame_sampling="notebook_timing", frame_stride=2,

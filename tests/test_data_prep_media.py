@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 import media_factory as mf
-from data_prep.media import audio, faces, video
-from data_prep.media.clip import ClipSource, ClipSpec, process_clip
-from data_prep.media.errors import BadInputError
+from mmae_jax.data_prep.media import audio, faces, video
+from mmae_jax.data_prep.media.clip import ClipSource, ClipSpec, process_clip
+from mmae_jax.data_prep.media.errors import BadInputError
 
 pytestmark = pytest.mark.xdist_group("data_prep_media")
 

@@ -8,9 +8,9 @@ import pytest
 import tensorflow_datasets as tfds
 
 import media_factory as mf
-from data_prep import clip_builder, registry
-from data_prep.media import audio, video
-from data_prep.media.clip import ClipSource, ClipSpec, process_clip
+from mmae_jax.data_prep import clip_builder, registry
+from mmae_jax.data_prep.media import audio, video
+from mmae_jax.data_prep.media.clip import ClipSource, ClipSpec, process_clip
 
 pytestmark = pytest.mark.xdist_group("data_prep_paper")
 

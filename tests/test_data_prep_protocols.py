@@ -7,7 +7,7 @@ import collections
 import numpy as np
 import pytest
 
-from data_prep import protocols
+from mmae_jax.data_prep import protocols
 
 SPEAKERS = {
     "ravdess": list(range(1, 25)),

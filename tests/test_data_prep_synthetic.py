@@ -8,9 +8,9 @@ import pytest
 import tensorflow_datasets as tfds
 
 import media_factory as mf
-from data_prep import protocols, registry
-from data_prep.synthetic import render
-from data_prep.synthetic.synthetic_dataset_builder import SyntheticConfig
+from mmae_jax.data_prep import protocols, registry
+from mmae_jax.data_prep.synthetic import render
+from mmae_jax.data_prep.synthetic.synthetic_dataset_builder import SyntheticConfig
 from mmae_jax.cli import main as cli_main
 
 pytestmark = pytest.mark.xdist_group("data_prep_synthetic")

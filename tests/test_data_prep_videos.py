@@ -14,10 +14,10 @@ import pytest
 import tensorflow_datasets as tfds
 
 import media_factory as mf
-from data_prep import registry
-from data_prep.clip_builder import ClipBuilderConfig
-from data_prep.report import BuildReport
-from data_prep.videos import layout
+from mmae_jax.data_prep import registry
+from mmae_jax.data_prep.clip_builder import ClipBuilderConfig
+from mmae_jax.data_prep.report import BuildReport
+from mmae_jax.data_prep.videos import layout
 
 pytestmark = pytest.mark.xdist_group("data_prep_builders")
 
@@ -127,7 +127,7 @@ def test_beam_build_on_two_processes_equals_the_in_process_build(vox_tree, tmp_p
                              cwd=Path(__file__).parent, env=env, capture_output=True, text=True, timeout=1200)
         assert run.returncode == 0 and "1 passed" in run.stdout, run.stdout[-4000:] + run.stderr[-2000:]
         return
-    from data_prep.beam_build import pipeline_options
+    from mmae_jax.data_prep.beam_build import pipeline_options
 
     config = ClipBuilderConfig(name="tiny", **TINY)
     local = registry.builder_class("videos")(data_dir=str(tmp_path / "local"), config=config, num_workers=1)

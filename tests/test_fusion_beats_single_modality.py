@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from data_prep import registry
-from data_prep.synthetic.synthetic_dataset_builder import SyntheticConfig
+from mmae_jax.data_prep import registry
+from mmae_jax.data_prep.synthetic.synthetic_dataset_builder import SyntheticConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -2,7 +2,8 @@
 
     ground      mmae_jax/errors.py (and the package face mmae_jax/__init__.py)
       ^
-    data_prep   model          peers: neither imports the other
+    data_prep   model          peers: neither imports the other (data_prep: mmae_jax.data_prep,
+                               whose files are the repository's data_prep/ folder)
       ^
     config      the run spec: defaults, recipes, allowed values, the one validation
       ^
@@ -25,15 +26,16 @@ import dataclasses
 import itertools
 from pathlib import Path
 
+from suite_map import PACKAGES, package_modules
+
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("mmae_jax", "data_prep")
 
 # Module or package -> (layer, unit); a module belongs to the longest entry it is or lies under.
 # Imports inside one unit are free; an import into another unit must go to a lower layer.
 # A new folder of mmae_jax gets its row here (the test names any module without one).
 LAYERS = {
     "mmae_jax.errors": 0,
-    "data_prep": 1,
+    "mmae_jax.data_prep": 1,
     "mmae_jax.model": 1,
     "mmae_jax.config": 2,
     "mmae_jax.data": 3,
@@ -62,13 +64,8 @@ class Import:
 
 
 def modules(root: Path) -> dict[str, Path]:
-    """Dotted name -> file of every module of ``PACKAGES`` under ``root``."""
-    found = {}
-    for package in PACKAGES:
-        for path in sorted((root / package).rglob("*.py")):
-            parts = path.relative_to(root).with_suffix("").parts
-            found[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
-    return found
+    """Dotted name -> file of every module of ``PACKAGES`` (by their folders) under ``root``."""
+    return package_modules(root)
 
 
 def _is_type_checking(test: ast.expr) -> bool:
@@ -95,7 +92,7 @@ def _named_modules(node: ast.AST, module: str, is_package: bool, known: dict[str
         names = [node.args[0].value]
     elif isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value.count(":") == 1:
         target, _, attribute = node.value.partition(":")
-        if attribute.isidentifier() and target.split(".")[0] in PACKAGES:
+        if attribute.isidentifier() and target.split(".")[0] in {name.split(".")[0] for name in PACKAGES}:
             names = [target]
     resolved = []
     for name in names:
@@ -203,7 +200,7 @@ def test_the_checks_see_deferred_typed_and_string_imports(tmp_path):
         "mmae_jax/errors.py": "",
         "mmae_jax/model/__init__.py": "",
         "mmae_jax/model/io.py": "def load():\n    from mmae_jax.train import tasks\n",           # deferred, up
-        "mmae_jax/model/kinds.py": "import importlib\nimportlib.import_module('data_prep.a')\n",  # peer
+        "mmae_jax/model/kinds.py": "import importlib\nimportlib.import_module('mmae_jax.data_prep.a')\n",  # peer
         "mmae_jax/train/__init__.py": "",
         "mmae_jax/train/tasks.py": "KINDS = {'x': 'mmae_jax.cli.run:Command'}\n",                 # string, up
         "mmae_jax/cli/__init__.py": "",
@@ -212,7 +209,7 @@ def test_the_checks_see_deferred_typed_and_string_imports(tmp_path):
         "data_prep/__init__.py": "",
         "data_prep/a.py": "from typing import TYPE_CHECKING\nfrom . import b\nif TYPE_CHECKING:\n"
                           "    from mmae_jax.data import x\n",                                     # typed, up
-        "data_prep/b.py": "def f():\n    import data_prep.a\n",                                    # circle a <-> b
+        "data_prep/b.py": "def f():\n    import mmae_jax.data_prep.a\n",                           # circle a <-> b
     }
     for name, text in files.items():
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
@@ -224,13 +221,14 @@ def test_the_checks_see_deferred_typed_and_string_imports(tmp_path):
     problems = layer_violations(tmp_path)
     assert any(line.startswith("mmae_jax/model/io.py:2: mmae_jax.model.io (layer 1) imports mmae_jax.train.tasks "
                                "(layer 4): up a layer") for line in problems), problems
-    assert any("mmae_jax.model.kinds (layer 1) imports data_prep.a (layer 1): across peers" in line
+    assert any("mmae_jax.model.kinds (layer 1) imports mmae_jax.data_prep.a (layer 1): across peers" in line
                for line in problems), problems
     assert any("mmae_jax.train.tasks (layer 4) imports mmae_jax.cli.run (layer 6): up a layer" in line
                for line in problems), problems
-    assert any("data_prep.a (layer 1) imports mmae_jax.data.x (layer 3): up a layer" in line for line in problems)
+    assert any("mmae_jax.data_prep.a (layer 1) imports mmae_jax.data.x (layer 3): up a layer" in line
+               for line in problems)
     assert any(line.startswith("mmae_jax.extra (mmae_jax/extra/__init__.py) has no layer") for line in problems)
     assert len(problems) == 5, problems                     # cli's imports run down: not flagged
     assert {(i.importer, i.imported) for i in imports(tmp_path) if i.importer == "mmae_jax.cli.run"} == {
         ("mmae_jax.cli.run", "mmae_jax.model.kinds"), ("mmae_jax.cli.run", "mmae_jax.errors")}
-    assert import_circles(tmp_path) == [["data_prep.a", "data_prep.b"]]
+    assert import_circles(tmp_path) == [["mmae_jax.data_prep.a", "mmae_jax.data_prep.b"]]

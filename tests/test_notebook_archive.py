@@ -12,7 +12,7 @@ import pytest
 import tensorflow_datasets as tfds
 
 import media_factory as mf
-from data_prep import protocols
+from mmae_jax.data_prep import protocols
 
 pytestmark = pytest.mark.xdist_group("notebook_archive")
 

@@ -11,8 +11,8 @@ import pytest
 import scipy.fft
 
 import media_factory as mf
-from data_prep import registry
-from data_prep.media import audio
+from mmae_jax.data_prep import registry
+from mmae_jax.data_prep.media import audio
 
 pytestmark = pytest.mark.xdist_group("data_prep_paper")
 

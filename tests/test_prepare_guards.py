@@ -57,7 +57,7 @@ def test_rerun_after_new_clips_says_so_and_rebuild_takes_them(tmp_path, capsys):
 
 
 def test_an_interrupted_rebuild_leaves_the_old_build(tmp_path, monkeypatch):
-    from data_prep.clip_builder import ClipDatasetBuilder
+    from mmae_jax.data_prep.clip_builder import ClipDatasetBuilder
 
     raw, data_dir = tmp_path / "raw", tmp_path / "tfds"
     add_clip(raw, 1, 1)

@@ -7,9 +7,9 @@ import av
 import numpy as np
 import pytest
 
-from data_prep.media import video
-from data_prep.media.clip import ClipSpec
-from data_prep.media.errors import BadInputError
+from mmae_jax.data_prep.media import video
+from mmae_jax.data_prep.media.clip import ClipSpec
+from mmae_jax.data_prep.media.errors import BadInputError
 from media_factory import tone, write_wav
 
 HEIGHT, WIDTH = 32, 64

@@ -36,10 +36,10 @@ def test_the_derivation_sees_imports_helpers_and_commands(tmp_path):
     known = suite_map.package_modules()
     planted = tmp_path / "test_planted.py"
     planted.write_text("from mmae_jax.data import fusion\nfrom mmae_jax.model import VideoMAEConfig\n"
-                       "def test_x():\n    import data_prep.registry\n    main(['prepare', 'x'])\n"
+                       "def test_x():\n    import mmae_jax.data_prep.registry\n    main(['prepare', 'x'])\n"
                        "    run([sys.executable, '-m', 'mmae_jax.cli', 'kfold'])\n")
     assert suite_map.imported_modules(planted, known) == {"mmae_jax.data.fusion", "mmae_jax.model",
-                                                          "data_prep.registry"}
+                                                          "mmae_jax.data_prep.registry"}
     subcommands = suite_map.subcommand_modules()
     assert suite_map.commands_run(planted, subcommands) == {"prepare", "kfold"}
     assert subcommands["kfold"] == "mmae_jax.cli.sweep" and subcommands["model-info"] == "mmae_jax.cli.model_info"

@@ -76,7 +76,7 @@ def test_nan_in_the_data_stops_training_with_the_step(data_dir, tmp_path):
 
 
 def test_stored_dataset_is_read_from_files_even_when_builder_code_is_registered(data_dir):
-    import data_prep.synthetic.synthetic_dataset_builder  # noqa: F401  (registers "synthetic")
+    import mmae_jax.data_prep.synthetic.synthetic_dataset_builder  # noqa: F401  (registers "synthetic")
     from mmae_jax.data.source import load_builder
 
     config = tiny_config(data_dir)

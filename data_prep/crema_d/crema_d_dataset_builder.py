@@ -10,10 +10,10 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from data_prep import clip_builder, protocols
-from data_prep.media.clip import ClipJob, ClipSource
-from data_prep.media.errors import BadInputError
-from data_prep.report import BuildReport
+from mmae_jax.data_prep import clip_builder, protocols
+from mmae_jax.data_prep.media.clip import ClipJob, ClipSource
+from mmae_jax.data_prep.media.errors import BadInputError
+from mmae_jax.data_prep.report import BuildReport
 
 _NAME = re.compile(r"^(\d{4})_([A-Z]{3})_([A-Z]{3})_([A-Z]{2})$")
 EMOTION_CODES = {"ANG": "anger", "DIS": "disgust", "FEA": "fear", "HAP": "happy", "NEU": "neutral", "SAD": "sad"}

@@ -11,8 +11,8 @@ import dataclasses
 import re
 from pathlib import Path
 
-from data_prep.media.errors import BadInputError
-from data_prep.report import BuildReport
+from mmae_jax.data_prep.media.errors import BadInputError
+from mmae_jax.data_prep.report import BuildReport
 
 _LINE = re.compile(r"^\[\s*(\S+)\s*-\s*(\S+)\s*\]\s+(Ses\d\d[FM]_\S+)\s+(\S+)")
 _UTTERANCE = re.compile(r"^Ses(\d\d)([FM])_(.+)_([FM])\d+$")

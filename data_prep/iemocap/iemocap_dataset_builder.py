@@ -13,11 +13,11 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from data_prep import clip_builder
-from data_prep.iemocap import annotations
-from data_prep.media.clip import ClipJob, ClipSource
-from data_prep.media.errors import BadInputError
-from data_prep.report import BuildReport
+from mmae_jax.data_prep import clip_builder
+from mmae_jax.data_prep.iemocap import annotations
+from mmae_jax.data_prep.media.clip import ClipJob, ClipSource
+from mmae_jax.data_prep.media.errors import BadInputError
+from mmae_jax.data_prep.report import BuildReport
 
 
 @dataclasses.dataclass(eq=False)

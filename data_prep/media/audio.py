@@ -29,7 +29,7 @@ import librosa
 import numpy as np
 import scipy.fft
 
-from data_prep.media.errors import BadInputError
+from mmae_jax.data_prep.media.errors import BadInputError
 
 SAMPLE_RATE = 16000
 PAPER_SAMPLE_RATE = 44100  # moviepy's default read rate, what the original decoded at

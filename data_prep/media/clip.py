@@ -17,7 +17,7 @@ import dataclasses
 
 import numpy as np
 
-from data_prep.media import audio, faces, video
+from mmae_jax.data_prep.media import audio, faces, video
 
 
 @dataclasses.dataclass(frozen=True)

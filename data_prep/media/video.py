@@ -22,7 +22,7 @@ import av
 import numpy as np
 from av.video.reformatter import VideoReformatter
 
-from data_prep.media.errors import BadInputError
+from mmae_jax.data_prep.media.errors import BadInputError
 
 
 @dataclasses.dataclass(frozen=True)

@@ -11,9 +11,9 @@ import dataclasses
 import re
 from pathlib import Path
 
-from data_prep.media.clip import ClipSource
-from data_prep.media.errors import BadInputError
-from data_prep.report import BuildReport
+from mmae_jax.data_prep.media.clip import ClipSource
+from mmae_jax.data_prep.media.errors import BadInputError
+from mmae_jax.data_prep.report import BuildReport
 
 _NAME = re.compile(r"^(\d\d)-(\d\d)-(\d\d)-(\d\d)-(\d\d)-(\d\d)-(\d\d)$")
 _ACTOR_DIR = re.compile(r"^Actor_(\d\d)$")

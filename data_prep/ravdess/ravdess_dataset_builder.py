@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from data_prep import clip_builder, protocols
-from data_prep.media.clip import ClipJob
-from data_prep.ravdess import layout
-from data_prep.report import BuildReport
+from mmae_jax.data_prep import clip_builder, protocols
+from mmae_jax.data_prep.media.clip import ClipJob
+from mmae_jax.data_prep.ravdess import layout
+from mmae_jax.data_prep.report import BuildReport
 
 
 def emotion_label(emotion: int, class_set: str) -> str:

@@ -25,8 +25,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from data_prep import parallel, protocols
-from data_prep.media import encode
+from mmae_jax.data_prep import parallel, protocols
+from mmae_jax.data_prep.media import encode
 
 EXPRESSIONS = ("smile", "frown", "open", "flat")
 CONTOURS = ("rising", "falling")

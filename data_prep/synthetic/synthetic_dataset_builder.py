@@ -16,11 +16,11 @@ import json
 import shutil
 from pathlib import Path
 
-from data_prep import clip_builder, protocols
-from data_prep.media.clip import ClipJob
-from data_prep.ravdess import layout
-from data_prep.report import BuildReport
-from data_prep.synthetic import render
+from mmae_jax.data_prep import clip_builder, protocols
+from mmae_jax.data_prep.media.clip import ClipJob
+from mmae_jax.data_prep.ravdess import layout
+from mmae_jax.data_prep.report import BuildReport
+from mmae_jax.data_prep.synthetic import render
 
 
 @dataclasses.dataclass(eq=False)

@@ -18,8 +18,8 @@ import dataclasses
 import re
 from pathlib import Path
 
-from data_prep.media.errors import BadInputError
-from data_prep.report import BuildReport
+from mmae_jax.data_prep.media.errors import BadInputError
+from mmae_jax.data_prep.report import BuildReport
 
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mkv", ".mov", ".flv", ".webm", ".m4v", ".mpg", ".mpeg")
 UNKNOWN_SPEAKER = -1

@@ -15,10 +15,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from data_prep import clip_builder
-from data_prep.media.clip import ClipJob, ClipSource
-from data_prep.report import BuildReport
-from data_prep.videos import layout
+from mmae_jax.data_prep import clip_builder
+from mmae_jax.data_prep.media.clip import ClipJob, ClipSource
+from mmae_jax.data_prep.report import BuildReport
+from mmae_jax.data_prep.videos import layout
 
 UNLABELED = ("unlabeled",)
 

@@ -31,8 +31,8 @@ def register(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     import tensorflow_datasets as tfds
 
-    from data_prep import registry
-    from data_prep.clip_builder import ClipDatasetBuilder
+    from mmae_jax.data_prep import registry
+    from mmae_jax.data_prep.clip_builder import ClipDatasetBuilder
     from mmae_jax.config.names import renamed
     from mmae_jax.errors import ConfigError
 
@@ -48,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
     builder = make_builder(args.data_dir)
     beam_options = None
     if args.beam_options:
-        from data_prep.beam_build import pipeline_options
+        from mmae_jax.data_prep.beam_build import pipeline_options
         beam_options = pipeline_options(args.beam_options)
     if manual_dir and type(builder).source_dir is ClipDatasetBuilder.source_dir:
         jobs = listed_clips(builder, manual_dir)
@@ -106,7 +106,7 @@ def _layout(builder) -> str:
 
 def listed_clips(builder, manual_dir: str) -> list:
     """The ClipJobs ``builder`` finds in ``manual_dir``; an error naming the expected layout when none."""
-    from data_prep.report import BuildReport
+    from mmae_jax.data_prep.report import BuildReport
     from mmae_jax.errors import InputError, MissingInputError
 
     root = Path(manual_dir)

@@ -29,7 +29,7 @@ def register(subparsers) -> None:
 def _folds(config, text: str | None) -> list[int]:
     """The folds ``--folds`` names (default: every fold of the dataset; none of a dataset the
     validation of the config refuses)."""
-    from data_prep.protocols import NUM_FOLDS
+    from mmae_jax.data_prep.protocols import NUM_FOLDS
     count = NUM_FOLDS.get(config.data.dataset, 0)
     if not count:
         return []
@@ -53,7 +53,7 @@ def _split_files(workdir: str, config, folds: list[int] | None) -> str:
     """
     import jax
 
-    from data_prep.protocols import FOLD_PROTOCOLS
+    from mmae_jax.data_prep.protocols import FOLD_PROTOCOLS
     from mmae_jax.data.split_files import write_split_files
 
     if jax.process_index() != 0:

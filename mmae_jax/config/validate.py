@@ -23,7 +23,7 @@ from typing import Any, Callable
 
 import ml_collections
 
-from data_prep import protocols
+from mmae_jax.data_prep import protocols
 from mmae_jax.config import choices
 from mmae_jax.config.defaults import base_config, default_data_config
 from mmae_jax.errors import ConfigError

@@ -28,7 +28,7 @@ import numpy as np
 import tensorflow as tf
 from jax.sharding import NamedSharding
 
-from data_prep.protocols import split_membership
+from mmae_jax.data_prep.protocols import split_membership
 from mmae_jax.data import pipeline
 from mmae_jax.data.sharding import host_batch_size, place_batches
 from mmae_jax.data.source import StoredDataset, open_dataset

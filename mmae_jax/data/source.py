@@ -4,7 +4,7 @@ validation / test, and each host's part of a split.
 Each dataset is stored once, in one TFDS split; the protocol (a seeded random split, the
 notebook's class-stratified split or speaker-independent folds) is applied here, at load
 time. A ``SplitFn`` maps the clip ids and speakers of all stored examples to split names;
-``protocol_split_fn`` is the one place that connects the pipeline to ``data_prep.protocols``.
+``protocol_split_fn`` is the one place that connects the pipeline to ``mmae_jax.data_prep.protocols``.
 
 Examples are addressed by their *global index*: their position in the stored split read in
 file order. Every host computes the same metadata (clip id, speaker, assigned split of every
@@ -27,9 +27,9 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
-from data_prep import protocols
-from data_prep.protocols import SPLITS, check_class_set, split_membership
-from data_prep.registry import built_versions
+from mmae_jax.data_prep import protocols
+from mmae_jax.data_prep.protocols import SPLITS, check_class_set, split_membership
+from mmae_jax.data_prep.registry import built_versions
 from mmae_jax.config.names import notice, old_names
 from mmae_jax.errors import InputError
 
@@ -157,7 +157,7 @@ class MissingBuildError(InputError, FileNotFoundError):
 
 def _prepare_command(dataset: str, builder_config: str, data_dir: Path) -> str:
     """The ``mmae-jax prepare`` line that makes the build (a generic one for an unknown dataset)."""
-    from data_prep import registry
+    from mmae_jax.data_prep import registry
     try:
         return registry.prepare_command(dataset, builder_config, data_dir=data_dir)
     except (ValueError, KeyError):

@@ -31,8 +31,8 @@ import ml_collections
 import numpy as np
 import tensorflow_datasets as tfds
 
-from data_prep import protocols
-from data_prep.protocols import SPLITS, check_class_set, split_membership
+from mmae_jax.data_prep import protocols
+from mmae_jax.data_prep.protocols import SPLITS, check_class_set, split_membership
 from mmae_jax.data.source import _READ_CONFIG, load_builder, protocol_split_fn
 from mmae_jax.errors import InputError
 

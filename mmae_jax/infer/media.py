@@ -3,7 +3,7 @@
 A checkpoint's data config names its stored dataset (``dataset``) and builder config
 (``builder_config``, empty for the builder's default). The builder config holds the media
 settings (frames, image size, face framing, audio features), so one file is processed with
-``data_prep.media.clip.process_clip`` under that config's ``ClipSpec``: the same code path the
+``mmae_jax.data_prep.media.clip.process_clip`` under that config's ``ClipSpec``: the same code path the
 dataset build ran. This module is a thin adapter; it does not change data_prep.
 """
 
@@ -14,9 +14,9 @@ import sys
 from pathlib import Path
 from typing import Iterable, Mapping
 
-from data_prep.clip_builder import ClipBuilderConfig
-from data_prep.media import faces
-from data_prep.media.clip import ClipArrays, ClipSource, ClipSpec, process_clip
+from mmae_jax.data_prep.clip_builder import ClipBuilderConfig
+from mmae_jax.data_prep.media import faces
+from mmae_jax.data_prep.media.clip import ClipArrays, ClipSource, ClipSpec, process_clip
 
 VIDEO_SUFFIXES = (".mp4", ".avi", ".flv", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg")
 
@@ -29,7 +29,7 @@ def builder_class(dataset: str) -> type:
     """
     import tensorflow_datasets as tfds
 
-    module_name = f"data_prep.{dataset}.{dataset}_dataset_builder"
+    module_name = f"mmae_jax.data_prep.{dataset}.{dataset}_dataset_builder"
     if module_name not in sys.modules:
         try:
             with tfds.core.registered.skip_registration():
@@ -72,7 +72,7 @@ class ClipReader:
     def __call__(self, video: str | Path, audio: str | Path | None = None) -> ClipArrays:
         """``faces`` uint8 [T0, S0, S0, 3] and ``spectrogram`` float32 [T0, F, W] of one file.
 
-        Raises ``data_prep.media.errors.BadInputError`` (``kind`` corrupt, no_audio, too_short,
+        Raises ``mmae_jax.data_prep.media.errors.BadInputError`` (``kind`` corrupt, no_audio, too_short,
         audio_too_short, ...) for a file that can not give a clip.
         """
         source = ClipSource(str(video), None if audio is None else str(audio))

@@ -21,8 +21,8 @@ import numpy as np
 import tqdm
 from flax import nnx
 
-from data_prep.media.clip import ClipArrays
-from data_prep.media.errors import BadInputError
+from mmae_jax.data_prep.media.clip import ClipArrays
+from mmae_jax.data_prep.media.errors import BadInputError
 from mmae_jax.config.defaults import default_data_config
 from mmae_jax.config.names import canonical_data
 from mmae_jax.data.transform import prepare_sources

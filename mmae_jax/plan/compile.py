@@ -59,7 +59,7 @@ def step_config(config: ml_collections.ConfigDict, task: str, chips: int, slices
 
 def num_classes(config: ml_collections.ConfigDict) -> int:
     """The number of classes of the config's dataset and build (its class set), read from the builder."""
-    from data_prep import protocols, registry
+    from mmae_jax.data_prep import protocols, registry
 
     builder = registry.builder_class(config.data.dataset)
     class_set = "default"

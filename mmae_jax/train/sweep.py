@@ -11,7 +11,7 @@ import jax
 import ml_collections
 import numpy as np
 
-from data_prep.protocols import FOLD_PROTOCOLS
+from mmae_jax.data_prep.protocols import FOLD_PROTOCOLS
 from mmae_jax.train.loop import train_and_evaluate
 
 # The paper's Tables I-III (UAR, WAR in %; None where the paper gives none), measured under

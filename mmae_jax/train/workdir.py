@@ -241,7 +241,7 @@ def data_fingerprint(data_cfg: ml_collections.ConfigDict) -> dict:
     content hash of every stored example), one hash per split."""
     import hashlib
 
-    from data_prep.protocols import FOLD_PROTOCOLS, SPLITS
+    from mmae_jax.data_prep.protocols import FOLD_PROTOCOLS, SPLITS
     from mmae_jax.data.split_files import split_tables
 
     folds = [data_cfg.fold] if data_cfg.protocol in FOLD_PROTOCOLS else None
