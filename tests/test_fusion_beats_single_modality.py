@@ -30,7 +30,8 @@ def test_fused_training_beats_face_only_and_audio_only(tmp_path):
     builder = registry.builder_class("synthetic")(data_dir=str(tmp_path / "tfds"), config=config, num_workers=2)
     builder.download_and_prepare(download_dir=str(tmp_path / "downloads"))
 
-    default_optimisation = re.sub(r"--xla_backend_optimization_level=\S+", "", os.environ.get("XLA_FLAGS", ""))
+    default_optimisation = re.sub(r"--xla_(backend_optimization_level|cpu_use_fusion_emitters)=\S+", "",
+                                  os.environ.get("XLA_FLAGS", ""))
     sweep = subprocess.run(
         [sys.executable, "-m", "mmae_jax.cli", "sweep", "--config", str(ROOT / "configs" / "demo.py"),
          "--workdir", str(tmp_path / "sweep"), "--strategies", "fslf,face_only,audio_only",
