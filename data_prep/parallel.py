@@ -44,7 +44,9 @@ def parallel_map(function: Callable[[Any], Any], items: Sequence[Any], num_worke
             context.set_forkserver_preload([__name__])  # workers start with the media code imported
             pool = context.Pool(min(num_workers, len(items)), _init_worker, (initializer, initargs))
             results = stack.enter_context(pool).imap(function, items, chunksize=1)
-        yield from tqdm.tqdm(results, total=len(items), desc=description, unit="clip", dynamic_ncols=True)
+        # disable=None: a bar only when stderr is a terminal (no redraws in a log file).
+        yield from tqdm.tqdm(results, total=len(items), desc=description, unit="clip", dynamic_ncols=True,
+                             disable=None)
 
 
 def _init_worker(initializer: Callable[..., None] | None, initargs: tuple) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 DATASETS = ("ravdess", "crema_d", "iemocap", "synthetic", "videos")
@@ -36,6 +37,8 @@ def run(args: argparse.Namespace) -> int:
     from mmae_jax.config.names import renamed
     from mmae_jax.errors import ConfigError
 
+    if not sys.stderr.isatty():
+        tfds.disable_progress_bar()   # TFDS's bars redraw with carriage returns: none in a log file
     args.config = renamed("data.builder_config", args.config)
     manual_dir, extra = args.manual_dir, {}
     if args.name == "videos" and manual_dir and manual_dir.lower().endswith(".csv"):
