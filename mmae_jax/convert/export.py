@@ -29,10 +29,11 @@ from typing import Any
 import numpy as np
 
 from mmae_jax.convert.families import TORCH_LAYER_NORM_EPS, SourceModel
-from mmae_jax.convert.name_map import HF_V4_RENAMES, Mapping, name_map
 from mmae_jax.convert.model_card import HF_ARCHITECTURES, HEAD_NORMS, CardInput, model_card
+from mmae_jax.convert.name_map import HF_V4_RENAMES, Mapping, name_map
+from mmae_jax.convert.torch_loading import require_torch
 from mmae_jax.data.normalize import NORMALIZATIONS
-from mmae_jax.errors import InputError, UserError
+from mmae_jax.errors import InputError
 from mmae_jax.model import io as model_io
 from mmae_jax.model.config import VideoMAEConfig
 from mmae_jax.model.location import ModelChoice, resolve_checkpoint
@@ -145,7 +146,8 @@ def export_model(checkpoint: str | Path | ModelChoice, fmt: str, output: str | P
                          f"give a file name, e.g. {output / _FILE_NAMES[fmt]}")
     if not output.parent.is_dir():
         raise InputError(f"the folder of {output} does not exist", "create it first")
-    torch = _import_torch() if fmt == "pytorch" else None
+    torch = require_torch("writing a PyTorch .pth", "export --format safetensors, which needs no torch") \
+        if fmt == "pytorch" else None
     choice = checkpoint if isinstance(checkpoint, ModelChoice) else resolve_checkpoint(checkpoint, model)
     model_dir = choice.directory
     model, cfg, kind = choice.load()
@@ -205,14 +207,3 @@ def _save_safetensors(tensors: dict[str, np.ndarray], path: Path) -> None:
     from safetensors.numpy import save
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(save(tensors, metadata={"format": "pt"}))
-
-
-def _import_torch():
-    """torch, or a one-line error naming the extra that installs it."""
-    try:
-        import torch
-    except ImportError as error:
-        raise UserError("writing a PyTorch .pth needs torch, which is not installed",
-                        "pip install 'mmae_jax[torch]' (the CPU build is enough), or export "
-                        "--format safetensors, which needs no torch") from error
-    return torch

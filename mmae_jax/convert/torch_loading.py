@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from mmae_jax.errors import InputError
+from mmae_jax.errors import InputError, UserError
 
 HF_CONFIG = "config.json"
 HF_WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json",
@@ -64,13 +64,15 @@ class LoadedCheckpoint:
         return [id2label.get(str(i), id2label.get(i)) for i in range(len(id2label))]
 
 
-def require_torch():
-    """Import torch, or explain how to install it."""
+def require_torch(purpose: str = "reading PyTorch checkpoints", alternative: str = ""):
+    """torch, or a one-line UserError: ``purpose`` needs torch, the extra that installs it and
+    ``alternative`` (another way that needs no torch), if any."""
     try:
         import torch
     except ImportError as error:
-        raise ImportError("reading PyTorch checkpoints needs torch: pip install 'mmae_jax[torch]' "
-                          "(the CPU build is enough)") from error
+        raise UserError(f"{purpose} needs torch, which is not installed",
+                        "pip install 'mmae_jax[torch]' (the CPU build is enough)"
+                        + (f", or {alternative}" if alternative else "")) from error
     return torch
 
 
