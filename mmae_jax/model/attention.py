@@ -16,7 +16,10 @@ compiled for (``tpu`` -> splash, ``gpu``/``cuda``/``rocm`` -> triton, ``cpu`` ->
 compiled on a CPU host for a TPU target gets the TPU's kernel.
 
 The Pallas kernels need the token count padded to their block size (128): the padded keys are
-masked out, the padded queries dropped. They are custom calls that XLA cannot split, so under a
+masked out, the padded queries dropped. The splash kernel reads ``[B, heads, N, head_dim]``;
+the attention layer calls :func:`splash_self_attention`, which pads the tokens once and has the
+qkv and output products read and write that layout, so no copy of q, k, v or the output is made
+for the kernel. They are custom calls that XLA cannot split, so under a
 device mesh (``jax.set_mesh``) each device runs them on its own clips (``jax.shard_map`` over the
 batch axis). ``interpret=True`` runs them on the CPU (the tests compare them with ``einsum``).
 """
@@ -107,18 +110,46 @@ def _splash_kernel(tokens: int, padded: int, heads: int, interpret: bool):
     return splash.make_splash_mha(mask, head_shards=1, q_seq_shards=1, interpret=interpret)
 
 
+def _splash_heads(q: jax.Array, k: jax.Array, v: jax.Array, tokens: int, interpret: bool) -> jax.Array:
+    """The splash kernel on ``q`` (already scaled), ``k``, ``v [B, heads, padded, head_dim]`` ->
+    ``[B, heads, padded, head_dim]``: keys from ``tokens`` on are masked; each device runs its clips."""
+    heads, padded = q.shape[1:3]
+    return _per_device(jax.vmap(_splash_kernel(tokens, padded, heads, interpret)), q, k, v)
+
+
 def splash_attention(q: jax.Array, k: jax.Array, v: jax.Array, *, interpret: bool = False) -> jax.Array:
-    """The Pallas TPU splash-attention kernel, one clip at a time (it takes ``[heads, N, d]``)."""
-    tokens, heads, head_dim = q.shape[1:]
+    """The Pallas TPU splash-attention kernel on ``[B, N, heads, head_dim]`` (it takes
+    ``[heads, N, head_dim]`` per clip: the inputs are padded and transposed for it)."""
+    tokens, _, head_dim = q.shape[1:]
     padded = -(-tokens // BLOCK) * BLOCK
-    kernel = _splash_kernel(tokens, padded, heads, interpret)
+    q = q * jnp.asarray(head_dim ** -0.5, q.dtype)
+    q, k, v = (_padded(x, padded).transpose(0, 2, 1, 3) for x in (q, k, v))
+    return _splash_heads(q, k, v, tokens, interpret).transpose(0, 2, 1, 3)[:, :tokens]
 
-    def run(q, k, v):
-        q = q * jnp.asarray(head_dim ** -0.5, q.dtype)
-        q, k, v = (_padded(x, padded).transpose(0, 2, 1, 3) for x in (q, k, v))
-        return jax.vmap(kernel)(q, k, v).transpose(0, 2, 1, 3)[:, :tokens]
 
-    return _per_device(run, q, k, v)
+def splash_self_attention(x: jax.Array, qkv_kernel: jax.Array, qkv_bias: jax.Array, proj_kernel: jax.Array,
+                          proj_bias: jax.Array, num_heads: int, *, interpret: bool = False) -> jax.Array:
+    """Multi-head self-attention of ``x [B, N, D]`` through the splash kernel -> ``[B, N, D]``.
+
+    The same numbers as ``x @ qkv_kernel + qkv_bias`` -> :func:`splash_attention` -> ``@ proj_kernel
+    + proj_bias`` (``qkv_kernel [D, 3D]`` ordered q, k, v then heads; ``proj_kernel [D, D]``), laid
+    out for the kernel: the tokens are padded once, before the qkv product, which then writes
+    ``[3, B, heads, padded, head_dim]`` directly, and the output projection reads the kernel's
+    ``[B, heads, padded, head_dim]``. No pad or transpose copies of q, k, v or the output are made
+    (on TPU they cost more memory traffic than the attention itself).
+    """
+    batch, tokens, dim = x.shape
+    head_dim = dim // num_heads
+    padded = -(-tokens // BLOCK) * BLOCK
+    # The query scale goes into the q columns of the kernel and bias (a [D, 3D] product instead
+    # of a pass over [B, heads, padded, head_dim]; exact when head_dim is a power of two).
+    scale = jnp.asarray([head_dim ** -0.5, 1.0, 1.0], x.dtype).reshape(3, 1, 1)
+    kernel = qkv_kernel.reshape(dim, 3, num_heads, head_dim) * scale
+    bias = (qkv_bias.reshape(3, num_heads, head_dim) * scale)[:, None, :, None, :]
+    x = jnp.pad(x, ((0, 0), (0, padded - tokens), (0, 0)))
+    qkv = jnp.einsum("bnd,dkhe->kbhne", x, kernel) + bias                   # [3, B, heads, padded, head_dim]
+    out = _splash_heads(qkv[0], qkv[1], qkv[2], tokens, interpret)[:, :, :tokens]
+    return jnp.einsum("bhne,hed->bnd", out, proj_kernel.reshape(num_heads, head_dim, dim)) + proj_bias
 
 
 def triton_attention(q: jax.Array, k: jax.Array, v: jax.Array, *, interpret: bool = False) -> jax.Array:

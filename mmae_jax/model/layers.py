@@ -13,7 +13,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from mmae_jax.model.attention import attend, constrain_to_batch, resolve_attention_impl
+from mmae_jax.model.attention import attend, constrain_to_batch, resolve_attention_impl, splash_self_attention
 from mmae_jax.model.patches import patchify
 
 
@@ -67,14 +67,20 @@ class Attention(nnx.Module):
         self.proj = dense(dim, dim, dtype, rngs)
         self.proj_drop = nnx.Dropout(drop_rate, rngs=rngs)
 
-    def __call__(self, x: jax.Array) -> jax.Array:
-        """``[B, N, D] -> [B, N, D]``."""
+    def __call__(self, x: jax.Array, *, interpret: bool = False) -> jax.Array:
+        """``[B, N, D] -> [B, N, D]``. ``interpret`` runs a Pallas kernel on the CPU (tests)."""
         batch, tokens, dim = x.shape
         bias = jnp.concatenate([self.q_bias[...], jnp.zeros_like(self.q_bias[...]), self.v_bias[...]])
+        implementation = resolve_attention_impl(self.attention_impl)
+        if implementation == "splash":
+            weights = (self.qkv.kernel, bias, self.proj.kernel, self.proj.bias)
+            out = splash_self_attention(x.astype(self.dtype), *(jnp.asarray(w[...], self.dtype) for w in weights),
+                                        self.num_heads, interpret=interpret)
+            return self.proj_drop(out)
         qkv = self.qkv(x) + bias.astype(self.dtype)
         qkv = qkv.reshape(batch, tokens, 3, self.num_heads, dim // self.num_heads)
         q, k, v = qkv[:, :, 0], qkv[:, :, 1], qkv[:, :, 2]   # [B, N, heads, head_dim]
-        out = attend(q, k, v, resolve_attention_impl(self.attention_impl))
+        out = attend(q, k, v, implementation, interpret=interpret)
         return self.proj_drop(self.proj(out.reshape(batch, tokens, dim)))
 
 
