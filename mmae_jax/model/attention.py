@@ -17,9 +17,8 @@ compiled on a CPU host for a TPU target gets the TPU's kernel.
 
 The Pallas kernels need the token count padded to their block size (128): the padded keys are
 masked out, the padded queries dropped. The splash kernel reads ``[B, heads, N, head_dim]``;
-the attention layer calls :func:`splash_self_attention`, which pads the tokens once and has the
-qkv and output products read and write that layout, so no copy of q, k, v or the output is made
-for the kernel. They are custom calls that XLA cannot split, so under a
+the attention layer calls :func:`splash_self_attention`, whose qkv and output products write and
+read that layout, so no transposed copy of q, k, v or the output is made for the kernel. They are custom calls that XLA cannot split, so under a
 device mesh (``jax.set_mesh``) each device runs them on its own clips (``jax.shard_map`` over the
 batch axis). ``interpret=True`` runs them on the CPU (the tests compare them with ``einsum``).
 """
@@ -133,10 +132,10 @@ def splash_self_attention(x: jax.Array, qkv_kernel: jax.Array, qkv_bias: jax.Arr
 
     The same numbers as ``x @ qkv_kernel + qkv_bias`` -> :func:`splash_attention` -> ``@ proj_kernel
     + proj_bias`` (``qkv_kernel [D, 3D]`` ordered q, k, v then heads; ``proj_kernel [D, D]``), laid
-    out for the kernel: the tokens are padded once, before the qkv product, which then writes
-    ``[3, B, heads, padded, head_dim]`` directly, and the output projection reads the kernel's
-    ``[B, heads, padded, head_dim]``. No pad or transpose copies of q, k, v or the output are made
-    (on TPU they cost more memory traffic than the attention itself).
+    out for the kernel: the qkv product writes ``[3, B, heads, N, head_dim]`` directly, padded to
+    the kernel's block in the same pass, and the output projection reads the kernel's ``[B, heads,
+    padded, head_dim]``. No transpose copies of q, k, v or the output are made: on TPU those cost
+    more memory traffic than the attention itself (``mmae-jax plan``, docs/scaling.md).
     """
     batch, tokens, dim = x.shape
     head_dim = dim // num_heads
@@ -146,8 +145,8 @@ def splash_self_attention(x: jax.Array, qkv_kernel: jax.Array, qkv_bias: jax.Arr
     scale = jnp.asarray([head_dim ** -0.5, 1.0, 1.0], x.dtype).reshape(3, 1, 1)
     kernel = qkv_kernel.reshape(dim, 3, num_heads, head_dim) * scale
     bias = (qkv_bias.reshape(3, num_heads, head_dim) * scale)[:, None, :, None, :]
-    x = jnp.pad(x, ((0, 0), (0, padded - tokens), (0, 0)))
-    qkv = jnp.einsum("bnd,dkhe->kbhne", x, kernel) + bias                   # [3, B, heads, padded, head_dim]
+    qkv = jnp.einsum("bnd,dkhe->kbhne", x, kernel) + bias                   # [3, B, heads, N, head_dim]
+    qkv = jnp.pad(qkv, ((0, 0), (0, 0), (0, 0), (0, padded - tokens), (0, 0)))
     out = _splash_heads(qkv[0], qkv[1], qkv[2], tokens, interpret)[:, :, :tokens]
     return jnp.einsum("bhne,hed->bnd", out, proj_kernel.reshape(num_heads, head_dim, dim)) + proj_bias
 
