@@ -82,8 +82,15 @@ class VideoMAEConfig:
     dtype: str = "float32"          # compute dtype; parameters are always float32
     attention_impl: str = "auto"    # by the target's platform (model/attention.py), or a kernel's name
     remat_policy: str = "none"      # per-block rematerialisation
+    # Run the encoder's and the decoder's blocks as one jax.lax.scan over the layers
+    # (model/block_scan.py): the compiled program holds the block once, so compiling takes about
+    # as long at any depth; the parameters stay one entry per block (checkpoints unchanged).
+    scan_blocks: bool = False
 
     def __post_init__(self):
+        for field in dataclasses.fields(self):
+            if isinstance(field.default, bool) and not isinstance(getattr(self, field.name), bool):
+                raise ConfigError(f"{field.name}={getattr(self, field.name)!r} is not a bool", "give true or false")
         for name in ("num_classes", "num_frames", "img_size", "embed_dim", "depth", "num_heads"):
             if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
                 raise ConfigError(f"{name}={getattr(self, name)!r} is not a positive integer", "give 1 or more")
