@@ -4,8 +4,9 @@ The model keeps one module per block (``blocks/0/...``, ``blocks/1/...``: checkp
 converters and the layer-wise learning-rate decay see the same parameters either way). The
 forward pass stacks the blocks' states on a leading layer axis, runs one block's graph over
 them with ``jax.lax.scan`` (so the compiled program holds the block body once, whatever the
-depth) and writes the state each call changes (the dropout streams' counts) back into every
-block, so the blocks are left as after calling them one by one.
+depth) and writes the state each call replaces (the counts of the dropout streams that drew a
+mask) back into every block, so the blocks are left as after calling them one by one (and a
+call that draws nothing writes nothing, as an unrolled one).
 
 What differs between blocks goes in as data: their parameters and random streams (each layer
 its own keys, so independent dropout masks), and ``layer_args`` (the drop-path keep
@@ -50,13 +51,21 @@ def scan_blocks(blocks: Sequence[nnx.Module], x: jax.Array, remat: Callable | No
     params = _stack([p for p, _ in parts], cast)
     rest = _stack([r for _, r in parts])
 
+    changed_paths: list[tuple] = []    # the state leaves the block call replaces, found while tracing
+
     def body(h, layer):
         layer_params, layer_rest, args = layer
+        before = {path: variable.get_value() for path, variable in nnx.to_flat_state(layer_rest)}
         block = nnx.merge(graphdef, layer_params, layer_rest)
         h = after_block(block(h) if args is None else block(h, args))
-        return h, nnx.split(block, nnx.Param, ...)[2]
+        changed = [(path, variable.get_value()) for path, variable in nnx.to_flat_state(nnx.state(block, nnx.Not(nnx.Param)))
+                   if variable.get_value() is not before[path]]
+        changed_paths[:] = [path for path, _ in changed]
+        return h, [value for _, value in changed]
 
-    x, new_rest = jax.lax.scan(remat(body) if remat else body, x, (params, rest, layer_args))
+    x, new_values = jax.lax.scan(remat(body) if remat else body, x, (params, rest, layer_args))
     for index, block in enumerate(blocks):
-        nnx.update(block, jax.tree.map(lambda leaf: leaf[index], new_rest))
+        if changed_paths:
+            nnx.update(block, nnx.from_flat_state([(path, values[index])
+                                                   for path, values in zip(changed_paths, new_values)]))
     return x
