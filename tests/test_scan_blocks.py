@@ -16,6 +16,7 @@ from mmae_jax.config.defaults import base_config
 from mmae_jax.config.validate import validate_spec
 from mmae_jax.errors import ConfigError
 from mmae_jax.model import VideoMAEClassifier, VideoMAEConfig, VideoMAEPretrainer
+from mmae_jax.model.info import forward_flops
 from mmae_jax.model.layers import apply_blocks, make_blocks
 from mmae_jax.train.steps import classification_loss, make_train_step, split_model
 
@@ -157,6 +158,12 @@ def test_the_scanned_program_holds_the_block_once():
     assert unrolled[2][1] == unrolled[4][1] == 0
     assert scanned[2] == scanned[4] and scanned[4][1] == 1
     assert scanned[4][0] == unrolled[4][0] - 3 * per_block
+
+
+def test_model_info_counts_the_flops_of_every_block_when_scanned():
+    """XLA's cost analysis counts a loop's body once; model-info's forward FLOPs do not change."""
+    cfg = small_config(depth=4)
+    assert forward_flops(cfg.replace(scan_blocks=True)) == forward_flops(cfg) > forward_flops(cfg.replace(depth=2))
 
 
 def test_scanned_blocks_are_stacked_in_the_compute_dtype():
