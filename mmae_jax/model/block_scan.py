@@ -27,8 +27,11 @@ import jax.numpy as jnp
 from flax import nnx
 
 
-def _stack(states: Sequence, cast: Callable[[jax.Array], jax.Array] = lambda leaf: leaf):
-    """One state whose leaves are the ``states``' leaves (each through ``cast``) stacked on a new axis 0."""
+def _stack(states: Sequence, matrix_dtype=None):
+    """One state whose leaves are the ``states``' leaves stacked on a new axis 0; leaves of 2 or
+    more dimensions cast to ``matrix_dtype`` first (unless None)."""
+    def cast(leaf):
+        return leaf.astype(matrix_dtype) if matrix_dtype is not None and leaf.ndim >= 2 else leaf
     return jax.tree.map(lambda *leaves: jnp.stack([cast(leaf) for leaf in leaves]), *states)
 
 
@@ -47,8 +50,7 @@ def scan_blocks(blocks: Sequence[nnx.Module], x: jax.Array, remat: Callable | No
     """
     graphdef, *_ = nnx.split(blocks[0], nnx.Param, ...)
     parts = [nnx.split(block, nnx.Param, ...)[1:] for block in blocks]
-    cast = (lambda leaf: leaf.astype(matrix_dtype) if leaf.ndim >= 2 else leaf) if matrix_dtype else (lambda leaf: leaf)
-    params = _stack([p for p, _ in parts], cast)
+    params = _stack([p for p, _ in parts], matrix_dtype)
     rest = _stack([r for _, r in parts])
 
     changed_paths: list[tuple] = []    # the state leaves the block call replaces, found while tracing
@@ -58,14 +60,14 @@ def scan_blocks(blocks: Sequence[nnx.Module], x: jax.Array, remat: Callable | No
         before = {path: variable.get_value() for path, variable in nnx.to_flat_state(layer_rest)}
         block = nnx.merge(graphdef, layer_params, layer_rest)
         h = after_block(block(h) if args is None else block(h, args))
-        changed = [(path, variable.get_value()) for path, variable in nnx.to_flat_state(nnx.state(block, nnx.Not(nnx.Param)))
-                   if variable.get_value() is not before[path]]
+        after = nnx.to_flat_state(nnx.state(block, nnx.Not(nnx.Param)))
+        changed = [(path, variable.get_value()) for path, variable in after if variable.get_value() is not before[path]]
         changed_paths[:] = [path for path, _ in changed]
         return h, [value for _, value in changed]
 
     x, new_values = jax.lax.scan(remat(body) if remat else body, x, (params, rest, layer_args))
-    for index, block in enumerate(blocks):
-        if changed_paths:
+    if changed_paths:
+        for index, block in enumerate(blocks):
             nnx.update(block, nnx.from_flat_state([(path, values[index])
                                                    for path, values in zip(changed_paths, new_values)]))
     return x
