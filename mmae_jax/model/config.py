@@ -46,9 +46,9 @@ class VideoMAEConfig:
     converters, model-info and the layer-wise learning-rate decay are unchanged), and a compiled
     program that holds the block once, so compiling takes about as long at any depth. With
     ``remat_policy='none'`` the loop keeps everything autodiff saves for the backward pass in
-    stacked buffers (about twice the unrolled program's peak memory); with ``'dots'`` or
-    ``'full'`` it needs less. docs/scaling.md has the measured compile time, peak memory and
-    step cost of ViT-B on TPU v5e.
+    stacked buffers (about twice the unrolled program's peak memory); pair it with ``'dots'``
+    or ``'full'`` (with ``'dots'``, 20% above the unrolled program's peak). docs/scaling.md has
+    the measured compile time, peak memory and step cost of ViT-B on TPU v5e; off by default.
     """
 
     variant: str = "base"
