@@ -84,6 +84,7 @@ SPEED = {
     "test_reliability.py": "integration",
     "test_rotation.py": "integration",
     "test_run_spec.py": "unit",
+    "test_scan_blocks.py": "unit",
     "test_split_files.py": "integration",
     "test_step_metrics.py": "unit",
     "test_suite_map.py": "unit",
@@ -113,6 +114,7 @@ INDIRECT: dict[str, tuple[str, ...]] = {
     "mmae_jax.data.sharding": ("test_pipeline.py",),                       # two-process evaluation reading
     "mmae_jax.infer.explain_plot": ("test_predict.py",),                   # `predict --explain`
     "mmae_jax.model.encoder": ("test_model.py", "test_paper_backbone.py", "test_convert.py"),  # re-exported by mmae_jax.model
+    "mmae_jax.model.block_scan": ("test_scan_blocks.py",),                 # layers.apply_blocks(scan=True)
     "mmae_jax.model.location": ("test_export.py", "test_predict.py", "test_user_errors.py"),
     "mmae_jax.plan.compile": ("test_plan_compile.py",),                    # `mmae-jax plan` in the AOT environment
     "mmae_jax.plan.report": ("test_plan_compile.py",),

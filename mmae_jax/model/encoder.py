@@ -38,6 +38,7 @@ class VideoMAEEncoder(nnx.Module):
         self.embed_dim = cfg.embed_dim
         self.dtype = dtype
         self.remat_policy = cfg.remat_policy
+        self.scan_blocks = cfg.scan_blocks
         self.position_table = cfg.position_table
         self.patch_embed = PatchEmbed(cfg.embed_dim, cfg.tubelet_size, cfg.patch_size, cfg.in_chans,
                                       dtype, rngs)
@@ -54,7 +55,7 @@ class VideoMAEEncoder(nnx.Module):
             tokens = tokens + position_embedding(tokens.shape[1], self.embed_dim, tokens.dtype)
         if visible_idx is not None:
             tokens = jnp.take_along_axis(tokens, visible_idx[..., None], axis=1)
-        tokens = apply_blocks(self.blocks, self.pos_drop(tokens), self.remat_policy)
+        tokens = apply_blocks(self.blocks, self.pos_drop(tokens), self.remat_policy, scan=self.scan_blocks)
         return tokens if self.norm is None else self.norm(tokens)
 
 

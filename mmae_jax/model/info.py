@@ -37,8 +37,11 @@ def count_parameters(model: nnx.Module, param_filter=nnx.Param) -> int:
 
 
 def forward_flops(cfg: VideoMAEConfig, batch: int = 1) -> float:
-    """FLOPs of one forward pass per clip, from XLA's cost analysis of the lowered program."""
-    graphdef, state = nnx.split(abstract_classifier(cfg))
+    """FLOPs of one forward pass per clip, from XLA's cost analysis of the lowered program.
+
+    The blocks are counted unrolled: XLA counts a loop's body once, and scanned blocks
+    (``scan_blocks``) compute the same products."""
+    graphdef, state = nnx.split(abstract_classifier(cfg.replace(scan_blocks=False)))
     clips = jax.ShapeDtypeStruct((batch, cfg.num_frames, cfg.img_size, cfg.img_size, cfg.in_chans),
                                  jnp.float32)
 

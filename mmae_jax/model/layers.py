@@ -11,9 +11,11 @@ import functools
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from flax import nnx
 
 from mmae_jax.model.attention import attend, constrain_to_batch, resolve_attention_impl, splash_self_attention
+from mmae_jax.model.block_scan import scan_blocks
 from mmae_jax.model.patches import patchify
 
 
@@ -115,10 +117,14 @@ class Block(nnx.Module):
         else:
             self.gamma_1 = self.gamma_2 = None
 
-    def __call__(self, x: jax.Array) -> jax.Array:
-        """``[B, N, D] -> [B, N, D]``."""
-        x = x + self.drop_path(self._scale(self.attn(self.norm1(x)), self.gamma_1))
-        return x + self.drop_path(self._scale(self.mlp(self.norm2(x)), self.gamma_2))
+    def __call__(self, x: jax.Array, keep_prob: jax.Array | None = None) -> jax.Array:
+        """``[B, N, D] -> [B, N, D]``. ``keep_prob``: the drop path's keep probability as data (a
+        float32 scalar, for blocks run by one scan), instead of its module's own rate."""
+        x = x + self._drop_path(self._scale(self.attn(self.norm1(x)), self.gamma_1), keep_prob)
+        return x + self._drop_path(self._scale(self.mlp(self.norm2(x)), self.gamma_2), keep_prob)
+
+    def _drop_path(self, x: jax.Array, keep_prob: jax.Array | None) -> jax.Array:
+        return self.drop_path(x) if keep_prob is None else drop_with_keep_prob(x, self.drop_path, keep_prob)
 
     @staticmethod
     def _scale(x: jax.Array, gamma) -> jax.Array:
@@ -132,14 +138,47 @@ _REMAT_POLICIES = {
 }
 
 
-def apply_blocks(blocks, x: jax.Array, remat_policy: str) -> jax.Array:
+def drop_with_keep_prob(x: jax.Array, dropout: nnx.Dropout, keep_prob: jax.Array) -> jax.Array:
+    """``dropout`` applied to ``x`` with its keep probability given as data (a float32 scalar)
+    instead of its Python ``rate``: the mask ``nnx.Dropout`` of rate ``1 - keep_prob`` draws (the
+    same key of its stream, shared over its ``broadcast_dims``), and the same use of the stream
+    (its count advances only when ``keep_prob < 1``, as ``nnx.Dropout`` draws nothing at rate 0)."""
+    if dropout.deterministic:
+        return x
+    stream = dropout.rngs
+    count = stream.count[...]
+    shape = [1 if dim in dropout.broadcast_dims else size for dim, size in enumerate(x.shape)]
+    mask = jax.random.bernoulli(stream(), keep_prob, shape, out_sharding=jax.typeof(x).sharding)
+    stream.count[...] = jnp.where(keep_prob < 1, stream.count[...], count)
+    return jnp.where(mask, x / keep_prob.astype(x.dtype), jnp.zeros_like(x))
+
+
+def apply_blocks(blocks, x: jax.Array, remat_policy: str, *, scan: bool = False) -> jax.Array:
     """Run ``blocks`` in order, each rematerialised under ``remat_policy`` ('none' = plain); each
-    block's output ``[B, N, D]`` stays split by batch over the current mesh (``constrain_to_batch``)."""
+    block's output ``[B, N, D]`` stays split by batch over the current mesh (``constrain_to_batch``).
+
+    ``scan``: run them as one ``jax.lax.scan`` over their stacked states (``block_scan.scan_blocks``),
+    so the compiled program holds the block once; the same numbers and the same state afterwards.
+    """
+    if scan:
+        remat = None if remat_policy == "none" else functools.partial(
+            jax.checkpoint, policy=_REMAT_POLICIES[remat_policy], prevent_cse=False)
+        return scan_blocks(blocks, x, remat, layer_args=_keep_probs(blocks), matrix_dtype=blocks[0].attn.dtype,
+                           after_block=constrain_to_batch)
     call = (lambda block, h: block(h)) if remat_policy == "none" else nnx.remat(
         lambda block, h: block(h), policy=_REMAT_POLICIES[remat_policy])
     for block in blocks:
         x = constrain_to_batch(call(block, x))
     return x
+
+
+def _keep_probs(blocks) -> jax.Array | None:
+    """The blocks' drop-path keep probabilities ``[depth]`` float32, or None when all blocks
+    have the same rate (their own module applies it)."""
+    rates = [block.drop_path.rate for block in blocks]
+    if len(set(rates)) == 1:
+        return None
+    return jnp.asarray(np.array([1.0 - rate for rate in rates], np.float32))
 
 
 def make_blocks(cfg_dim: int, depth: int, num_heads: int, mlp_ratio: float, *, drop_rate: float,

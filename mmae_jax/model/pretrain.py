@@ -22,6 +22,7 @@ class VideoMAEDecoder(nnx.Module):
     def __init__(self, cfg: VideoMAEConfig, *, rngs: nnx.Rngs):
         dtype = cfg.compute_dtype
         self.remat_policy = cfg.remat_policy
+        self.scan_blocks = cfg.scan_blocks
         self.blocks = make_blocks(cfg.decoder_embed_dim, cfg.decoder_depth, cfg.decoder_num_heads,
                                   cfg.mlp_ratio, drop_rate=0.0, drop_path_rate=0.0,
                                   init_values=cfg.init_values, norm_eps=cfg.layer_norm_eps,
@@ -30,7 +31,7 @@ class VideoMAEDecoder(nnx.Module):
         self.head = dense(cfg.decoder_embed_dim, cfg.patch_dim, jnp.float32, rngs)
 
     def __call__(self, x: jax.Array, num_masked: int) -> jax.Array:
-        x = apply_blocks(self.blocks, x, self.remat_policy)
+        x = apply_blocks(self.blocks, x, self.remat_policy, scan=self.scan_blocks)
         return self.head(self.norm(x[:, -num_masked:]).astype(jnp.float32))
 
 
