@@ -19,7 +19,7 @@ from mmae_jax.plan.chips import CHIPS
 from mmae_jax.plan.hlo_text import collectives, custom_calls, shape_bytes
 from mmae_jax.plan.input_rate import input_rate
 from mmae_jax.plan.memory import out_of_memory
-from mmae_jax.plan.roofline import roofline
+from mmae_jax.plan.roofline import SCANNED, cost_figures, roofline
 
 
 @pytest.mark.parametrize("name, family, chips, slices, shape, accelerator", [
@@ -164,6 +164,28 @@ def test_roofline_takes_the_larger_bound():
     assert hidden.step_seconds == 1.0          # a kernel XLA does not count: the model's FLOPs bound the time
     gpu = roofline(CHIPS["h100"], None, None, model_flops=CHIPS["h100"].peak_flops * 2)
     assert (gpu.bound, gpu.step_seconds, gpu.mfu) == ("peak", 2.0, None)
+
+
+def test_cost_figures_are_withheld_for_scanned_blocks():
+    """XLA counts a loop's body once: a scan over 4 products reports a quarter of the FLOPs of
+    the same products unrolled, so a step with scanned blocks gets no compiled figures."""
+    weights, x = jnp.ones((4, 64, 64)), jnp.ones((8, 64))
+
+    def unrolled(x):
+        for weight in weights:
+            x = x @ weight
+        return x
+
+    def scanned(x):
+        return jax.lax.scan(lambda h, weight: (h @ weight, None), x, weights)[0]
+
+    flops, bytes_accessed, why = cost_figures(jax.jit(unrolled).lower(x).compile())
+    assert flops >= 4 * 2 * 8 * 64 * 64 and bytes_accessed and why == ""
+    loop = jax.jit(scanned).lower(x).compile()
+    assert cost_figures(loop)[0] < flops / 2
+    assert cost_figures(loop, scanned_blocks=True) == (None, None, SCANNED)
+    line = roofline(CHIPS["v5e"], None, None, model_flops=1.0, no_cost=SCANNED)
+    assert (line.bound, line.mfu, line.no_cost) == ("peak", None, SCANNED)
 
 
 def test_input_rate_of_a_host():

@@ -46,8 +46,8 @@ def format_plan(plan: StepPlan) -> str:
                                        f"formula (all chips)"))
         line = plan.roofline
         if line.bound == "peak":
-            rows.append(("step time", f">= {line.step_seconds * 1e3:.3g} ms (the model's FLOPs at peak; the GPU "
-                                      f"compiler gives no cost analysis, so no roofline or MFU), "
+            rows.append(("step time", f">= {line.step_seconds * 1e3:.3g} ms (the model's FLOPs at peak; "
+                                      f"{line.no_cost}, so no roofline or MFU), "
                                       f"<= {plan.clips_per_second:,.0f} clips/s"))
         else:
             rows.append(("roofline", f"{line.step_seconds * 1e3:.3g} ms per step ({line.bound}-bound), MFU "

@@ -98,9 +98,9 @@ def plan_step(config: ml_collections.ConfigDict, target: Target, devices: list, 
         name = f"{task}_step.{target.name.replace(':', '_')}.{config.model.remat_policy}.b{per_chip_batch}.hlo.txt"
         (hlo_out / name).write_text(text)
     memory = MemoryUse.of(compiled)
-    per_chip_flops, bytes_accessed = cost_figures(compiled)
+    per_chip_flops, bytes_accessed, no_cost = cost_figures(compiled, assembly.built_cfg.scan_blocks)
     model_per_chip = model_flops_per_clip(assembly.built_cfg, task) * per_chip_batch
-    line = roofline(chip, per_chip_flops, bytes_accessed, model_per_chip)
+    line = roofline(chip, per_chip_flops, bytes_accessed, model_per_chip, no_cost)
     return StepPlan(
         **base, mesh=dict(assembly.mesh.shape), attention=assembly.built_cfg.attention_impl,
         fits=memory.peak <= base["usable_bytes"] or chip.platform == "tpu", compile_seconds=step.seconds,
