@@ -36,9 +36,10 @@ def count_parameters(model: nnx.Module, param_filter=nnx.Param) -> int:
     return int(sum(np.prod(leaf.shape) for leaf in leaves))
 
 
-def forward_flops(cfg: VideoMAEConfig, batch: int = 1) -> float:
-    """FLOPs of one forward pass per clip, from XLA's cost analysis of the lowered program."""
-    graphdef, state = nnx.split(abstract_classifier(cfg))
+def forward_flops(cfg: VideoMAEConfig, batch: int = 1, model: VideoMAEClassifier | None = None) -> float:
+    """FLOPs of one forward pass per clip, from XLA's cost analysis of the lowered program.
+    ``model``: ``abstract_classifier(cfg)`` when the caller has built it already."""
+    graphdef, state = nnx.split(abstract_classifier(cfg) if model is None else model)
     clips = jax.ShapeDtypeStruct((batch, cfg.num_frames, cfg.img_size, cfg.img_size, cfg.in_chans),
                                  jnp.float32)
 
@@ -60,7 +61,7 @@ def model_info(cfg: VideoMAEConfig) -> ModelInfo:
         parameters=count_parameters(model),
         trainable_parameters=count_parameters(model, trainable_filter(cfg)),
         tokens=cfg.num_patches,
-        forward_flops=forward_flops(cfg),
+        forward_flops=forward_flops(cfg, model=model),
     )
 
 
