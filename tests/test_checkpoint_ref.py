@@ -9,6 +9,7 @@ model with other random weights, so that a command reading the wrong one gives o
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 
@@ -26,11 +27,17 @@ CFG = VideoMAEConfig.from_variant("tiny", num_classes=len(CLASSES), num_frames=4
 STEP = 8
 
 
+@functools.cache
+def _param_shapes() -> dict[str, tuple[int, ...]]:
+    """Name -> shape of every parameter of CFG's classifier."""
+    return model_io.param_shapes(model_io.abstract_model(CFG, "classifier"))
+
+
 def _params(seed: int) -> dict:
     """A parameter dict (name -> float32 array) of CFG's classifier, random with ``seed``."""
     rng = np.random.default_rng(seed)
     return {name: rng.normal(scale=0.1, size=shape).astype(np.float32) + (name.endswith(".scale"))
-            for name, shape in model_io.param_shapes(model_io.abstract_model(CFG, "classifier")).items()}
+            for name, shape in _param_shapes().items()}
 
 
 def _save(folder, params: dict, step: int) -> None:

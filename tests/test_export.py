@@ -8,6 +8,7 @@ import os
 import stat
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -80,11 +81,40 @@ def _flat(model) -> dict[str, np.ndarray]:
     return {path: np.asarray(value) for path, value in flat_params(model).items()}
 
 
-def test_pytorch_export_matches_the_independent_reference(tmp_path):
-    cfg = _tiny()
-    model_dir, model = _model_dir(tmp_path, cfg)
+class _Shared:
+    """The tiny classifier's and pretrainer's model directories (``_model_dir`` of ``_tiny()``)
+    and their exports, each made once for the tests of this module that only read them; a test
+    that writes (an export of its own, a refused export, other permissions) writes in its own
+    ``tmp_path``."""
+
+    def __init__(self, root):
+        self.root = root
+        self._dirs, self._exports = {}, {}
+
+    def model_dir(self, kind: str = "classifier", normalization: str = "imagenet_mean_std0225"):
+        """``(model_dir, model)`` of ``_model_dir(ROOT/kind-normalization, _tiny(), kind, normalization)``."""
+        if (kind, normalization) not in self._dirs:
+            self._dirs[kind, normalization] = _model_dir(self.root / f"{kind}-{normalization}", _tiny(), kind,
+                                                         normalization)
+        return self._dirs[kind, normalization]
+
+    def export(self, kind: str, fmt: str, name: str):
+        """The ``export_model`` of ``model_dir(kind)`` in format ``fmt`` as ROOT/kind-fmt/``name``."""
+        if (kind, fmt) not in self._exports:
+            (self.root / f"{kind}-{fmt}").mkdir()
+            self._exports[kind, fmt] = export_model(self.model_dir(kind)[0], fmt, self.root / f"{kind}-{fmt}" / name)
+        return self._exports[kind, fmt]
+
+
+@pytest.fixture(scope="module")
+def shared(tmp_path_factory):
+    return _Shared(tmp_path_factory.mktemp("shared_exports"))
+
+
+def test_pytorch_export_matches_the_independent_reference(shared, tmp_path):
+    model_dir, model = shared.model_dir()
     path = export_model(model_dir.parent, "pytorch", tmp_path / "model.pth")   # the workdir: its final_model
-    torch_model = reference.VisionTransformer(cfg)
+    torch_model = reference.VisionTransformer(_tiny())
     torch_model.load_state_dict(torch.load(path), strict=True)
     x = _input()
     with torch.no_grad():
@@ -112,20 +142,17 @@ def test_huggingface_export_matches_transformers(tmp_path):
     assert "Differences from training" not in card                     # epsilons equal: nothing to say
 
 
-def test_huggingface_card_names_the_epsilons_that_differ(tmp_path):
-    model_dir, _ = _model_dir(tmp_path, _tiny())                       # official epsilons (1e-6)
-    export_model(model_dir, "huggingface", tmp_path / "hf")
-    card = (tmp_path / "hf" / "README.md").read_text()
+def test_huggingface_card_names_the_epsilons_that_differ(shared):
+    card = (shared.export("classifier", "huggingface", "hf") / "README.md").read_text()   # official epsilons (1e-6)
     assert "LayerNorm epsilon of fc_norm / decoder norm: 1e-05 in the exported model, 1e-06 in training" in card
 
 
 @pytest.mark.parametrize("kind", ["classifier", "pretrainer"])
 @pytest.mark.parametrize("fmt, name", [("pytorch", "model.pth"), ("safetensors", "model.safetensors"),
                                        ("huggingface", "hf")])
-def test_export_then_convert_gives_identical_parameters(tmp_path, kind, fmt, name):
-    cfg = _tiny()
-    model_dir, model = _model_dir(tmp_path, cfg, kind)
-    path = export_model(model_dir, fmt, tmp_path / name)
+def test_export_then_convert_gives_identical_parameters(shared, kind, fmt, name):
+    _, model = shared.model_dir(kind)
+    path = shared.export(kind, fmt, name)
     source = path / "model.safetensors" if fmt == "huggingface" else path
     result = convert(load_checkpoint(source if fmt != "huggingface" else path), keep_decoder=kind == "pretrainer")
     assert result.kind == kind and not result.fresh and not result.dropped
@@ -153,8 +180,8 @@ def test_a_head_without_a_place_in_videomae_is_refused(tmp_path):
     assert not (tmp_path / "model.pth").exists()
 
 
-def test_export_does_not_overwrite(tmp_path, capsys):
-    model_dir, _ = _model_dir(tmp_path, _tiny())
+def test_export_does_not_overwrite(shared, tmp_path, capsys):
+    model_dir, _ = shared.model_dir()
     (tmp_path / "taken.pth").write_bytes(b"x")
     assert main(["export", "--checkpoint", str(model_dir), "--format", "pytorch",
                  "--output", str(tmp_path / "taken.pth")]) == 2
@@ -169,11 +196,11 @@ def _uint8_clip(cfg, seed: int = 3) -> np.ndarray:
 
 
 @pytest.mark.parametrize("normalization", ["imagenet_mean_std0225", "videomae"])
-def test_auto_classes_on_a_uint8_clip_give_the_logits_of_forward(tmp_path, normalization):
+def test_auto_classes_on_a_uint8_clip_give_the_logits_of_forward(shared, tmp_path, normalization):
     """processor + model of transformers on a uint8 clip == `mmae-jax forward` on the clip
     normalised as training normalises it, in every layout forward reads."""
     cfg = _tiny()                                                       # trained with eps 1e-6 everywhere
-    model_dir, _ = _model_dir(tmp_path, cfg, normalization=normalization)
+    model_dir, _ = shared.model_dir(normalization=normalization)
     assert main(["export", "--checkpoint", str(model_dir.parent), "--format", "huggingface",
                  "--output", str(tmp_path / "hf")]) == 0
     processor = transformers.AutoImageProcessor.from_pretrained(tmp_path / "hf")
@@ -197,9 +224,9 @@ def test_auto_classes_on_a_uint8_clip_give_the_logits_of_forward(tmp_path, norma
     np.testing.assert_allclose(theirs, ours, atol=TOLERANCE / 10, rtol=0)
 
 
-def test_forward_reads_the_transformers_layout_by_name(tmp_path):
+def test_forward_reads_the_transformers_layout_by_name(shared, tmp_path):
     """transformers' [B, T, C, H, W] is read with --layout ntchw; the three layouts give one array."""
-    model_dir, model = _model_dir(tmp_path, _tiny())
+    model_dir, model = shared.model_dir()
     x = _input()                                                                        # [B, T, H, W, C]
     read = {}
     for layout, axes in (("nthwc", (0, 1, 2, 3, 4)), ("ntchw", (0, 1, 4, 2, 3)), ("ncthw", (0, 4, 1, 2, 3))):
@@ -230,11 +257,9 @@ def test_the_cards_epsilon_line_is_what_makes_the_head_norm_compute_as_in_traini
     np.testing.assert_allclose(theirs, ours, atol=TOLERANCE / 10, rtol=0)
 
 
-def test_processor_resizes_to_the_model_size_without_cropping(tmp_path):
+def test_processor_resizes_to_the_model_size_without_cropping(shared):
     cfg = _tiny()
-    model_dir, _ = _model_dir(tmp_path, cfg)
-    export_model(model_dir, "huggingface", tmp_path / "hf")
-    processor = transformers.AutoImageProcessor.from_pretrained(tmp_path / "hf")
+    processor = transformers.AutoImageProcessor.from_pretrained(shared.export("classifier", "huggingface", "hf"))
     frames = np.zeros((cfg.num_frames, 48, 40, 3), np.uint8)                         # another size, not square
     assert list(processor(list(frames), return_tensors="pt")["pixel_values"].shape) == \
         [1, cfg.num_frames, 3, cfg.img_size, cfg.img_size]
@@ -247,19 +272,22 @@ def _front_matter(card: str) -> dict:
     return yaml.safe_load(card.split("---\n")[1])
 
 
-def _card_of_a_run_from_a_hub_checkpoint(tmp_path) -> str:
-    """The card of a run whose ``init`` is a model converted from a hub id."""
+@pytest.fixture(scope="module")
+def card_of_a_run_from_a_hub_checkpoint(tmp_path_factory) -> tuple[str, Path]:
+    """``(card, folder)``: the card of a run whose ``init`` is a model converted from a hub id,
+    and the folder that holds the run and the converted model."""
+    tmp_path = tmp_path_factory.mktemp("hub_run")
     converted = tmp_path / "converted"                      # what `convert --source ORG/NAME@REV` writes
     model_io.save_model(converted, _random_model(_tiny(), "classifier"), _tiny(), kind="classifier",
                         metadata=dict(source="MCG-NJU/videomae-small-finetuned-kinetics@main",
                                       hub_snapshot=str(tmp_path.absolute() / "hub" / "snapshot")))
     model_dir, _ = _model_dir(tmp_path, _tiny(), init=str(converted.absolute()))
     export_model(model_dir, "huggingface", tmp_path / "hf")
-    return (tmp_path / "hf" / "README.md").read_text()
+    return (tmp_path / "hf" / "README.md").read_text(), tmp_path
 
 
-def test_card_carries_license_and_base_model_metadata(tmp_path):
-    card = _card_of_a_run_from_a_hub_checkpoint(tmp_path)
+def test_card_carries_license_and_base_model_metadata(card_of_a_run_from_a_hub_checkpoint):
+    card, _ = card_of_a_run_from_a_hub_checkpoint
     assert _front_matter(card) == dict(license="apache-2.0", library_name="transformers",
                                        base_model="MCG-NJU/videomae-small-finetuned-kinetics",
                                        tags=["videomae", "emotion-recognition", "multimae-der", "mmae_jax"],
@@ -268,26 +296,22 @@ def test_card_carries_license_and_base_model_metadata(tmp_path):
     assert "come from [`MCG-NJU/videomae-small-finetuned-kinetics`]" in card and "follow its terms" in card
 
 
-def test_card_holds_no_path_of_the_training_machine_nor_an_empty_builder_config(tmp_path):
-    card = _card_of_a_run_from_a_hub_checkpoint(tmp_path)
+def test_card_holds_no_path_of_the_training_machine_nor_an_empty_builder_config(card_of_a_run_from_a_hub_checkpoint):
+    card, tmp_path = card_of_a_run_from_a_hub_checkpoint
     assert str(tmp_path.absolute()) not in card and str(tmp_path) not in card
     assert f'"data_dir": "{LOCAL_PATH}"' in card and f'"init": "{LOCAL_PATH}"' in card
     assert "builder config ``" not in card and "`synthetic`" in card
 
 
-def test_card_states_the_input_layout_and_value_range(tmp_path):
-    model_dir, _ = _model_dir(tmp_path, _tiny())
-    export_model(model_dir, "huggingface", tmp_path / "hf")
-    card = (tmp_path / "hf" / "README.md").read_text()
+def test_card_states_the_input_layout_and_value_range(shared):
+    card = (shared.export("classifier", "huggingface", "hf") / "README.md").read_text()
     assert "`pixel_values` float32 `[batch, 4, 3, 32, 32]`, transformers' `[B, T, C, H, W]`" in card
     assert "--layout ntchw" in card and "pixel values `x` in 0..255" in card
     assert "mean `[0.485, 0.456, 0.406]`, std `[0.225, 0.225, 0.225]`" in card
 
 
-def test_card_of_a_pretrainer_has_one_tags_key_and_no_pipeline(tmp_path):
-    model_dir, _ = _model_dir(tmp_path, _tiny(), kind="pretrainer")
-    export_model(model_dir, "huggingface", tmp_path / "hf")
-    card = (tmp_path / "hf" / "README.md").read_text()
+def test_card_of_a_pretrainer_has_one_tags_key_and_no_pipeline(shared):
+    card = (shared.export("pretrainer", "huggingface", "hf") / "README.md").read_text()
     assert card.split("---\n")[1].count("tags:") == 1
     meta = _front_matter(card)
     assert "pretraining" in meta["tags"] and "pipeline_tag" not in meta and "base_model" not in meta
@@ -314,8 +338,8 @@ def test_an_unknown_normalisation_in_the_model_directory_is_refused_before_writi
 
 
 @pytest.mark.parametrize("umask, mode", [(0o022, 0o644), (0o002, 0o664)])
-def test_exported_files_follow_the_umask(tmp_path, umask, mode):
-    model_dir, _ = _model_dir(tmp_path, _tiny())
+def test_exported_files_follow_the_umask(shared, tmp_path, umask, mode):
+    model_dir, _ = shared.model_dir()
     previous = os.umask(umask)
     try:
         written = [export_model(model_dir, "safetensors", tmp_path / "m.safetensors"),
@@ -331,14 +355,15 @@ def test_exported_files_follow_the_umask(tmp_path, umask, mode):
 
 NO_TORCH = """
 import sys
+from pathlib import Path
 sys.modules["torch"] = None          # `import torch` raises ImportError, as without the package
 from mmae_jax.cli import main
 sys.exit(main(sys.argv[1:]))
 """
 
 
-def test_pytorch_export_without_torch_is_one_line_naming_the_extra(tmp_path):
-    model_dir, _ = _model_dir(tmp_path, _tiny())
+def test_pytorch_export_without_torch_is_one_line_naming_the_extra(shared, tmp_path):
+    model_dir, _ = shared.model_dir()
     result = subprocess.run([sys.executable, "-c", NO_TORCH, "export", "--checkpoint", str(model_dir),
                              "--format", "pytorch", "--output", str(tmp_path / "model.pth")],
                             capture_output=True, text=True, timeout=300)

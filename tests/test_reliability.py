@@ -162,12 +162,22 @@ def test_a_stale_lock_of_a_dead_process_is_replaced(tmp_path):
 
 # ---- preemption ------------------------------------------------------------------------------
 
+def test_a_preempted_run_exits_75_and_says_so(data_dir, tmp_path, monkeypatch, capsys):
+    from mmae_jax.cli import main
+    from mmae_jax.errors import EXIT_PREEMPTED
+    from mmae_jax.train import loop
+
+    monkeypatch.setattr(loop, "train_and_evaluate", lambda config, workdir, **_: {"status": "preempted", "step": 1})
+    assert main(["train", "--workdir", str(tmp_path / "other"), *tiny_argv(data_dir)]) == EXIT_PREEMPTED == 75
+    assert "stopped by SIGTERM at step 1" in capsys.readouterr().out
+
+
+@pytest.mark.slow            # two more in-process training runs (about 15 s)
 @uses_finished_run
-def test_sigterm_exits_75_and_the_resumed_run_gives_the_uninterrupted_result(data_dir, finished_run, tmp_path,
-                                                                           monkeypatch, capsys):
+def test_sigterm_stops_after_the_step_and_the_resumed_run_gives_the_uninterrupted_result(data_dir, finished_run,
+                                                                                       tmp_path):
     from mmae_jax.cli import main
     from mmae_jax.cli.runtime import load_config
-    from mmae_jax.errors import EXIT_PREEMPTED
     from mmae_jax.train import loop
     from mmae_jax.train.classification import ClassificationTask
     from mmae_jax.train.logs import read_metrics
@@ -177,10 +187,6 @@ def test_sigterm_exits_75_and_the_resumed_run_gives_the_uninterrupted_result(dat
     interrupted = loop.Trainer(config, workdir, task_with_batches(ClassificationTask, sigterm_at(1)))
     assert interrupted.run() == {"status": "preempted", "step": 1, "signal": "SIGTERM"}
     assert not (workdir / "results.json").exists()
-    monkeypatch.setattr(loop, "train_and_evaluate", lambda config, workdir, **_: {"status": "preempted", "step": 1})
-    assert main(["train", "--workdir", str(tmp_path / "other"), *tiny_argv(data_dir)]) == EXIT_PREEMPTED == 75
-    assert "stopped by SIGTERM at step 1" in capsys.readouterr().out
-    monkeypatch.undo()
     with open(workdir / "metrics.jsonl", "a") as log:      # a row logged after the last checkpoint
         log.write(json.dumps({"step": 2, "split": "train", "loss": 9.0}) + "\n")
     assert main(["train", "--workdir", str(workdir), *tiny_argv(data_dir)]) == 0

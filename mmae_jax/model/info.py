@@ -36,12 +36,15 @@ def count_parameters(model: nnx.Module, param_filter=nnx.Param) -> int:
     return int(sum(np.prod(leaf.shape) for leaf in leaves))
 
 
-def forward_flops(cfg: VideoMAEConfig, batch: int = 1) -> float:
+def forward_flops(cfg: VideoMAEConfig, batch: int = 1, model: VideoMAEClassifier | None = None) -> float:
     """FLOPs of one forward pass per clip, from XLA's cost analysis of the lowered program.
+    ``model``: ``abstract_classifier(cfg)`` when the caller has built it already.
 
     The blocks are counted unrolled: XLA counts a loop's body once, and scanned blocks
     (``scan_blocks``) compute the same products."""
-    graphdef, state = nnx.split(abstract_classifier(cfg.replace(scan_blocks=False)))
+    if model is None or cfg.scan_blocks:
+        model = abstract_classifier(cfg.replace(scan_blocks=False))
+    graphdef, state = nnx.split(model)
     clips = jax.ShapeDtypeStruct((batch, cfg.num_frames, cfg.img_size, cfg.img_size, cfg.in_chans),
                                  jnp.float32)
 
@@ -63,7 +66,7 @@ def model_info(cfg: VideoMAEConfig) -> ModelInfo:
         parameters=count_parameters(model),
         trainable_parameters=count_parameters(model, trainable_filter(cfg)),
         tokens=cfg.num_patches,
-        forward_flops=forward_flops(cfg),
+        forward_flops=forward_flops(cfg, model=model),
     )
 
 
