@@ -99,3 +99,18 @@ def test_a_step_that_does_not_fit_is_one_error_line_and_exit_1(tmp_path):
     assert len(lines) == 1 and lines[0].startswith("error: the step does not fit: it needs ")
     assert "available" in lines[0]
     assert result["fits"] is False and result["out_of_memory"] in lines[0]
+
+
+def test_fsdp_mesh_on_a_torus_whose_axes_it_splits():
+    """fsdp=2 on v5e-256 (a 16x16 torus) makes data=128, which no single physical axis or product
+    of axes gives: the mesh takes part of an axis instead of refusing."""
+    script = ("from mmae_jax.plan.topology import parse_topology, target_devices\n"
+              "from mmae_jax.train.mesh import create_mesh\n"
+              "mesh = create_mesh(fsdp=2, devices=target_devices(parse_topology('v5e-256')))\n"
+              "print(dict(mesh.shape), len({d.id for d in mesh.devices.flat}))\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "JAX_"))}
+    env["PYTHONPATH"] = str(ROOT)
+    run = subprocess.run([str(AOT_PYTHON), "-c", script], cwd=ROOT, env=env, capture_output=True, text=True,
+                         timeout=300)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert run.stdout.strip().splitlines()[-1] == "{'slice': 1, 'data': 128, 'fsdp': 2} 256"

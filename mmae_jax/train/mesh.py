@@ -111,10 +111,12 @@ def create_mesh(data: int = -1, fsdp: int = 1, slices: int = 1, devices: Sequenc
     if slices * data * fsdp != len(devices):
         raise ValueError(f"mesh slices={slices} x data={data} x fsdp={fsdp} needs {slices * data * fsdp} "
                          f"devices, but {len(devices)} are visible")
+    # A mesh axis may take part of a physical torus axis (fsdp=2 on a 16x16 v5e: data=128 is 16x8).
     if slices > 1:
-        grid = mesh_utils.create_hybrid_device_mesh((1, data, fsdp), (slices, 1, 1), devices)
+        grid = mesh_utils.create_hybrid_device_mesh((1, data, fsdp), (slices, 1, 1), devices,
+                                                    allow_split_physical_axes=True)
     else:
-        grid = mesh_utils.create_device_mesh((1, data, fsdp), devices)
+        grid = mesh_utils.create_device_mesh((1, data, fsdp), devices, allow_split_physical_axes=True)
     # Auto axes: XLA's sharding propagation places activations; inputs, state and the block
     # outputs (model/attention.py: constrain_to_batch) are pinned.
     return Mesh(grid, DATA_AXES, axis_types=(jax.sharding.AxisType.Auto,) * len(DATA_AXES))
