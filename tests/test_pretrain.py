@@ -36,6 +36,7 @@ def test_pretraining_loss_falls_and_pictures_are_written(pretrained):
     assert config["kind"] == "pretrainer"
 
 
+@pytest.mark.slow      # a fine-tuning run on top of the pre-training one
 @uses_pretrained
 def test_finetuning_from_pretraining_loads_every_encoder_tensor(pretrained, data_dir, tmp_path):
     from flax import nnx

@@ -58,8 +58,16 @@ def _assert_trees_close(a, b, rtol=1e-5, atol=1e-6):
         np.testing.assert_allclose(x, y, rtol=rtol, atol=atol, err_msg=jax.tree_util.keystr(path))
 
 
-@pytest.mark.parametrize("model_class", [VideoMAEClassifier, VideoMAEPretrainer], ids=["classifier", "pretrainer"])
-@pytest.mark.parametrize("remat_policy", REMAT)
+# The classifier under every remat policy and the pre-training model without remat in the fast
+# loop; the pre-training model under the other policies (its decoder runs the same scan) in the
+# slow tier.
+SCAN_CASES = [pytest.param(model_class, remat_policy, id=f"{remat_policy}-{name}",
+                           marks=() if name == "classifier" or remat_policy == "none" else pytest.mark.slow)
+              for name, model_class in (("classifier", VideoMAEClassifier), ("pretrainer", VideoMAEPretrainer))
+              for remat_policy in REMAT]
+
+
+@pytest.mark.parametrize(("model_class", "remat_policy"), SCAN_CASES)
 def test_scan_gives_the_unrolled_outputs_and_gradients(model_class, remat_policy):
     cfg = small_config(remat_policy=remat_policy)
     unrolled = _loss_and_grads(model_class, cfg, train=False)
@@ -68,7 +76,8 @@ def test_scan_gives_the_unrolled_outputs_and_gradients(model_class, remat_policy
     _assert_trees_close(unrolled[:2], scanned[:2])
 
 
-@pytest.mark.parametrize("model_class", [VideoMAEClassifier, VideoMAEPretrainer], ids=["classifier", "pretrainer"])
+@pytest.mark.parametrize("model_class", [VideoMAEClassifier, pytest.param(VideoMAEPretrainer, marks=pytest.mark.slow)],
+                         ids=["classifier", "pretrainer"])
 def test_scan_draws_the_unrolled_dropout_and_drop_path_masks_and_leaves_the_same_state(model_class):
     """In training mode every layer uses its own streams with its own rate: the scan gives the
     same masks (so the same loss), and the dropout counts it writes back are the unrolled ones."""
