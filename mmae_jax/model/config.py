@@ -95,10 +95,7 @@ class VideoMAEConfig:
     dtype: str = "float32"          # compute dtype; parameters are always float32
     attention_impl: str = "auto"    # by the target's platform (model/attention.py), or a kernel's name
     remat_policy: str = "none"      # per-block rematerialisation
-    # Run the encoder's and the decoder's blocks as one jax.lax.scan over the layers
-    # (model/block_scan.py): the compiled program holds the block once, so compiling takes about
-    # as long at any depth; the parameters stay one entry per block (checkpoints unchanged).
-    scan_blocks: bool = False
+    scan_blocks: bool = False       # the blocks as one jax.lax.scan (see the class docstring)
 
     def __post_init__(self):
         for field in dataclasses.fields(self):
