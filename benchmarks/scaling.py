@@ -3,13 +3,18 @@ targets x tasks.
 
     .venv-aot/bin/python benchmarks/scaling.py [--output docs/scaling_table.md] [--jobs 2]
         [--variants small,base,large,huge] [--targets v5e-4,...] [--tasks finetune,pretrain]
+        [--per-chip-batch auto|N|N:REMAT] [--override mesh.fsdp=2 ...]
+    .venv-aot/bin/python benchmarks/scaling.py --from-cells --output docs/scaling_table.md
 
 Every cell compiles, on this machine, the step that `train` (fine-tuning, VideoMAE's recipe) or
 `pretrain` (MAE pre-training) runs at 16x224 in bfloat16 on the target, with `--per-chip-batch
 auto` over the remat policies `none` and `full` in powers of two, and keeps the fastest batch
-that fits (or, with `--per-chip-batch N[:REMAT]`, compiles each cell once at that batch). Each cell's JSON is kept in --cells-dir, and a cell whose JSON exists is not compiled
-again (delete it, or give --fresh, to redo it). Needs the side environment with libtpu and the
-CUDA plugin (`make aot`).
+that fits (or, with `--per-chip-batch N[:REMAT]`, compiles each cell once at that batch).
+`--override KEY=VALUE` changes the config of every cell (a cell's file name includes it). Each
+cell's JSON is kept in --cells-dir, and a cell whose JSON exists is not compiled again (delete
+it, or give --fresh, to redo it); `--from-cells` compiles nothing and tables every cell of the
+directory, whichever run made it. Compiling needs the side environment with libtpu and the CUDA
+plugin (`make aot`).
 """
 
 from __future__ import annotations
@@ -38,20 +43,27 @@ SEARCH = ["--per-chip-batch", "auto", "--remat", "none,full", "--powers-of-two",
 EPOCH_CLIPS = {"RAVDESS": 1440, "CREMA-D": 7442, "VoxCeleb2": 1092009}
 
 
-def cell_command(python: str, variant: str, target: str, task: str, out: Path, batch: str) -> list[str]:
-    """``batch``: ``auto`` (the search over remat none and full) or ``N`` or ``N:REMAT`` (one compile)."""
-    config, overrides = TASKS[task]
+def cell_command(python: str, variant: str, target: str, task: str, out: Path, batch: str,
+                 overrides: tuple[str, ...] = ()) -> list[str]:
+    """``batch``: ``auto`` (the search over remat none and full) or ``N`` or ``N:REMAT`` (one compile);
+    ``overrides``: ``KEY=VALUE`` config changes of every cell (``mesh.fsdp=2``)."""
+    config, task_overrides = TASKS[task]
     per_chip, _, remat = batch.partition(":")
     size = SEARCH if per_chip == "auto" else ["--per-chip-batch", per_chip, f"--config.model.remat_policy={remat or 'none'}"]
     return [python, "-m", "mmae_jax.cli", "plan", "--config", config.format(variant=variant), "--topology", target,
-            *overrides, *COMMON, *size, "--json", str(out)]
+            *task_overrides, *COMMON, *(f"--config.{override}" for override in overrides), *size, "--json", str(out)]
+
+
+def cell_name(variant: str, target: str, task: str, batch: str, overrides: tuple[str, ...] = ()) -> str:
+    """The file name of a cell's JSON: one per task, model, target, batch and set of overrides."""
+    return "-".join([task, variant, target, batch.replace(":", "-"), *sorted(overrides)]) + ".json"
 
 
 def run_cell(python: str, variant: str, target: str, task: str, cells_dir: Path, fresh: bool,
-             batch: str = "auto") -> dict:
+             batch: str = "auto", overrides: tuple[str, ...] = ()) -> dict:
     """Plan one cell (or read its JSON): the plan's JSON plus ``wall_seconds`` and ``command``."""
-    out = cells_dir / f"{task}-{variant}-{target}-{batch.replace(':', '-')}.json"
-    command = cell_command(python, variant, target, task, out, batch)
+    out = cells_dir / cell_name(variant, target, task, batch, overrides)
+    command = cell_command(python, variant, target, task, out, batch, overrides)
     if out.exists() and not fresh:
         return json.loads(out.read_text())
     started = time.perf_counter()
@@ -65,6 +77,22 @@ def run_cell(python: str, variant: str, target: str, task: str, cells_dir: Path,
     return result
 
 
+def collected_cells(cells_dir: Path) -> list[dict]:
+    """Every cell JSON in ``cells_dir``, in the order of the grid: task, model, target, batch."""
+    def order(cell: dict) -> tuple:
+        return (_index(tuple(TASKS), cell.get("task_name")), _index(VARIANTS, cell.get("variant")),
+                _index(TARGETS, cell.get("target")), cell.get("per_chip_batch") or 0, cell.get("command", ""))
+    return sorted((json.loads(path.read_text()) for path in sorted(cells_dir.glob("*.json"))), key=order)
+
+
+def _index(names: tuple[str, ...], name: str | None) -> int:
+    return names.index(name) if name in names else len(names)
+
+
+def _now() -> str:
+    return f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M}"
+
+
 def _duration(seconds: float) -> str:
     if seconds >= 86400:
         return f"{seconds / 86400:.1f} d"
@@ -73,21 +101,25 @@ def _duration(seconds: float) -> str:
     return f"{seconds / 60:.1f} min" if seconds >= 60 else f"{seconds:.1f} s"
 
 
-HEADER = ("model", "target", "task", "remat", "clips/chip", "peak / HBM", "PFLOP/step (model)", "step (roofline)",
+HEADER = ("model", "target", "task", "mesh", "remat", "clips/chip", "peak / HBM", "PFLOP/step (model)", "step (roofline)",
           "MFU", "collectives per chip", "clips/s", "epoch " + " / ".join(EPOCH_CLIPS), "compile here")
 
 
 def row(cell: dict) -> list[str]:
     """One cell's row of the table (``HEADER``)."""
-    name, compile_time = f"ViT-{cell['variant'][0].upper()}", _duration(cell["wall_seconds"])
+    # The chosen step's lowering and compiling; a search, or a cell nothing fits, shows its whole wall time.
+    seconds = cell["wall_seconds"] if "search" in cell or not cell.get("compile_seconds") else cell["compile_seconds"]
+    name, compile_time = f"ViT-{cell['variant'][0].upper()}", _duration(seconds)
     if not cell.get("fits"):
         reason = cell.get("error") or "not even 1 clip per chip fits"
-        return [name, cell["target"], cell["task_name"], "-", "0", reason, *["-"] * 6, compile_time]
+        return [name, cell["target"], cell["task_name"], "-", "-", str(cell.get("per_chip_batch") or 0), reason,
+                *["-"] * 6, compile_time]
     line = cell["roofline"]
     step = f"{line['step_seconds'] * 1e3:.0f} ms " + ("(peak)" if line["bound"] == "peak" else line["bound"])
     traffic = sum(entry["bytes"] for entry in cell["collectives"].values()) / 2 ** 30
     kinds = ", ".join(sorted(cell["collectives"])) or "none"
-    return [name, cell["target"], cell["task_name"], cell["remat_policy"], str(cell["per_chip_batch"]),
+    mesh = ", ".join(f"{axis} {size}" for axis, size in cell["mesh"].items() if size > 1) or "1 chip"
+    return [name, cell["target"], cell["task_name"], mesh, cell["remat_policy"], str(cell["per_chip_batch"]),
             f"{cell['memory']['peak'] / 2 ** 30:.1f} / {cell['hbm_bytes'] / 2 ** 30:.0f} GiB",
             f"{cell['flops_per_step_model'] / 1e15:.2f}", step, "-" if line["mfu"] is None else f"{line['mfu']:.0%}",
             f"{traffic:.2f} GiB ({kinds})", f"{cell['clips_per_second']:,.0f}",
@@ -107,20 +139,29 @@ def main() -> int:
     parser.add_argument("--fresh", action="store_true", help="compile every cell again")
     parser.add_argument("--per-chip-batch", default="auto",
                         help="auto (search), or N / N:REMAT for one compile per cell at that batch")
+    parser.add_argument("--from-cells", action="store_true",
+                        help="compile nothing: the table of every cell JSON in --cells-dir")
+    parser.add_argument("--override", action="append", default=[], metavar="KEY=VALUE",
+                        help="a config change for every cell, as --config.KEY=VALUE of plan (repeatable)")
     args = parser.parse_args()
-    if not Path(args.python).exists():
+    if not args.from_cells and not Path(args.python).exists():
         print(f"error: {args.python} is missing (make aot builds it)", file=sys.stderr)
         return 2
     args.cells_dir.mkdir(parents=True, exist_ok=True)
-    cells = [(variant, target, task) for task in args.tasks.split(",") for variant in args.variants.split(",")
-             for target in args.targets.split(",")]
     started = time.perf_counter()
-    with ThreadPoolExecutor(max_workers=args.jobs) as pool:
-        results = list(pool.map(lambda cell: run_cell(args.python, *cell, args.cells_dir, args.fresh,
-                                                       args.per_chip_batch), cells))
-    lines = [f"Produced by `benchmarks/scaling.py` on {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} "
-             f"UTC ({len(cells)} cells, {_duration(time.perf_counter() - started)} of wall time here, "
-             f"{args.jobs} at once); each cell's command:", "",
+    if args.from_cells:
+        results = collected_cells(args.cells_dir)
+        made = (f"Collected by `benchmarks/scaling.py --from-cells` on {_now()} UTC from the {len(results)} cells "
+                f"in {args.cells_dir.name}/")
+    else:
+        cells = [(variant, target, task) for task in args.tasks.split(",") for variant in args.variants.split(",")
+                 for target in args.targets.split(",")]
+        with ThreadPoolExecutor(max_workers=args.jobs) as pool:
+            results = list(pool.map(lambda cell: run_cell(args.python, *cell, args.cells_dir, args.fresh,
+                                                           args.per_chip_batch, tuple(args.override)), cells))
+        made = (f"Produced by `benchmarks/scaling.py` on {_now()} UTC ({len(cells)} cells, "
+                f"{_duration(time.perf_counter() - started)} of wall time here, {args.jobs} at once)")
+    lines = [f"{made}; each cell's command:", "",
              "```bash", *sorted({cell["command"] for cell in results}), "```", "", *machine_lines(), "",
              markdown_table(HEADER, [row(cell) for cell in results])]
     text = "\n".join(lines) + "\n"

@@ -84,6 +84,7 @@ SPEED = {
     "test_reliability.py": "integration",
     "test_rotation.py": "integration",
     "test_run_spec.py": "unit",
+    "test_scaling_table.py": "unit",             # benchmarks/scaling.py bookkeeping, no compile
     "test_scan_blocks.py": "unit",
     "test_split_files.py": "integration",
     "test_step_metrics.py": "unit",

@@ -1,0 +1,75 @@
+"""benchmarks/scaling.py: the command and file of each cell, and the row it gives in the table.
+
+The compiles themselves are tested in test_plan_compile.py; these check the bookkeeping around
+them, so that two cells never share a JSON file and a row says what was compiled.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _load_scaling():
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        spec = importlib.util.spec_from_file_location("bench_scaling", ROOT / "benchmarks" / "scaling.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+
+
+scaling = _load_scaling()
+
+
+def _fitting_cell(**changes) -> dict:
+    cell = dict(variant="huge", target="v5e-256", task_name="finetune", fits=True, remat_policy="none",
+                per_chip_batch=8, mesh={"slice": 1, "data": 128, "fsdp": 2}, hbm_bytes=16 * 2 ** 30,
+                memory={"peak": 14 * 2 ** 30}, flops_per_step_model=2.0e15,
+                roofline={"step_seconds": 0.25, "bound": "compute", "mfu": 1.0},
+                collectives={"all-reduce": {"count": 3, "bytes": 2 ** 30}, "all-gather": {"count": 5, "bytes": 2 ** 30}},
+                clips_per_second=8192.0, wall_seconds=700.0)
+    cell.update(changes)
+    return cell
+
+
+def test_cells_with_other_overrides_get_their_own_file_and_command(tmp_path):
+    plain = scaling.cell_name("huge", "v5e-256", "finetune", "8")
+    split = scaling.cell_name("huge", "v5e-256", "finetune", "8", ("mesh.fsdp=2",))
+    assert plain != split
+    # The order the overrides are given in names the same cell.
+    assert (scaling.cell_name("huge", "v5e-256", "finetune", "8", ("mesh.fsdp=2", "model.remat_policy=full"))
+            == scaling.cell_name("huge", "v5e-256", "finetune", "8", ("model.remat_policy=full", "mesh.fsdp=2")))
+    command = scaling.cell_command("python", "huge", "v5e-256", "finetune", tmp_path / split, "8", ("mesh.fsdp=2",))
+    assert "--config.mesh.fsdp=2" in command
+    assert command[command.index("--topology") + 1] == "v5e-256"
+    assert command[command.index("--per-chip-batch") + 1] == "8"
+    assert "--config.mesh.fsdp=2" not in scaling.cell_command("python", "huge", "v5e-256", "finetune",
+                                                              tmp_path / plain, "8")
+
+
+def test_a_row_names_the_mesh_batch_and_collective_traffic():
+    row = dict(zip(scaling.HEADER, scaling.row(_fitting_cell())))
+    assert row["model"] == "ViT-H"
+    assert row["mesh"] == "data 128, fsdp 2"
+    assert row["clips/chip"] == "8"
+    assert row["peak / HBM"] == "14.0 / 16 GiB"
+    assert row["step (roofline)"] == "250 ms compute"
+    assert row["collectives per chip"] == "2.00 GiB (all-gather, all-reduce)"
+    assert row["compile here"] == "11.7 min"
+
+
+def test_a_cell_that_does_not_fit_says_why_and_gives_no_figures():
+    reason = "error: the step does not fit: it needs 15.99G per chip, 15.75G available"
+    cell = dict(variant="huge", target="v5e-4", task_name="finetune", fits=False, per_chip_batch=8,
+                error=reason, wall_seconds=50.0)
+    row = dict(zip(scaling.HEADER, scaling.row(cell)))
+    assert row["peak / HBM"] == reason
+    assert row["clips/chip"] == "8"
+    assert row["MFU"] == row["clips/s"] == "-"
+    assert len(scaling.row(cell)) == len(scaling.HEADER)
