@@ -101,7 +101,8 @@ def _duration(seconds: float) -> str:
     return f"{seconds / 60:.1f} min" if seconds >= 60 else f"{seconds:.1f} s"
 
 
-HEADER = ("model", "target", "task", "mesh", "remat", "clips/chip", "peak / HBM", "PFLOP/step (model)", "step (roofline)",
+# Per chip, except clips/s (the whole target) and the epoch times.
+HEADER = ("model", "target", "task", "mesh", "remat", "clips/chip", "peak / HBM", "TFLOP/step (model)", "step (roofline)",
           "MFU", "collectives per chip", "clips/s", "epoch " + " / ".join(EPOCH_CLIPS), "compile here")
 
 
@@ -121,7 +122,7 @@ def row(cell: dict) -> list[str]:
     mesh = ", ".join(f"{axis} {size}" for axis, size in cell["mesh"].items() if size > 1) or "1 chip"
     return [name, cell["target"], cell["task_name"], mesh, cell["remat_policy"], str(cell["per_chip_batch"]),
             f"{cell['memory']['peak'] / 2 ** 30:.1f} / {cell['hbm_bytes'] / 2 ** 30:.0f} GiB",
-            f"{cell['flops_per_step_model'] / 1e15:.2f}", step, "-" if line["mfu"] is None else f"{line['mfu']:.0%}",
+            f"{cell['flops_per_step_model'] / cell['chips'] / 1e12:.1f}", step, "-" if line["mfu"] is None else f"{line['mfu']:.0%}",
             f"{traffic:.2f} GiB ({kinds})", f"{cell['clips_per_second']:,.0f}",
             " / ".join(_duration(clips / cell["clips_per_second"]) for clips in EPOCH_CLIPS.values()), compile_time]
 

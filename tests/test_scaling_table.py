@@ -30,7 +30,7 @@ scaling = _load_scaling()
 def _fitting_cell(**changes) -> dict:
     cell = dict(variant="huge", target="v5e-256", task_name="finetune", fits=True, remat_policy="none",
                 per_chip_batch=8, mesh={"slice": 1, "data": 128, "fsdp": 2}, hbm_bytes=16 * 2 ** 30,
-                memory={"peak": 14 * 2 ** 30}, flops_per_step_model=2.0e15,
+                memory={"peak": 14 * 2 ** 30}, chips=256, flops_per_step_model=256 * 57.3e12,
                 roofline={"step_seconds": 0.25, "bound": "compute", "mfu": 1.0},
                 collectives={"all-reduce": {"count": 3, "bytes": 2 ** 30}, "all-gather": {"count": 5, "bytes": 2 ** 30}},
                 clips_per_second=8192.0, wall_seconds=700.0)
@@ -60,6 +60,7 @@ def test_a_row_names_the_mesh_batch_and_collective_traffic():
     assert row["clips/chip"] == "8"
     assert row["peak / HBM"] == "14.0 / 16 GiB"
     assert row["step (roofline)"] == "250 ms compute"
+    assert row["TFLOP/step (model)"] == "57.3"        # per chip
     assert row["collectives per chip"] == "2.00 GiB (all-gather, all-reduce)"
     assert row["compile here"] == "11.7 min"
 
