@@ -148,13 +148,16 @@ def main() -> int:
     if not args.from_cells and not Path(args.python).exists():
         print(f"error: {args.python} is missing (make aot builds it)", file=sys.stderr)
         return 2
-    args.cells_dir.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     if args.from_cells:
         results = collected_cells(args.cells_dir)
+        if not results:
+            print(f"error: {args.cells_dir} holds no cell JSON (give the --cells-dir of a run)", file=sys.stderr)
+            return 2
         made = (f"Collected by `benchmarks/scaling.py --from-cells` on {_now()} UTC from the {len(results)} cells "
                 f"in {args.cells_dir.name}/")
     else:
+        args.cells_dir.mkdir(parents=True, exist_ok=True)
         cells = [(variant, target, task) for task in args.tasks.split(",") for variant in args.variants.split(",")
                  for target in args.targets.split(",")]
         with ThreadPoolExecutor(max_workers=args.jobs) as pool:

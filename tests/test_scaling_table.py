@@ -7,6 +7,7 @@ them, so that two cells never share a JSON file and a row says what was compiled
 from __future__ import annotations
 
 import importlib.util
+import subprocess
 import sys
 from pathlib import Path
 
@@ -74,3 +75,13 @@ def test_a_cell_that_does_not_fit_says_why_and_gives_no_figures():
     assert row["clips/chip"] == "8"
     assert row["MFU"] == row["clips/s"] == "-"
     assert len(scaling.row(cell)) == len(scaling.HEADER)
+
+
+def test_tabling_a_folder_without_cells_stops_with_one_error_line(tmp_path):
+    missing = tmp_path / "no_such_run"
+    result = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "scaling.py"), "--from-cells",
+                             "--cells-dir", str(missing)], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        f"error: {missing} holds no cell JSON (give the --cells-dir of a run)"]
+    assert not missing.exists()
