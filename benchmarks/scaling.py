@@ -65,7 +65,7 @@ def run_cell(python: str, variant: str, target: str, task: str, cells_dir: Path,
     out = cells_dir / cell_name(variant, target, task, batch, overrides)
     command = cell_command(python, variant, target, task, out, batch, overrides)
     if out.exists() and not fresh:
-        return json.loads(out.read_text())
+        return _read_cell(out)
     started = time.perf_counter()
     run = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
     result = json.loads(out.read_text()) if out.exists() else {}
@@ -82,7 +82,27 @@ def collected_cells(cells_dir: Path) -> list[dict]:
     def order(cell: dict) -> tuple:
         return (_index(tuple(TASKS), cell.get("task_name")), _index(VARIANTS, cell.get("variant")),
                 _index(TARGETS, cell.get("target")), cell.get("per_chip_batch") or 0, cell.get("command", ""))
-    return sorted((json.loads(path.read_text()) for path in sorted(cells_dir.glob("*.json"))), key=order)
+    return sorted((_read_cell(path) for path in sorted(cells_dir.glob("*.json"))), key=order)
+
+
+class CellError(ValueError):
+    """A file in a cells folder that is not a cell this script wrote."""
+
+
+# What every cell this script writes holds, fitting or not.
+CELL_KEYS = ("variant", "target", "task_name", "command", "wall_seconds")
+
+
+def _read_cell(path: Path) -> dict:
+    try:
+        cell = json.loads(path.read_text())
+    except json.JSONDecodeError as error:
+        raise CellError(f"{path} is not JSON ({error}): delete it, and compile the cell again") from None
+    missing = [key for key in CELL_KEYS if not isinstance(cell, dict) or key not in cell]
+    if missing:
+        raise CellError(f"{path} is not a cell of benchmarks/scaling.py (no {', '.join(missing)}): "
+                        "move it out of the cells folder")
+    return cell
 
 
 def _index(names: tuple[str, ...], name: str | None) -> int:
@@ -127,6 +147,16 @@ def row(cell: dict) -> list[str]:
             " / ".join(_duration(clips / cell["clips_per_second"]) for clips in EPOCH_CLIPS.values()), compile_time]
 
 
+def compiled_cells(args: argparse.Namespace, cells_dir: Path) -> list[dict]:
+    """Every cell of the grid the arguments name, compiled unless its JSON is in ``cells_dir``."""
+    cells_dir.mkdir(parents=True, exist_ok=True)
+    cells = [(variant, target, task) for task in args.tasks.split(",") for variant in args.variants.split(",")
+             for target in args.targets.split(",")]
+    with ThreadPoolExecutor(max_workers=args.jobs) as pool:
+        return list(pool.map(lambda cell: run_cell(args.python, *cell, cells_dir, args.fresh, args.per_chip_batch,
+                                                   tuple(args.override)), cells))
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--output", type=Path, help="write the markdown report here (default: print it)")
@@ -149,21 +179,20 @@ def main() -> int:
         print(f"error: {args.python} is missing (make aot builds it)", file=sys.stderr)
         return 2
     started = time.perf_counter()
+    try:
+        results = (collected_cells(args.cells_dir) if args.from_cells
+                   else compiled_cells(args, args.cells_dir))
+    except CellError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    if not results:
+        print(f"error: {args.cells_dir} holds no cell JSON (give the --cells-dir of a run)", file=sys.stderr)
+        return 2
     if args.from_cells:
-        results = collected_cells(args.cells_dir)
-        if not results:
-            print(f"error: {args.cells_dir} holds no cell JSON (give the --cells-dir of a run)", file=sys.stderr)
-            return 2
         made = (f"Collected by `benchmarks/scaling.py --from-cells` on {_now()} UTC from the {len(results)} cells "
                 f"in {args.cells_dir.name}/")
     else:
-        args.cells_dir.mkdir(parents=True, exist_ok=True)
-        cells = [(variant, target, task) for task in args.tasks.split(",") for variant in args.variants.split(",")
-                 for target in args.targets.split(",")]
-        with ThreadPoolExecutor(max_workers=args.jobs) as pool:
-            results = list(pool.map(lambda cell: run_cell(args.python, *cell, args.cells_dir, args.fresh,
-                                                           args.per_chip_batch, tuple(args.override)), cells))
-        made = (f"Produced by `benchmarks/scaling.py` on {_now()} UTC ({len(cells)} cells, "
+        made = (f"Produced by `benchmarks/scaling.py` on {_now()} UTC ({len(results)} cells, "
                 f"{_duration(time.perf_counter() - started)} of wall time here, {args.jobs} at once)")
     lines = [f"{made}; each cell's command:", "",
              "```bash", *sorted({cell["command"] for cell in results}), "```", "", *machine_lines(), "",

@@ -85,3 +85,21 @@ def test_tabling_a_folder_without_cells_stops_with_one_error_line(tmp_path):
     assert result.stderr.strip().splitlines() == [
         f"error: {missing} holds no cell JSON (give the --cells-dir of a run)"]
     assert not missing.exists()
+
+
+def _table_from_cells(cells_dir: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(ROOT / "benchmarks" / "scaling.py"), "--from-cells", "--cells-dir",
+                           str(cells_dir)], capture_output=True, text=True, timeout=120)
+
+
+def test_a_broken_or_foreign_file_among_the_cells_is_named_in_one_error_line(tmp_path):
+    (tmp_path / "finetune-base-v5e-4-8.json").write_text('{"fits": tr')          # cut off mid-write
+    result = _table_from_cells(tmp_path)
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 2 and len(lines) == 1
+    assert lines[0].startswith(f"error: {tmp_path / 'finetune-base-v5e-4-8.json'} is not JSON")
+    (tmp_path / "finetune-base-v5e-4-8.json").write_text('{"fits": true}')       # some other JSON
+    result = _table_from_cells(tmp_path)
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 2 and len(lines) == 1
+    assert "is not a cell of benchmarks/scaling.py (no variant, target, task_name, command" in lines[0]
